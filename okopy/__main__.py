@@ -1,0 +1,5 @@
+"""Allow `python -m okopy`."""
+
+from okopy.cli import main
+
+raise SystemExit(main())

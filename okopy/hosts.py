@@ -1,0 +1,92 @@
+"""Hosts: network namespaces with one veth link into a switch's bridge."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from okopy.netns import Namespace, add_veth, disable_tx_offload
+from okopy.ovs.instance import OvsInstance
+
+
+@dataclass(frozen=True)
+class PingResult:
+    sent: int
+    received: int
+    rtt_avg_ms: float | None
+
+    @property
+    def loss(self) -> float:
+        return 1.0 - self.received / self.sent if self.sent else 1.0
+
+
+_PING_COUNTS = re.compile(r"(\d+) packets transmitted, (\d+) received")
+_PING_RTT = re.compile(r"= [\d.]+/([\d.]+)/")
+
+
+def parse_ping(output: str) -> PingResult:
+    """Read the summary of iputils `ping`."""
+    m = _PING_COUNTS.search(output)
+    if m is None:
+        raise ValueError(f"no ping summary in: {output.strip()[-200:]!r}")
+    rtt = _PING_RTT.search(output)
+    return PingResult(
+        int(m.group(1)), int(m.group(2)), float(rtt.group(1)) if rtt else None
+    )
+
+
+@dataclass
+class Host:
+    """A namespace with `eth0` plugged into a bridge port."""
+
+    name: str
+    ns: Namespace
+    ip: str
+    port: str
+    ofport: int
+
+    @property
+    def address(self) -> str:
+        return self.ip.split("/")[0]
+
+    def ping(
+        self,
+        dest: str,
+        count: int = 3,
+        interval: float = 0.2,
+        deadline: float | None = None,
+    ) -> PingResult:
+        """Ping 'dest' 'count' times; with 'deadline' (seconds), keep sending
+        until 'count' replies arrive or the deadline passes."""
+        argv = ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2"]
+        if deadline is not None:
+            argv += ["-w", str(int(deadline))]
+        out = self.ns.run(
+            [*argv, dest],
+            check=False,
+            timeout=(deadline or count * interval) + 10,
+        )
+        return parse_ping(out)
+
+    def delete(self) -> None:
+        self.ns.delete()
+
+
+def attach_host(
+    switch: OvsInstance, bridge: str, name: str, ip: str, ofport: int
+) -> Host:
+    """Create host 'name' with address 'ip' (CIDR) on 'bridge' port 'ofport'."""
+    if switch.netns is None:
+        raise ValueError("the switch must run in its own network namespace")
+    ns = Namespace.create(name)
+    port = f"{bridge}-p{ofport}"[:15]
+    try:
+        add_veth(ns, "eth0", switch.netns, port)
+        disable_tx_offload(ns, "eth0")
+        disable_tx_offload(switch.netns, port)
+        ns.run(["ip", "addr", "add", ip, "dev", "eth0"])
+        switch.add_port(bridge, port, ofport)
+    except BaseException:
+        ns.delete()
+        raise
+    return Host(name, ns, ip, port, ofport)

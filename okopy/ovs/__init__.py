@@ -1,0 +1,1 @@
+"""Open vSwitch: the patched source tree, its build, and running it."""

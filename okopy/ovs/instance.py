@@ -1,0 +1,294 @@
+"""A private Open vSwitch: `ovsdb-server` + `ovs-vswitchd` from `build/ovs`.
+
+Runs without systemd and without the kernel module, in a directory of its
+own, with `ovs-vswitchd` inside a network namespace of its own (the netdev
+datapath creates tap devices named after its bridges, so two switches in
+one namespace would collide).  Daemons are started with `--detach`, which
+returns only once they are ready, and are stopped by the pids they wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from okopy.netns import Namespace
+from okopy.ovs.build import missing_binaries
+from okopy.paths import Layout
+from okopy.process import CommandError, run
+
+
+class OvsNotBuilt(RuntimeError):
+    """The patched Open vSwitch has not been built yet."""
+
+
+@dataclass(frozen=True)
+class OvsTools:
+    """The programs of one Open vSwitch build tree."""
+
+    build: Path
+    src: Path
+
+    @classmethod
+    def from_layout(cls, layout: Layout) -> OvsTools:
+        missing = missing_binaries(layout.ovs_build)
+        if missing:
+            raise OvsNotBuilt(
+                f"Open vSwitch is not built in {layout.ovs_build} "
+                f"(missing {', '.join(missing)}): run `okopy ovs build`"
+            )
+        return cls(layout.ovs_build, layout.ovs_src)
+
+    @property
+    def vswitchd(self) -> Path:
+        return self.build / "vswitchd" / "ovs-vswitchd"
+
+    @property
+    def ovsdb_server(self) -> Path:
+        return self.build / "ovsdb" / "ovsdb-server"
+
+    @property
+    def ovsdb_tool(self) -> Path:
+        return self.build / "ovsdb" / "ovsdb-tool"
+
+    @property
+    def vsctl(self) -> Path:
+        return self.build / "utilities" / "ovs-vsctl"
+
+    @property
+    def ofctl(self) -> Path:
+        return self.build / "utilities" / "ovs-ofctl"
+
+    @property
+    def appctl(self) -> Path:
+        return self.build / "utilities" / "ovs-appctl"
+
+    @property
+    def schema(self) -> Path:
+        return self.src / "vswitchd" / "vswitch.ovsschema"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
+            return True
+        time.sleep(0.02)
+    return not _pid_alive(pid)
+
+
+class OvsInstance:
+    """One private switch: its database, its vswitchd, its run directory."""
+
+    def __init__(
+        self, tools: OvsTools, rundir: Path, netns: Namespace | None = None
+    ) -> None:
+        self.tools = tools
+        self.rundir = rundir
+        self.netns = netns
+        self.pids: dict[str, int] = {}
+
+    # Environment and paths -------------------------------------------------
+
+    @property
+    def env(self) -> dict[str, str]:
+        d = str(self.rundir)
+        return dict(
+            os.environ,
+            OVS_RUNDIR=d,
+            OVS_DBDIR=d,
+            OVS_LOGDIR=d,
+            OVS_SYSCONFDIR=d,
+            OVS_PKGDATADIR=str(self.tools.src),
+            OVS_BINDIR=str(self.tools.build / "utilities"),
+        )
+
+    @property
+    def db_socket(self) -> Path:
+        return self.rundir / "db.sock"
+
+    def ctl(self, daemon: str) -> Path:
+        return self.rundir / f"{daemon}.ctl"
+
+    def log_file(self, daemon: str) -> Path:
+        return self.rundir / f"{daemon}.log"
+
+    # Lifecycle ---------------------------------------------------------------
+
+    def _start_daemon(self, name: str, argv: list[str]) -> None:
+        pidfile = self.rundir / f"{name}.pid"
+        argv = [
+            *argv,
+            f"--pidfile={pidfile}",
+            f"--unixctl={self.ctl(name)}",
+            f"--log-file={self.log_file(name)}",
+            "--detach",
+            "--no-chdir",
+            "-vconsole:off",
+        ]
+        if name == "ovs-vswitchd" and self.netns is not None:
+            argv = self.netns.argv(argv)
+        # --detach returns once the daemon is ready.  Its output goes to a
+        # file, never a pipe the daemon could hold open.
+        with (self.rundir / f"{name}.stdout").open("w") as out:
+            proc = subprocess.run(
+                argv,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=60,
+                check=False,
+            )
+        if proc.returncode != 0:
+            tail = self._log_tail(name)
+            raise CommandError(argv, proc.returncode, tail)
+        self.pids[name] = int(pidfile.read_text().strip())
+
+    def _log_tail(self, name: str, lines: int = 20) -> str:
+        text = ""
+        for f in (self.rundir / f"{name}.stdout", self.log_file(name)):
+            if f.exists():
+                text += f.read_text()
+        return "\n".join(text.splitlines()[-lines:])
+
+    def start(self) -> OvsInstance:
+        """Create the database and start both daemons; ready on return."""
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        try:
+            db = self.rundir / "conf.db"
+            if not db.exists():
+                run(
+                    [
+                        str(self.tools.ovsdb_tool),
+                        "create",
+                        str(db),
+                        str(self.tools.schema),
+                    ],
+                    env=self.env,
+                )
+            self._start_daemon(
+                "ovsdb-server",
+                [
+                    str(self.tools.ovsdb_server),
+                    str(db),
+                    f"--remote=punix:{self.db_socket}",
+                    "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+                ],
+            )
+            self.vsctl("--no-wait", "init")
+            self._start_daemon(
+                "ovs-vswitchd",
+                [
+                    str(self.tools.vswitchd),
+                    f"unix:{self.db_socket}",
+                ],
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _stop_daemon(self, name: str) -> None:
+        pid = self.pids.pop(name, None)
+        if pid is None:
+            return
+        args = ["exit", "--cleanup"] if name == "ovs-vswitchd" else ["exit"]
+        try:
+            self.appctl(name, *args, timeout=15)
+            if _wait_gone(pid, 10):
+                return
+        except (CommandError, subprocess.TimeoutExpired):
+            pass  # Not answering its control socket: signal it instead.
+        if not _pid_alive(pid):
+            return
+        os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, 5):
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 5)
+
+    def stop(self) -> None:
+        """Stop both daemons (by their own pids); safe to call twice."""
+        self._stop_daemon("ovs-vswitchd")
+        self._stop_daemon("ovsdb-server")
+
+    def running(self, name: str = "ovs-vswitchd") -> bool:
+        pid = self.pids.get(name)
+        return pid is not None and _pid_alive(pid)
+
+    def __enter__(self) -> OvsInstance:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # Tools -------------------------------------------------------------------
+
+    def vsctl(self, *args: str, timeout: float = 30) -> str:
+        return run(
+            [
+                str(self.tools.vsctl),
+                f"--db=unix:{self.db_socket}",
+                f"--timeout={int(timeout)}",
+                *args,
+            ],
+            env=self.env,
+            timeout=timeout + 5,
+        )
+
+    def ofctl(self, *args: str, timeout: float = 30) -> str:
+        return run([str(self.tools.ofctl), *args], env=self.env, timeout=timeout)
+
+    def appctl(self, daemon: str, *args: str, timeout: float = 30) -> str:
+        return run(
+            [
+                str(self.tools.appctl),
+                "-t",
+                str(self.ctl(daemon)),
+                f"--timeout={int(timeout)}",
+                *args,
+            ],
+            env=self.env,
+            timeout=timeout + 5,
+        )
+
+    def add_bridge(self, name: str, datapath_type: str = "netdev") -> None:
+        """Add a bridge; returns once ovs-vswitchd has configured it."""
+        self.vsctl(
+            "add-br",
+            name,
+            "--",
+            "set",
+            "bridge",
+            name,
+            f"datapath_type={datapath_type}",
+        )
+
+    def add_port(self, bridge: str, port: str, ofport: int | None = None) -> None:
+        args = ["add-port", bridge, port]
+        if ofport is not None:
+            args += ["--", "set", "interface", port, f"ofport_request={ofport}"]
+        self.vsctl(*args)

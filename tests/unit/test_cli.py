@@ -1,0 +1,27 @@
+"""The command line's shape."""
+
+from __future__ import annotations
+
+import pytest
+
+from okopy import __version__
+from okopy.cli import main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"okopy {__version__}"
+
+
+def test_ovs_needs_an_action(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["ovs"])
+    assert info.value.code == 2
+    assert "ACTION" in capsys.readouterr().err
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().out
