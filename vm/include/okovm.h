@@ -1,0 +1,336 @@
+/*
+ * okovm.h -- public interface of libokovm, the BPF virtual machine that
+ * runs XDP-style filters inside Open vSwitch's userspace datapath.
+ *
+ * The header is plain C so that Python's cffi can read it in ABI mode:
+ * only opaque handles, fixed-width integers, enums and structs whose array
+ * sizes are literal numbers.  No macro is needed to call any function.
+ *
+ * Conventions:
+ *   - Functions that can fail return 0 on success or a positive errno
+ *     value (ENOENT, EEXIST, E2BIG, EINVAL, ENOMEM, EPERM, EACCES...).
+ *     Nothing in the library aborts or prints on stdout/stderr.
+ *   - All objects are reference counted and safe to use from several
+ *     threads, with the exceptions stated per function.
+ *
+ * Life cycle:
+ *   A namespace (struct okovm_ns, one per bridge) owns pinned maps and the
+ *   embedder's hooks (deferred free, log, clock).  Programs are loaded into
+ *   a namespace from the bytes of a clang-compiled BPF ELF object.  A
+ *   program holds references to its maps and to its namespace.
+ */
+
+#ifndef OKOVM_H
+#define OKOVM_H 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct okovm_ns;
+struct okovm_prog;
+struct okovm_map;
+
+/* Error details filled by functions that take a 'struct okovm_error *'.
+ * The caller owns the structure (it is large: allocate it, do not put it on
+ * a small stack).  'code' repeats the returned errno.  'insn' is the index
+ * of the offending BPF instruction in the linked program (-1 if none);
+ * 'file', 'line', 'column' and 'source' come from the object's BTF line
+ * information when present.  'log' holds the tail of the Linux verifier
+ * log when the kernel refused the program, NUL-terminated. */
+struct okovm_error {
+    int32_t code;
+    int32_t insn;
+    int32_t line;
+    int32_t column;
+    char file[256];
+    char source[256];
+    char msg[1024];
+    char log[32768];
+};
+
+/* Flags for 'struct okovm_load_opts'. */
+enum okovm_load_flags {
+    /* If the kernel cannot be asked to verify the program (no CAP_BPF:
+     * EPERM), load it anyway in sandbox mode instead of refusing. */
+    OKOVM_LOAD_ALLOW_SANDBOX = 1,
+    /* Never ask the kernel; always use sandbox mode.  For tests and for
+     * hosts known to lack CAP_BPF. */
+    OKOVM_LOAD_FORCE_SANDBOX = 2,
+};
+
+/* Execution mode of a loaded program (see okovm_prog_get_info()). */
+enum okovm_exec_mode {
+    /* Admitted by the kernel verifier: fast interpreter. */
+    OKOVM_MODE_VERIFIED = 0,
+    /* Not kernel-verified: every memory access and helper argument is
+     * checked at run time, loops are bounded by an instruction budget;
+     * a violation stops the program with XDP_ABORTED. */
+    OKOVM_MODE_SANDBOX = 1,
+};
+
+/* Options for okovm_prog_load().  A zeroed structure (or NULL) selects the
+ * defaults: the first program whose section is "xdp" or "xdp/...",
+ * kernel verification required. */
+struct okovm_load_opts {
+    const char *prog_name;      /* C function name, or NULL. */
+    const char *section;        /* ELF section name, or NULL. */
+    uint32_t flags;             /* OKOVM_LOAD_* bits. */
+    uint32_t insn_budget;       /* Sandbox: instructions per run, 0 means
+                                 * 1000000. */
+};
+
+/* Map types supported, with the kernel's numbers. */
+enum okovm_map_type {
+    OKOVM_MAP_HASH = 1,
+    OKOVM_MAP_ARRAY = 2,
+    OKOVM_MAP_LRU_HASH = 9,
+    OKOVM_MAP_LPM_TRIE = 11,
+};
+
+/* Update flags, with the kernel's numbers. */
+enum okovm_update_flags {
+    OKOVM_ANY = 0,
+    OKOVM_NOEXIST = 1,
+    OKOVM_EXIST = 2,
+};
+
+/* XDP verdicts. */
+enum okovm_verdict {
+    OKOVM_XDP_ABORTED = 0,
+    OKOVM_XDP_DROP = 1,
+    OKOVM_XDP_PASS = 2,
+    OKOVM_XDP_TX = 3,
+};
+
+/* Log levels passed to the log callback. */
+enum okovm_log_level {
+    OKOVM_LOG_ERR = 0,
+    OKOVM_LOG_WARN = 1,
+    OKOVM_LOG_INFO = 2,
+    OKOVM_LOG_DBG = 3,
+};
+
+/* Embedder hooks. */
+
+/* Must arrange for 'fn(arg)' to be called once no thread can still be
+ * running a program that may have obtained a pointer to 'arg' (for Open
+ * vSwitch: ovsrcu_postpone).  May be called from any thread, including
+ * threads running programs. */
+typedef void okovm_defer_fn(void *aux, void (*fn)(void *), void *arg);
+
+/* Receives one log line (no trailing newline) at 'level'.  Called from
+ * the thread that produced it, possibly from several threads at once. */
+typedef void okovm_log_fn(void *aux, int level, const char *msg);
+
+/* Returns the time in nanoseconds for bpf_ktime_get_ns(). */
+typedef uint64_t okovm_clock_fn(void *aux);
+
+/* Namespaces. */
+
+/* Creates a namespace named 'name' (for log messages) in '*nsp'.
+ * Returns 0 or ENOMEM. */
+int okovm_ns_create(const char *name, struct okovm_ns **nsp);
+
+/* Drops the creator's reference to 'ns' and unpins its maps.  The memory
+ * is released when the last program of 'ns' is released too.  NULL is
+ * allowed. */
+void okovm_ns_destroy(struct okovm_ns *ns);
+
+/* Sets the deferred-free hook of 'ns'.  Call before loading programs.
+ *
+ * Without a hook (the default), freed map elements are kept on a list and
+ * reclaimed by a two-epoch scheme: okovm_prog_run() registers itself in
+ * the current epoch, and elements are released once every run that could
+ * have seen them has finished (checked on each later free, on
+ * okovm_ns_quiesce() and at destruction).  That costs two atomic
+ * operations per run; with a hook the run path has none. */
+void okovm_ns_set_defer(struct okovm_ns *ns, okovm_defer_fn *fn, void *aux);
+
+/* Sets the log callback of 'ns' ('fn' NULL: discard).  Receives
+ * bpf_trace_printk() output and sandbox faults, rate limited. */
+void okovm_ns_set_log(struct okovm_ns *ns, okovm_log_fn *fn, void *aux);
+
+/* Sets the bpf_trace_printk() rate limit of 'ns': at most 'burst' lines at
+ * once and 'per_sec' lines per second on average (default 10/s, burst
+ * 50). */
+void okovm_ns_set_printk_rate(struct okovm_ns *ns, uint32_t per_sec,
+                              uint32_t burst);
+
+/* Sets the clock of 'ns' for bpf_ktime_get_ns().  'fn' NULL restores
+ * CLOCK_MONOTONIC. */
+void okovm_ns_set_clock(struct okovm_ns *ns, okovm_clock_fn *fn, void *aux);
+
+/* Makes bpf_ktime_get_ns() in 'ns' return 'now_ns' until changed
+ * (deterministic tests). */
+void okovm_ns_set_fixed_clock(struct okovm_ns *ns, uint64_t now_ns);
+
+/* Seeds bpf_get_prandom_u32() of 'ns': the same seed gives the same
+ * sequence of values (in the order the calls happen). */
+void okovm_ns_seed_prandom(struct okovm_ns *ns, uint64_t seed);
+
+/* Makes okovm_prog_run() time one run in 'period' per thread ('period'
+ * rounded up to a power of two; 0 disables timing; default 64). */
+void okovm_ns_set_timing(struct okovm_ns *ns, uint32_t period);
+
+/* Releases deferred memory of 'ns' that no run can still use.  Only
+ * useful without a deferred-free hook.  Never blocks on running
+ * programs. */
+void okovm_ns_quiesce(struct okovm_ns *ns);
+
+/* Stores in '*mapp' a new reference to the map pinned in 'ns' under
+ * 'name'.  Returns 0 or ENOENT. */
+int okovm_ns_find_pinned(struct okovm_ns *ns, const char *name,
+                         struct okovm_map **mapp);
+
+/* Stores in '*mapp' a new reference to the pinned map number 'idx' of
+ * 'ns' (in name order).  Returns 0, or ENOENT when 'idx' is past the
+ * end. */
+int okovm_ns_get_pinned(struct okovm_ns *ns, uint32_t idx,
+                        struct okovm_map **mapp);
+
+/* Removes the pin 'name' from 'ns'; the map lives on while programs use
+ * it.  Returns 0 or ENOENT. */
+int okovm_ns_unpin(struct okovm_ns *ns, const char *name);
+
+/* Programs. */
+
+/* Loads the program selected by 'opts' (may be NULL) from the ELF object
+ * 'elf' of 'len' bytes into 'ns'.  On success stores a program with one
+ * reference in '*progp' and returns 0.  On failure returns a positive
+ * errno and, if 'err' is nonnull, fills it in.
+ *
+ * Steps: ELF and BTF parsing (libbpf, open only), linking (maps, global
+ * data, bpf-to-bpf calls), the structural verifier, kernel admission as
+ * BPF_PROG_TYPE_XDP with stand-in maps (unless sandbox mode), then the
+ * namespace's maps are created or, when pinned by name, shared. */
+int okovm_prog_load(struct okovm_ns *ns, const void *elf, size_t len,
+                    const struct okovm_load_opts *opts,
+                    struct okovm_prog **progp, struct okovm_error *err);
+
+/* Takes a reference to 'prog'. */
+void okovm_prog_ref(struct okovm_prog *prog);
+
+/* Drops a reference to 'prog'; the last one frees it.  The caller must
+ * make sure no thread still runs it (for Open vSwitch: drop the
+ * registry's reference through ovsrcu_postpone).  NULL is allowed. */
+void okovm_prog_unref(struct okovm_prog *prog);
+
+/* Runs 'prog' on the packet 'pkt' of 'len' bytes received on 'in_port'
+ * and returns its verdict (the program's return value, truncated to 32
+ * bits).  The packet is not modified.  Reentrant: any number of threads
+ * may run the same program at once; each must hold a reference (or be
+ * otherwise protected against okovm_prog_unref()). */
+uint32_t okovm_prog_run(struct okovm_prog *prog, const void *pkt,
+                        size_t len, uint32_t in_port);
+
+struct okovm_prog_info {
+    char name[64];              /* Function name. */
+    char section[64];           /* ELF section. */
+    uint32_t n_insns;           /* Linked instructions (ld_imm64 = 2). */
+    uint32_t mode;              /* enum okovm_exec_mode. */
+    uint32_t n_maps;
+    uint32_t kernel_verified;   /* 1 if the kernel admitted it. */
+    uint64_t kernel_verify_ns;  /* Time the kernel admission took. */
+};
+
+/* Fills 'info' for 'prog'. */
+void okovm_prog_get_info(const struct okovm_prog *prog,
+                         struct okovm_prog_info *info);
+
+struct okovm_prog_stats {
+    uint64_t runs;
+    uint64_t verdicts[5];       /* Runs that returned 0..3; [4]: others. */
+    uint64_t time_ns;           /* Estimated total run time. */
+    uint64_t timed_runs;        /* Runs actually timed... */
+    uint64_t timed_ns;          /* ...and their total time. */
+    uint64_t faults;            /* Sandbox runs stopped by a violation. */
+};
+
+/* Fills 'stats' with the counters of 'prog' (a consistent-enough sum of
+ * per-thread counters). */
+void okovm_prog_get_stats(const struct okovm_prog *prog,
+                          struct okovm_prog_stats *stats);
+
+/* Returns the raw BTF of the object 'prog' was loaded from, and stores its
+ * size in '*size'.  The memory belongs to 'prog'. */
+const void *okovm_prog_btf(const struct okovm_prog *prog, uint32_t *size);
+
+/* Returns the number of maps of 'prog' (declared maps, then global data
+ * sections such as ".rodata", ".data", ".bss"). */
+uint32_t okovm_prog_n_maps(const struct okovm_prog *prog);
+
+/* Returns map number 'idx' of 'prog', or NULL if out of range.  The
+ * pointer is valid while 'prog' is; take okovm_map_ref() to keep it. */
+struct okovm_map *okovm_prog_get_map(const struct okovm_prog *prog,
+                                     uint32_t idx);
+
+/* Returns the map of 'prog' named 'name', or NULL. Same lifetime rule as
+ * okovm_prog_get_map(). */
+struct okovm_map *okovm_prog_find_map(const struct okovm_prog *prog,
+                                      const char *name);
+
+/* Maps. */
+
+struct okovm_map_info {
+    char name[64];
+    uint32_t type;              /* enum okovm_map_type. */
+    uint32_t key_size;
+    uint32_t value_size;
+    uint32_t max_entries;
+    uint32_t map_flags;
+    uint32_t btf_key_type_id;   /* In okovm_map_btf(), 0 if none. */
+    uint32_t btf_value_type_id;
+    uint32_t pinned;            /* 1 if pinned by name. */
+    uint32_t global_data;       /* 1 for .rodata/.data/.bss. */
+    uint32_t n_entries;         /* Current element count. */
+};
+
+void okovm_map_ref(struct okovm_map *map);
+void okovm_map_unref(struct okovm_map *map);
+
+/* Fills 'info' for 'map'. */
+void okovm_map_get_info(const struct okovm_map *map,
+                        struct okovm_map_info *info);
+
+/* Returns the raw BTF the type ids of 'map' refer to; stores its size in
+ * '*size'.  Owned by 'map'. */
+const void *okovm_map_btf(const struct okovm_map *map, uint32_t *size);
+
+/* Copies the value stored under 'key' in 'map' into 'value' (value_size
+ * bytes).  Returns 0 or ENOENT. */
+int okovm_map_lookup(struct okovm_map *map, const void *key, void *value);
+
+/* Stores 'value' under 'key' in 'map' according to 'flags'
+ * (OKOVM_ANY, OKOVM_NOEXIST, OKOVM_EXIST).  Returns 0, EEXIST, ENOENT,
+ * E2BIG (hash or array full / index out of range), ENOSPC (LPM trie full),
+ * EINVAL (bad flags or prefix length) or ENOMEM.  Global-data maps of
+ * '.rodata' are read-only (EPERM), as the kernel freezes them. */
+int okovm_map_update(struct okovm_map *map, const void *key,
+                     const void *value, uint64_t flags);
+
+/* Deletes 'key' from 'map'.  Returns 0, ENOENT, or EINVAL for arrays. */
+int okovm_map_delete(struct okovm_map *map, const void *key);
+
+/* Stores in 'next_key' the key following 'key' in 'map' ('key' NULL or
+ * absent: the first key).  Returns 0, or ENOENT after the last key. */
+int okovm_map_get_next_key(struct okovm_map *map, const void *key,
+                           void *next_key);
+
+/* Removes every element of 'map' (arrays: zeroes every value).  Returns
+ * 0, or EPERM for '.rodata'. */
+int okovm_map_clear(struct okovm_map *map);
+
+/* Library. */
+
+/* Returns the library version as "MAJOR.MINOR.PATCH". */
+const char *okovm_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* okovm.h */

@@ -1,0 +1,475 @@
+/*
+ * prog.c -- program life cycle: the load pipeline (ELF, links, structural
+ * verifier, kernel admission, maps, decoding), running, statistics and
+ * accessors.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/btf.h>
+
+#include "okovm-private.h"
+#include "okovm-test.h"
+
+/* Per-thread state for statistics: a shard index (exclusive to this
+ * thread for the first OKOVM_STATS_SHARDS threads, shared afterwards) and
+ * a tick counter for sampled timing. */
+struct thread_stats {
+    uint32_t shard;
+    bool exclusive;
+    bool init;
+    uint32_t tick;
+};
+static __thread struct thread_stats tstats;
+static atomic_uint next_shard;
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+struct okovm_prog *
+okovm_prog_alloc(struct okovm_ns *ns)
+{
+    struct okovm_prog *prog = aligned_alloc(64, OKOVM_ROUND_UP(
+                                                sizeof *prog, 64));
+
+    if (prog) {
+        memset(prog, 0, sizeof *prog);
+        atomic_init(&prog->refs, 1);
+        prog->ns = ns;
+        prog->budget = OKOVM_DEFAULT_BUDGET;
+        okovm_ns_ref(ns);
+    }
+    return prog;
+}
+
+void
+okovm_prog_ref(struct okovm_prog *prog)
+{
+    atomic_fetch_add(&prog->refs, 1);
+}
+
+void
+okovm_prog_unref(struct okovm_prog *prog)
+{
+    uint32_t i;
+
+    if (!prog || atomic_fetch_sub(&prog->refs, 1) != 1) {
+        return;
+    }
+    for (i = 0; i < prog->n_maps; i++) {
+        okovm_map_unref(prog->maps[i]);
+    }
+    free(prog->maps);
+    free(prog->insns);
+    free(prog->code);
+    free(prog->btf_raw);
+    btf__free(prog->btf);
+    free(prog->lines);
+    okovm_ns_unref(prog->ns);
+    free(prog);
+}
+
+/* Runs the structural verifier on 'prog' and pre-decodes it. */
+int
+okovm_prog_finish(struct okovm_prog *prog, bool allow_back_edges,
+                  struct okovm_error *err)
+{
+    struct okovm_verify_opts vo = {
+        .n_maps = prog->n_maps,
+        .maps = (const struct okovm_map *const *) prog->maps,
+        .allow_back_edges = allow_back_edges,
+    };
+    struct okovm_vinfo vi;
+    int error;
+
+    error = okovm_verify(prog->insns, prog->n_insns, &vo, &vi, err);
+    if (!error) {
+        error = okovm_decode(prog, &vi, err);
+        okovm_vinfo_free(&vi);
+    }
+    return error;
+}
+
+/* Extracts from the kernel verifier log 'log' the index of the last
+ * instruction it printed, or -1. */
+static int
+log_last_insn(const char *log)
+{
+    const char *p = log;
+    int last = -1;
+
+    while (p && *p) {
+        int n = 0, k = 0;
+
+        if (sscanf(p, "%d: (%*x)%n", &n, &k) >= 1 && k > 0) {
+            last = n;
+        }
+        p = strchr(p, '\n');
+        if (p) {
+            p++;
+        }
+    }
+    return last;
+}
+
+int
+okovm_prog_load(struct okovm_ns *ns, const void *elf, size_t len,
+                const struct okovm_load_opts *opts,
+                struct okovm_prog **progp, struct okovm_error *err)
+{
+    uint32_t flags = opts ? opts->flags : 0;
+    struct okovm_object *obj = NULL;
+    struct okovm_linked linked;
+    struct okovm_prog *prog = NULL;
+    struct okovm_vinfo vi;
+    const void *btf;
+    uint32_t i;
+    int error;
+
+    okovm_error_clear(err);
+    memset(&linked, 0, sizeof linked);
+    *progp = NULL;
+    if (!ns || !elf) {
+        return okovm_error_set(err, EINVAL, -1, "no namespace or object");
+    }
+    error = okovm_object_open(elf, len, &obj, err);
+    if (error) {
+        return error;
+    }
+    error = okovm_object_link(obj, opts, &linked, err);
+    if (error) {
+        goto out;
+    }
+
+    prog = okovm_prog_alloc(ns);
+    if (!prog) {
+        error = okovm_error_set(err, ENOMEM, -1, "out of memory");
+        goto out;
+    }
+    snprintf(prog->name, sizeof prog->name, "%s", linked.name);
+    snprintf(prog->section, sizeof prog->section, "%s", linked.section);
+    if (opts && opts->insn_budget) {
+        prog->budget = opts->insn_budget;
+    }
+    prog->insns = linked.insns;
+    prog->n_insns = linked.n_insns;
+    prog->lines = linked.lines;
+    prog->n_lines = linked.n_lines;
+    linked.insns = NULL;
+    linked.lines = NULL;
+    btf = okovm_object_btf(obj, &prog->btf_size);
+    prog->btf_raw = malloc(prog->btf_size);
+    if (!prog->btf_raw) {
+        error = okovm_error_set(err, ENOMEM, -1, "out of memory");
+        goto out;
+    }
+    memcpy(prog->btf_raw, btf, prog->btf_size);
+    prog->btf = btf__new(prog->btf_raw, prog->btf_size);
+    if (!prog->btf) {
+        prog->btf = NULL;
+    }
+
+    /* Maps, not yet pinned: refusal must leave 'ns' untouched. */
+    prog->n_maps = okovm_object_n_maps(obj);
+    prog->maps = calloc(prog->n_maps + 1, sizeof *prog->maps);
+    if (!prog->maps) {
+        error = okovm_error_set(err, ENOMEM, -1, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < prog->n_maps; i++) {
+        error = okovm_object_make_map(obj, ns, i, &prog->maps[i], err);
+        if (error) {
+            prog->n_maps = i;
+            goto out;
+        }
+    }
+
+    /* Structural verification (loops decided below). */
+    {
+        struct okovm_verify_opts vo = {
+            .n_maps = prog->n_maps,
+            .maps = (const struct okovm_map *const *) prog->maps,
+            .allow_back_edges = true,
+        };
+
+        error = okovm_verify(prog->insns, prog->n_insns, &vo, &vi, err);
+        if (error) {
+            okovm_error_locate(err, prog);
+            goto out;
+        }
+        okovm_vinfo_free(&vi);
+    }
+
+    /* Kernel admission. */
+    if (flags & OKOVM_LOAD_FORCE_SANDBOX) {
+        prog->mode = OKOVM_MODE_SANDBOX;
+    } else {
+        error = okovm_kernel_admit(elf, len, prog->section, prog->name, err,
+                                   &prog->kernel_ns);
+        if (error == EPERM && (flags & OKOVM_LOAD_ALLOW_SANDBOX)) {
+            okovm_error_clear(err);
+            prog->mode = OKOVM_MODE_SANDBOX;
+            error = 0;
+        } else if (error) {
+            if (err) {
+                int insn = log_last_insn(err->log);
+
+                if (insn >= 0 && (uint32_t) insn < prog->n_insns) {
+                    err->insn = insn;
+                    okovm_error_locate(err, prog);
+                }
+            }
+            goto out;
+        } else {
+            prog->kernel_verified = true;
+            prog->mode = OKOVM_MODE_VERIFIED;
+        }
+    }
+
+    /* Share pinned maps. */
+    for (i = 0; i < prog->n_maps; i++) {
+        if (prog->maps[i]->pinned) {
+            char why[256];
+
+            error = okovm_ns_bind_pinned(ns, prog->maps[i], &prog->maps[i],
+                                         why, sizeof why);
+            if (error) {
+                okovm_error_set(err, error, -1, "%s", why);
+                goto out;
+            }
+        }
+    }
+
+    error = okovm_prog_finish(prog, true, err);
+    if (error) {
+        okovm_error_locate(err, prog);
+        goto out;
+    }
+    *progp = prog;
+    prog = NULL;
+
+out:
+    okovm_prog_unref(prog);
+    okovm_linked_free(&linked);
+    okovm_object_close(obj);
+    return error;
+}
+
+int
+okovm_test_load_raw(struct okovm_ns *ns, const struct okovm_test_insn *insns,
+                    uint32_t n, struct okovm_map **maps, uint32_t n_maps,
+                    uint32_t flags, struct okovm_prog **progp,
+                    struct okovm_error *err)
+{
+    struct okovm_prog *prog;
+    uint32_t i;
+    int error;
+
+    okovm_error_clear(err);
+    *progp = NULL;
+    prog = okovm_prog_alloc(ns);
+    if (!prog || !(prog->insns = calloc(n + 1, sizeof *prog->insns))
+        || !(prog->maps = calloc(n_maps + 1, sizeof *prog->maps))) {
+        okovm_prog_unref(prog);
+        return okovm_error_set(err, ENOMEM, -1, "out of memory");
+    }
+    snprintf(prog->name, sizeof prog->name, "raw");
+    memcpy(prog->insns, insns, n * sizeof *prog->insns);
+    prog->n_insns = n;
+    for (i = 0; i < n_maps; i++) {
+        okovm_map_ref(maps[i]);
+        prog->maps[i] = maps[i];
+    }
+    prog->n_maps = n_maps;
+    prog->mode = (flags & OKOVM_LOAD_FORCE_SANDBOX) ? OKOVM_MODE_SANDBOX
+                                                    : OKOVM_MODE_VERIFIED;
+    error = okovm_prog_finish(prog, prog->mode == OKOVM_MODE_SANDBOX, err);
+    if (error) {
+        okovm_prog_unref(prog);
+        return error;
+    }
+    *progp = prog;
+    return 0;
+}
+
+static void
+report_fault(struct okovm_prog *prog, const struct okovm_run *run)
+{
+    char where[128];
+
+    okovm_format_location(prog, run->fault_insn, where, sizeof where);
+    okovm_ns_log(prog->ns, OKOVM_LOG_WARN, true, "%s: program '%s' stopped "
+                 "by the sandbox at %s: %s", prog->ns->name, prog->name,
+                 where, run->fault);
+}
+
+uint32_t
+okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
+               uint32_t in_port)
+{
+    struct thread_stats *ts = &tstats;
+    struct okovm_stats_shard *sh;
+    struct okovm_ns *ns = prog->ns;
+    struct okovm_run run;
+    uint64_t t0 = 0, verdict;
+    unsigned epoch = 0;
+    bool timed;
+    uint32_t v;
+
+    run.prog = prog;
+    run.ns = ns;
+    run.ctx.data = (uintptr_t) pkt;
+    run.ctx.data_end = (uintptr_t) pkt + len;
+    run.ctx.data_meta = (uintptr_t) pkt;
+    run.ctx.ingress_ifindex = in_port;
+    run.ctx.rx_queue_index = 0;
+    run.ctx.egress_ifindex = 0;
+
+    if (OKOVM_UNLIKELY(!ts->init)) {
+        uint32_t s = atomic_fetch_add(&next_shard, 1);
+
+        ts->shard = s % OKOVM_STATS_SHARDS;
+        ts->exclusive = s < OKOVM_STATS_SHARDS;
+        ts->init = true;
+    }
+    timed = !(++ts->tick & atomic_load_explicit(&ns->timing_mask,
+                                                memory_order_relaxed));
+    if (OKOVM_UNLIKELY(timed)) {
+        t0 = now_ns();
+    }
+    if (!ns->defer_fn) {
+        epoch = okovm_ns_enter(ns);
+    }
+
+    if (OKOVM_UNLIKELY(prog->mode == OKOVM_MODE_SANDBOX)) {
+        uint32_t i;
+
+        run.n_grants = 0;
+        run.fault = NULL;
+        for (i = 0; i < prog->n_maps; i++) {
+            struct okovm_map *m = prog->maps[i];
+
+            if (m->global_data && run.n_grants < OKOVM_MAX_GRANTS) {
+                run.grants[run.n_grants].lo = (uintptr_t) m->values;
+                run.grants[run.n_grants].hi = (uintptr_t) m->values
+                                              + m->value_size;
+                run.grants[run.n_grants++].writable = !m->rdonly;
+            }
+        }
+        verdict = okovm_exec_sandbox(prog, &run);
+    } else {
+        verdict = okovm_exec_fast(prog, &run);
+    }
+
+    if (!ns->defer_fn) {
+        okovm_ns_exit(ns, epoch);
+    }
+    v = (uint32_t) verdict;
+    sh = &prog->stats[ts->shard];
+    if (OKOVM_LIKELY(ts->exclusive)) {
+        _Atomic uint64_t *c = &sh->verdicts[v < 4 ? v : 4];
+
+        atomic_store_explicit(c, atomic_load_explicit(
+                                  c, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&sh->verdicts[v < 4 ? v : 4], 1,
+                                  memory_order_relaxed);
+    }
+    if (OKOVM_UNLIKELY(timed)) {
+        atomic_fetch_add_explicit(&sh->timed_runs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sh->timed_ns, now_ns() - t0,
+                                  memory_order_relaxed);
+    }
+    if (OKOVM_UNLIKELY(prog->mode == OKOVM_MODE_SANDBOX && run.fault)) {
+        atomic_fetch_add_explicit(&sh->faults, 1, memory_order_relaxed);
+        report_fault(prog, &run);
+        v = OKOVM_XDP_ABORTED;
+    }
+    return v;
+}
+
+void
+okovm_prog_get_info(const struct okovm_prog *prog,
+                    struct okovm_prog_info *info)
+{
+    memset(info, 0, sizeof *info);
+    snprintf(info->name, sizeof info->name, "%s", prog->name);
+    snprintf(info->section, sizeof info->section, "%s", prog->section);
+    info->n_insns = prog->n_insns;
+    info->mode = prog->mode;
+    info->n_maps = prog->n_maps;
+    info->kernel_verified = prog->kernel_verified;
+    info->kernel_verify_ns = prog->kernel_ns;
+}
+
+void
+okovm_prog_get_stats(const struct okovm_prog *prog,
+                     struct okovm_prog_stats *stats)
+{
+    int i, j;
+
+    memset(stats, 0, sizeof *stats);
+    for (i = 0; i < OKOVM_STATS_SHARDS; i++) {
+        const struct okovm_stats_shard *sh = &prog->stats[i];
+
+        for (j = 0; j < 5; j++) {
+            uint64_t c = atomic_load_explicit(&sh->verdicts[j],
+                                              memory_order_relaxed);
+
+            stats->verdicts[j] += c;
+            stats->runs += c;
+        }
+        stats->timed_runs += atomic_load_explicit(&sh->timed_runs,
+                                                  memory_order_relaxed);
+        stats->timed_ns += atomic_load_explicit(&sh->timed_ns,
+                                                memory_order_relaxed);
+        stats->faults += atomic_load_explicit(&sh->faults,
+                                              memory_order_relaxed);
+    }
+    if (stats->timed_runs) {
+        stats->time_ns = (uint64_t) ((double) stats->timed_ns
+                                     * stats->runs / stats->timed_runs);
+    }
+}
+
+const void *
+okovm_prog_btf(const struct okovm_prog *prog, uint32_t *size)
+{
+    *size = prog->btf_size;
+    return prog->btf_raw;
+}
+
+uint32_t
+okovm_prog_n_maps(const struct okovm_prog *prog)
+{
+    return prog->n_maps;
+}
+
+struct okovm_map *
+okovm_prog_get_map(const struct okovm_prog *prog, uint32_t idx)
+{
+    return idx < prog->n_maps ? prog->maps[idx] : NULL;
+}
+
+struct okovm_map *
+okovm_prog_find_map(const struct okovm_prog *prog, const char *name)
+{
+    uint32_t i;
+
+    for (i = 0; i < prog->n_maps; i++) {
+        if (!strcmp(prog->maps[i]->name, name)) {
+            return prog->maps[i];
+        }
+    }
+    return NULL;
+}
