@@ -1,4 +1,6 @@
-"""Test tiers: tests/unit is `unit`, tests/integration is `integration`."""
+"""Test tiers, by directory: unit (no root, no daemons), vm and bpf (the VM
+library, the kernel's verifier and BPF_PROG_TEST_RUN: root), integration
+(root, real Open vSwitch, namespaces)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import pytest
 
 pytest_plugins = ["okopy.testing.fixtures"]
 
-_TIERS = ("unit", "integration")
+_TIERS = ("unit", "vm", "bpf", "integration")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

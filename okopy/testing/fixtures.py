@@ -33,6 +33,13 @@ def layout() -> Layout:
 
 
 @pytest.fixture(scope="session")
+def kernel_bpf() -> None:
+    """The kernel's BPF verifier and test runner: needs root (CAP_BPF)."""
+    if os.geteuid() != 0:
+        _unavailable("needs root (CAP_BPF) for the kernel verifier")
+
+
+@pytest.fixture(scope="session")
 def ovs_tools(layout: Layout) -> OvsTools:
     """The built Open vSwitch; needs root to be of any use."""
     if os.geteuid() != 0:
