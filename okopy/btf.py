@@ -411,7 +411,16 @@ def _parse_types(data: bytes, strings: bytes) -> list[BtfType]:
                 v_name, lo, hi = struct.unpack_from("<III", data, off + 12 * i)
                 vals.append((_cstr(strings, v_name), (hi << 32) | lo))
             t = BtfType(tid, kind, name, size=size_type, enum_values=tuple(vals))
-        elif kind in (FLOAT, DATASEC):
+        elif kind == DATASEC:
+            members = []
+            for i in range(vlen):
+                v_type, v_off, _v_size = struct.unpack_from("<III", data, off + 12 * i)
+                v_name = ""
+                if 0 < v_type < len(types) and types[v_type].kind == VAR:
+                    v_name = types[v_type].name
+                members.append(Member(v_name, v_type, v_off * 8, 0))
+            t = BtfType(tid, kind, name, size=size_type, members=tuple(members))
+        elif kind == FLOAT:
             t = BtfType(tid, kind, name, size=size_type)
         elif kind in KIND_NAMES:
             t = BtfType(tid, kind, name, ref=size_type)
@@ -420,3 +429,65 @@ def _parse_types(data: bytes, strings: bytes) -> list[BtfType]:
         off += need
         types.append(t)
     return types
+
+
+MAP_TYPE_NAMES = {1: "hash", 2: "array", 9: "lru_hash", 11: "lpm_trie"}
+PIN_BY_NAME = 1
+
+
+@dataclass(frozen=True)
+class MapDef:
+    """A BTF-defined map (`SEC(".maps")`), as the object declares it."""
+
+    name: str
+    type: int
+    key_type_id: int
+    value_type_id: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    map_flags: int
+    pinning: int
+
+    @property
+    def type_name(self) -> str:
+        return MAP_TYPE_NAMES.get(self.type, f"type {self.type}")
+
+
+def map_definitions(btf: Btf) -> list[MapDef]:
+    """Read the maps of the `.maps` section: `__uint(x, N)` is encoded as a
+    pointer to an array of N elements, `__type(x, T)` as a pointer to T."""
+    sec = next((t for t in btf.types if t.kind == DATASEC and t.name == ".maps"), None)
+    if sec is None:
+        return []
+    out = []
+    for var in sec.members:
+        struct_t = btf.strip(btf[var.type_id].ref)
+        if struct_t.kind != STRUCT:
+            raise BtfError(f"map {var.name}: definition is not a struct")
+        fields: dict[str, int] = {}
+        types: dict[str, int] = {}
+        for m in struct_t.members:
+            target = btf.resolve(m.type_id)
+            if target.kind != PTR:
+                raise BtfError(f"map {var.name}: member {m.name} is not a pointer")
+            pointee = btf.resolve(target.ref)
+            if m.name in ("key", "value"):
+                types[m.name] = target.ref
+            elif pointee.kind == ARRAY:
+                fields[m.name] = pointee.extra[1]
+        key_t, value_t = types.get("key", 0), types.get("value", 0)
+        out.append(
+            MapDef(
+                var.name,
+                fields.get("type", 0),
+                key_t,
+                value_t,
+                btf.size_of(key_t) if key_t else fields.get("key_size", 0),
+                btf.size_of(value_t) if value_t else fields.get("value_size", 0),
+                fields.get("max_entries", 0),
+                fields.get("map_flags", 0),
+                fields.get("pinning", 0),
+            )
+        )
+    return out

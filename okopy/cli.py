@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from okopy import __version__
+from okopy import __version__, offline, pcap, toolchain, vm
 from okopy.demo import run_demo
 from okopy.ovs import build as ovs_build
 from okopy.ovs import source as ovs_source
 from okopy.ovs.instance import OvsNotBuilt
 from okopy.paths import default_layout
+
+
+class InputError(ValueError):
+    """A file given on the command line cannot be used."""
 
 
 def _log(message: str) -> None:
@@ -43,6 +49,78 @@ def cmd_ovs_export(args: argparse.Namespace) -> int:
     layout = default_layout()
     upstream = ovs_source.find_upstream()
     ovs_source.export(layout.ovs_src, layout.patches, upstream, log=_log)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    out = toolchain.compile_program(
+        Path(args.source),
+        Path(args.output) if args.output else None,
+        includes=[Path(d) for d in args.include],
+        defines=args.define,
+    )
+    _log(str(out))
+    return 0
+
+
+def _read_object(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: {e.strerror}") from None
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    info = offline.inspect_object(_read_object(args.object))
+    _log(json.dumps(info, indent=2) if args.json else offline.format_inspect(info))
+    return 0
+
+
+def _load(args: argparse.Namespace, ns: vm.Namespace) -> vm.Program:
+    return ns.load(
+        _read_object(args.object),
+        prog_name=args.prog,
+        sandbox="force" if args.sandbox else "never",
+    )
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        prog = _load(args, vm.Namespace("verify"))
+    except vm.VmError as e:
+        print(f"{args.object}: {offline.describe_error(e)}", file=sys.stderr)
+        return 1
+    i = prog.info
+    how = (
+        f"admitted by the kernel verifier in {i.kernel_verify_ns / 1e6:.1f} ms"
+        if i.kernel_verified
+        else "sandbox mode: not kernel-verified, every access checked at run time"
+    )
+    _log(
+        f"{args.object}: program {i.name} OK, {i.n_insns} insns, {i.n_maps} maps, {how}"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    packets = pcap.read(Path(args.pcap))
+    ns = vm.Namespace("run")
+    try:
+        prog = _load(args, ns)
+    except vm.VmError as e:
+        print(f"{args.object}: {offline.describe_error(e)}", file=sys.stderr)
+        return 1
+    if args.prandom_seed is not None:
+        ns.seed_prandom(args.prandom_seed)
+    for spec in args.seed:
+        name, key, value = offline.parse_seed(spec)
+        offline.seed_map(prog, name, key, value)
+    clock = offline.pcap_clock(args.clock, packets)
+    result = offline.run_packets(prog, packets, clock=clock, in_port=args.in_port)
+    if args.json:
+        _log(json.dumps(result.to_json(), indent=2))
+    else:
+        _log(offline.format_run(result, args.pcap))
     return 0
 
 
@@ -83,6 +161,55 @@ def parser() -> argparse.ArgumentParser:
     )
     e.set_defaults(func=cmd_ovs_export)
 
+    bl = sub.add_parser("build", help="compile a filter (clang -O2 -g -target bpf)")
+    bl.add_argument("source", help="the filter's C source")
+    bl.add_argument("-o", "--output", help="object file (default: SOURCE.o)")
+    bl.add_argument(
+        "-I", dest="include", action="append", default=[], help="include dir"
+    )
+    bl.add_argument(
+        "-D", dest="define", action="append", default=[], help="NAME[=VALUE]"
+    )
+    bl.set_defaults(func=cmd_build)
+
+    ins = sub.add_parser("inspect", help="programs, maps and BTF types of an object")
+    ins.add_argument("object")
+    ins.add_argument("--json", action="store_true", help="machine-readable output")
+    ins.set_defaults(func=cmd_inspect)
+
+    def program_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("object", help="a clang-compiled XDP object (.o)")
+        p.add_argument("--prog", help="program (function) name; default: first xdp")
+        p.add_argument(
+            "--sandbox",
+            action="store_true",
+            help="skip the kernel verifier; check every access at run time",
+        )
+
+    ver = sub.add_parser("verify", help="verify a program as the switch would")
+    program_args(ver)
+    ver.set_defaults(func=cmd_verify)
+
+    r = sub.add_parser("run", help="run a program over a pcap in the VM, offline")
+    program_args(r)
+    r.add_argument("--pcap", required=True, help="classic pcap file (Ethernet)")
+    r.add_argument("--json", action="store_true", help="machine-readable output")
+    r.add_argument(
+        "--seed",
+        action="append",
+        default=[],
+        metavar="MAP=KEY=VALUE",
+        help="map entry before the run, JSON or 0x-hex: blocked_v4='\"10.0.0.1\"'={}",
+    )
+    r.add_argument(
+        "--clock",
+        default="pcap",
+        help="bpf_ktime_get_ns: pcap (packet timestamps, default), real, or NS",
+    )
+    r.add_argument("--prandom-seed", type=int, help="seed bpf_get_prandom_u32")
+    r.add_argument("--in-port", type=int, default=0, help="ingress_ifindex (in_port)")
+    r.set_defaults(func=cmd_run)
+
     d = sub.add_parser("demo", help="run the end-to-end demo with real traffic")
     d.set_defaults(func=cmd_demo)
     return p
@@ -96,7 +223,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except (ovs_source.SourceError, ovs_build.BuildError, OvsNotBuilt) as e:
+    except (
+        ovs_source.SourceError,
+        ovs_build.BuildError,
+        OvsNotBuilt,
+        InputError,
+        ValueError,
+        vm.VmError,
+        vm.VmNotBuilt,
+        toolchain.CompileError,
+    ) as e:
         print(f"okopy: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

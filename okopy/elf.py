@@ -27,6 +27,11 @@ class Section:
 
 def sections(blob: bytes) -> dict[str, Section]:
     """The sections of a 64-bit little-endian BPF ELF object, by name."""
+    return {s.name: s for s in section_list(blob)}
+
+
+def section_list(blob: bytes) -> list[Section]:
+    """The sections in header order (index i is section i)."""
     if len(blob) < 64 or blob[:4] != b"\x7fELF":
         raise ElfError("not an ELF file (bad magic or shorter than a header)")
     if blob[4] != 2 or blob[5] != 1:
@@ -55,11 +60,11 @@ def sections(blob: bytes) -> dict[str, Section]:
     if e_shstrndx >= len(raw):
         raise ElfError("section name table index out of range")
     names = raw[e_shstrndx][5]
-    out = {}
+    out = []
     for name_off, typ, flags, off, size, data in raw:
         end = names.find(b"\0", name_off)
         name = names[name_off : end if end >= 0 else None].decode("utf-8", "replace")
-        out[name] = Section(name, typ, flags, off, size, data)
+        out.append(Section(name, typ, flags, off, size, data))
     return out
 
 
@@ -99,3 +104,36 @@ def fix_helpers(
                     [BPF_MOV64_IMM_OPCODE, 0, 0, 0]
                 ) + value.to_bytes(4, "little")
     return bytes(out)
+
+
+STT_FUNC = 2
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    section: str
+    offset: int
+    size: int
+
+
+def functions(blob: bytes) -> list[Function]:
+    """Function symbols of the object, with the section holding each."""
+    by_index = section_list(blob)
+    secs = {s.name: s for s in by_index}
+    symtab, strtab = secs.get(".symtab"), secs.get(".strtab")
+    if symtab is None or strtab is None:
+        return []
+    out = []
+    for off in range(0, len(symtab.data) - 23, 24):
+        st_name, st_info, _other, st_shndx, st_value, st_size = struct.unpack_from(
+            "<IBBHQQ", symtab.data, off
+        )
+        if st_info & 0xF != STT_FUNC or not 0 < st_shndx < len(by_index):
+            continue
+        end = strtab.data.find(b"\0", st_name)
+        name = strtab.data[st_name : end if end >= 0 else None].decode(
+            "utf-8", "replace"
+        )
+        out.append(Function(name, by_index[st_shndx].name, st_value, st_size))
+    return out

@@ -1,0 +1,195 @@
+"""Offline tools: inspect an object, verify it, run it over a pcap.
+
+`inspect` reads the ELF and BTF in Python (no loading); `verify` and `run`
+use libokovm, the switch's own VM, so what passes here passes there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from okopy import elf, vm
+from okopy.btf import Btf, BtfError, map_definitions
+from okopy.pcap import Packet
+
+SHF_EXECINSTR = 0x4
+PIN_NAMES = {0: "none", 1: "by_name"}
+
+
+def inspect_object(blob: bytes) -> dict[str, Any]:
+    """Programs, maps (with their BTF types) and metadata of an object."""
+    secs = elf.sections(blob)
+    funcs = elf.functions(blob)
+    programs = []
+    for sec in secs.values():
+        if sec.flags & SHF_EXECINSTR and sec.size:
+            names = [f.name for f in funcs if f.section == sec.name]
+            programs.append(
+                {"section": sec.name, "functions": names, "instructions": sec.size // 8}
+            )
+    info: dict[str, Any] = {"programs": programs, "maps": [], "btf": ".BTF" in secs}
+    if ".BTF" in secs:
+        btf = Btf.parse(secs[".BTF"].data)
+        for m in map_definitions(btf):
+            info["maps"].append(
+                {
+                    "name": m.name,
+                    "type": m.type_name,
+                    "key": btf.type_name(m.key_type_id) if m.key_type_id else None,
+                    "value": btf.type_name(m.value_type_id)
+                    if m.value_type_id
+                    else None,
+                    "key_size": m.key_size,
+                    "value_size": m.value_size,
+                    "max_entries": m.max_entries,
+                    "flags": m.map_flags,
+                    "pinning": PIN_NAMES.get(m.pinning, str(m.pinning)),
+                }
+            )
+    lic = secs.get("license")
+    info["license"] = lic.data.rstrip(b"\0").decode("utf-8", "replace") if lic else None
+    return info
+
+
+def format_inspect(info: dict[str, Any]) -> str:
+    lines = []
+    for p in info["programs"]:
+        fn = ", ".join(p["functions"]) or "?"
+        lines.append(
+            f"program section {p['section']}: {fn} ({p['instructions']} insns)"
+        )
+    if not info["btf"]:
+        lines.append("no BTF: maps cannot be typed (compile with -g)")
+    for m in info["maps"]:
+        lines.append(
+            f"map {m['name']}: {m['type']}, key {m['key'] or m['key_size']} "
+            f"({m['key_size']} B), value {m['value'] or m['value_size']} "
+            f"({m['value_size']} B), max_entries {m['max_entries']}"
+            + (f", flags {m['flags']:#x}" if m["flags"] else "")
+            + (", pinned by name" if m["pinning"] == "by_name" else "")
+        )
+    lines.append(f"license: {info['license'] or 'none'}")
+    return "\n".join(lines)
+
+
+@dataclass
+class RunResult:
+    program: vm.ProgramInfo
+    packets: int = 0
+    verdicts: dict[int, int] = field(default_factory=dict)
+    maps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "program": {
+                "name": self.program.name,
+                "section": self.program.section,
+                "instructions": self.program.n_insns,
+                "mode": self.program.mode,
+            },
+            "packets": self.packets,
+            "verdicts": {verdict_name(v): n for v, n in sorted(self.verdicts.items())},
+            "maps": self.maps,
+        }
+
+
+def verdict_name(v: int) -> str:
+    return vm.XDP_VERDICTS.get(v, str(v))
+
+
+def parse_seed(spec: str) -> tuple[str, Any, Any]:
+    """`MAP=KEY=VALUE`, KEY and VALUE as JSON (or 0x-prefixed hex)."""
+    parts = spec.split("=", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise ValueError(f"seed {spec!r}: expected MAP=KEY=VALUE")
+
+    def value(text: str) -> Any:
+        if text.startswith("0x"):
+            return bytes.fromhex(text[2:])
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"seed {spec!r}: {text!r} is not JSON ({e.msg})") from None
+
+    return parts[0], value(parts[1]), value(parts[2])
+
+
+def seed_map(prog: vm.Program, name: str, key: Any, value: Any) -> None:
+    m = prog.map(name)
+    m.update(m.encode_key(key), m.encode_value(value))
+
+
+Clock = Callable[[Packet], int] | None
+
+
+def run_packets(
+    prog: vm.Program,
+    packets: Iterable[Packet],
+    *,
+    clock: Clock = None,
+    in_port: int = 0,
+) -> RunResult:
+    """Run every packet; 'clock(packet)' fixes bpf_ktime_get_ns per packet."""
+    result = RunResult(prog.info)
+    for pkt in packets:
+        if clock is not None:
+            prog.ns.set_fixed_clock(clock(pkt))
+        v = prog.run(pkt.data, in_port)
+        result.verdicts[v] = result.verdicts.get(v, 0) + 1
+        result.packets += 1
+    for name, m in prog.maps.items():
+        if m.info.global_data:
+            continue
+        try:
+            result.maps[name] = m.dump()
+        except BtfError:
+            result.maps[name] = [
+                {"key": k.hex(), "value": v.hex()} for k, v in m.items()
+            ]
+    return result
+
+
+def format_run(result: RunResult, source: str, max_entries: int = 20) -> str:
+    p = result.program
+    lines = [
+        f"program {p.name} (section {p.section}, {p.n_insns} insns, {p.mode})",
+        f"packets: {result.packets} from {source}",
+    ]
+    total = result.packets or 1
+    verdicts = ", ".join(
+        f"{verdict_name(v)} {n} ({100 * n / total:.1f}%)"
+        for v, n in sorted(result.verdicts.items(), key=lambda kv: -kv[1])
+    )
+    lines.append(f"verdicts: {verdicts or 'none'}")
+    for name, entries in result.maps.items():
+        lines.append(f"map {name}: {len(entries)} entries")
+        for e in entries[:max_entries]:
+            lines.append(
+                f"  {json.dumps(e['key'], sort_keys=False)} -> "
+                f"{json.dumps(e['value'], sort_keys=False)}"
+            )
+        if len(entries) > max_entries:
+            lines.append(f"  ... {len(entries) - max_entries} more (--json for all)")
+    return "\n".join(lines)
+
+
+def describe_error(e: vm.VmError) -> str:
+    return f"refused: {e.describe()}"
+
+
+def pcap_clock(mode: str, packets: Sequence[Packet]) -> Clock:
+    """'pcap': packet timestamps; 'real': the host clock; a number: fixed."""
+    if mode == "real":
+        return None
+    if mode == "pcap":
+        return lambda p: p.timestamp_ns
+    try:
+        fixed = int(mode)
+    except ValueError:
+        raise ValueError(
+            f"--clock {mode!r}: expected pcap, real or nanoseconds"
+        ) from None
+    return lambda _p: fixed
