@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from okopy import __version__, offline, pcap, toolchain, vm
+from okopy import __version__, lab, offline, pcap, toolchain, vm
 from okopy.demo import run_demo
 from okopy.ovs import build as ovs_build
 from okopy.ovs import source as ovs_source
 from okopy.ovs.instance import OvsNotBuilt
 from okopy.paths import default_layout
+from okopy.schema import ConfigError
 
 
 class InputError(ValueError):
@@ -124,6 +127,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab(args: argparse.Namespace) -> lab.Lab:
+    return lab.Lab(default_layout(), args.name, log=_log)
+
+
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    topo = lab.load_topology(Path(args.topology))
+    if args.name:
+        topo = dataclasses.replace(topo, name=args.name)
+    lab.Lab(default_layout(), topo.name, log=_log).up(topo)
+    return 0
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    _lab(args).down()
+    return 0
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    status = _lab(args).status()
+    if args.json:
+        _log(json.dumps(status, indent=2))
+        return 0
+    _log(f"lab {status['name']}")
+    for name, d in status["daemons"].items():
+        _log(f"  {name}: pid {d['pid']} {'running' if d['running'] else 'NOT RUNNING'}")
+    for name, s in status["switches"].items():
+        _log(f"  switch {name}: dpid {s['dpid']}, {s['flows']} flows")
+    for name, h in status["hosts"].items():
+        _log(f"  host {name}: {h['ip']} on {h['switch']} port {h['port']}")
+    return 0
+
+
+def cmd_lab_exec(args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise InputError("give a command: okopy lab exec HOST -- CMD ...")
+    return subprocess.run(_lab(args).exec(args.host, argv), check=False).returncode
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(default_layout(), log=_log)
 
@@ -210,6 +252,27 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--in-port", type=int, default=0, help="ingress_ifindex (in_port)")
     r.set_defaults(func=cmd_run)
 
+    lb = sub.add_parser("lab", help="a testbed: switches and hosts in namespaces")
+    lab_sub = lb.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    lu = lab_sub.add_parser("up", help="start a lab from a topology file")
+    lu.add_argument("topology", help="topology YAML (see docs/lab.md)")
+    lu.add_argument("--name", help="lab name (default: the file's name field or stem)")
+    lu.set_defaults(func=cmd_lab_up)
+    for action, func, text in (
+        ("down", cmd_lab_down, "tear a lab down (also after a crash)"),
+        ("status", cmd_lab_status, "daemons, switches and hosts of a lab"),
+    ):
+        p_ = lab_sub.add_parser(action, help=text)
+        p_.add_argument("--name", default="lab", help="lab name (default: lab)")
+        if action == "status":
+            p_.add_argument("--json", action="store_true")
+        p_.set_defaults(func=func)
+    le = lab_sub.add_parser("exec", help="run a command on a host: exec HOST -- CMD")
+    le.add_argument("--name", default="lab", help="lab name (default: lab)")
+    le.add_argument("host")
+    le.add_argument("argv", nargs=argparse.REMAINDER)
+    le.set_defaults(func=cmd_lab_exec)
+
     d = sub.add_parser("demo", help="run the end-to-end demo with real traffic")
     d.set_defaults(func=cmd_demo)
     return p
@@ -232,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         vm.VmError,
         vm.VmNotBuilt,
         toolchain.CompileError,
+        lab.LabError,
+        ConfigError,
     ) as e:
         print(f"okopy: error: {e}", file=sys.stderr)
         return 1

@@ -1,7 +1,9 @@
 """Network namespaces and veth links, through iproute2.
 
-Every namespace made here is named with a prefix unique to this process, and
-is deleted by whoever made it: nothing touches namespaces it did not create.
+Every namespace made here is named with an `okopy-` prefix: per process
+(`okopy-<pid>-<n>-<role>`) for tests and demos, per lab
+(`okopy-lab-<lab>-<node>`) for `okopy lab`, whose state file lists them.
+Nothing here touches a namespace it did not create.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ class Namespace:
     alive: bool = field(default=False, init=False)
 
     @classmethod
-    def create(cls, role: str) -> Namespace:
-        ns = cls(unique_name(role))
+    def create(cls, role: str, name: str | None = None) -> Namespace:
+        """Create a namespace: 'name' if given, else a unique one for 'role'."""
+        ns = cls(name or unique_name(role))
         run(["ip", "netns", "add", ns.name], timeout=30)
         ns.alive = True
         ns.run(["ip", "link", "set", "lo", "up"])
@@ -58,6 +61,13 @@ class Namespace:
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+    @classmethod
+    def adopt(cls, name: str) -> Namespace:
+        """A namespace this project created earlier (e.g. by a lab), to delete."""
+        ns = cls(name)
+        ns.alive = name in existing()
+        return ns
 
     def delete(self) -> None:
         if self.alive:

@@ -30,31 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from okopy.schema import ConfigError, Problem, Validator, as_int
 
 MAX_PROG_ID = 0xFFFFFFFE
 MAX_TABLE = 254
 VERDICT_NAMES = {"aborted": 0, "drop": 1, "pass": 2, "tx": 3, "redirect": 4}
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    column: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
-
-
-class PolicyError(ValueError):
-    """The policy is invalid; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass(frozen=True)
@@ -118,27 +100,18 @@ class Policy:
 
 
 # Match fields: name -> value checker returning the canonical value.
+class PolicyError(ConfigError):
+    """The policy is invalid; carries every problem found."""
+
+
 def _int_range(lo: int, hi: int) -> Callable[[Any], Any]:
     def check(v: Any) -> Any:
-        n = _as_int(v)
+        n = as_int(v)
         if not lo <= n <= hi:
             raise ValueError(f"must be between {lo} and {hi}")
         return n
 
     return check
-
-
-def _as_int(v: Any) -> int:
-    if isinstance(v, bool):
-        raise ValueError("must be a number")
-    if isinstance(v, int):
-        return v
-    if isinstance(v, str):
-        try:
-            return int(v, 0)
-        except ValueError:
-            pass
-    raise ValueError(f"{v!r} is not a number")
 
 
 def _mac(v: Any) -> str:
@@ -164,7 +137,7 @@ def _ipv4_masked(v: Any) -> str:
 def _verdict(v: Any) -> Any:
     if isinstance(v, str) and (v == "none" or v in VERDICT_NAMES):
         return v
-    n = _as_int(v)
+    n = as_int(v)
     if not 0 <= n <= 0xFFFFFFFF:
         raise ValueError(
             "a verdict is a 32-bit number or none/aborted/drop/pass/tx/redirect"
@@ -200,91 +173,10 @@ PREREQUISITES = {
 SIMPLE_ACTIONS = ("drop", "normal", "controller", "in_port", "flood")
 
 
-class _Validator:
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[Problem] = []
-
-    def error(self, node: Node, message: str) -> None:
-        m = node.start_mark
-        self.problems.append(Problem(self.file, m.line + 1, m.column + 1, message))
-
-    def mapping(
-        self,
-        node: Node,
-        what: str,
-        required: tuple[str, ...],
-        optional: tuple[str, ...],
-    ) -> dict[str, Node] | None:
-        if not isinstance(node, MappingNode):
-            self.error(node, f"{what} must be a mapping")
-            return None
-        out: dict[str, Node] = {}
-        allowed = (*required, *optional)
-        for k, v in node.value:
-            key = k.value if isinstance(k, ScalarNode) else None
-            if key is None or key not in allowed:
-                self.error(
-                    k, f"unknown key {key!r} in {what} (allowed: {', '.join(allowed)})"
-                )
-            elif key in out:
-                self.error(k, f"duplicate key {key!r} in {what}")
-            else:
-                out[key] = v
-        for r in required:
-            if r not in out:
-                self.error(node, f"{what} needs {r!r}")
-        return out
-
-    def scalar(self, node: Node, what: str) -> Any:
-        if not isinstance(node, ScalarNode):
-            self.error(node, f"{what} must be a single value")
-            return None
-        return yaml.safe_load(yaml.serialize(node))
-
-    def plain(self, node: Node) -> Any:
-        """Any YAML value (for map keys and values, typed later by BTF)."""
-        return yaml.safe_load(yaml.serialize(node))
-
-    def integer(self, node: Node, what: str, lo: int, hi: int) -> int | None:
-        v = self.scalar(node, what)
-        if v is None:
-            return None
-        try:
-            n = _as_int(v)
-        except ValueError as e:
-            self.error(node, f"{what}: {e}")
-            return None
-        if not lo <= n <= hi:
-            self.error(node, f"{what} must be between {lo} and {hi:#x}")
-            return None
-        return n
-
-    def name_list(self, node: Node, what: str) -> list[tuple[str, Node]]:
-        if not isinstance(node, SequenceNode):
-            self.error(node, f"{what} must be a list")
-            return []
-        out = []
-        for item in node.value:
-            v = self.scalar(item, what)
-            if isinstance(v, str):
-                out.append((v, item))
-            elif v is not None:
-                self.error(item, f"{what}: {v!r} is not a name")
-        return out
-
-
 def parse(text: str, file: str = "<policy>", base: Path | None = None) -> Policy:
     """Validate 'text'; raise PolicyError listing every problem."""
-    v = _Validator(file)
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise PolicyError([Problem(file, line, col, f"not valid YAML: {e}")]) from None
-    if root is None:
-        raise PolicyError([Problem(file, 1, 1, "the policy is empty")])
+    v = Validator(file)
+    root = v.compose(text, "the policy", PolicyError)
     top = v.mapping(root, "the policy", ("version", "switches"), ("programs",))
     if top is None:
         raise PolicyError(v.problems)
@@ -306,7 +198,7 @@ def load(path: Path) -> Policy:
 
 
 def _programs(
-    v: _Validator, node: Node | None, base: Path | None
+    v: Validator, node: Node | None, base: Path | None
 ) -> dict[str, ProgramSpec]:
     out: dict[str, ProgramSpec] = {}
     if node is None:
@@ -377,7 +269,7 @@ def _programs(
 
 
 def _path(
-    v: _Validator, fields: dict[str, Node], key: str, base: Path | None
+    v: Validator, fields: dict[str, Node], key: str, base: Path | None
 ) -> Path | None:
     """A file named in the policy, relative to the policy's directory."""
     if key not in fields:
@@ -391,7 +283,7 @@ def _path(
 
 
 def _switches(
-    v: _Validator, node: Node | None, programs: dict[str, ProgramSpec]
+    v: Validator, node: Node | None, programs: dict[str, ProgramSpec]
 ) -> dict[str, SwitchSpec]:
     out: dict[str, SwitchSpec] = {}
     if node is None:
@@ -442,7 +334,7 @@ def _switches(
 
 
 def _seeds(
-    v: _Validator, node: Node | None, progs: list[str], switch: str
+    v: Validator, node: Node | None, progs: list[str], switch: str
 ) -> list[MapSeed]:
     out: list[MapSeed] = []
     if node is None:
@@ -480,7 +372,7 @@ def _seeds(
 
 
 def _flows(
-    v: _Validator, node: Node | None, progs: list[str], switch: str
+    v: Validator, node: Node | None, progs: list[str], switch: str
 ) -> list[FlowSpec]:
     out: list[FlowSpec] = []
     if node is None:
@@ -517,7 +409,7 @@ def _flows(
     return out
 
 
-def _match(v: _Validator, node: Node | None) -> tuple[tuple[str, Any], ...] | None:
+def _match(v: Validator, node: Node | None) -> tuple[tuple[str, Any], ...] | None:
     if node is None:
         return ()
     if not isinstance(node, MappingNode):
@@ -549,7 +441,7 @@ def _match(v: _Validator, node: Node | None) -> tuple[tuple[str, Any], ...] | No
 
 
 def _actions(
-    v: _Validator, node: Node, progs: list[str], table: int | None
+    v: Validator, node: Node, progs: list[str], table: int | None
 ) -> list[Action]:
     out: list[Action] = []
     if not isinstance(node, SequenceNode):

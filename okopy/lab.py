@@ -1,0 +1,376 @@
+"""`okopy lab`: a testbed of switches and hosts from a topology file.
+
+One private Open vSwitch (ovsdb-server + ovs-vswitchd, userspace datapath)
+runs in a namespace of its own and holds every switch as a netdev bridge;
+each host is a namespace with `eth0` on a bridge port; switch-to-switch
+links are veth pairs inside the switch namespace.  Everything the lab
+creates is written to a state file as it is created, so `okopy lab down`
+removes it all even after a crash.
+
+    name: demo
+    switches:
+      s1: {dpid: 0x1}
+    hosts:
+      h1: {switch: s1, port: 1, ip: 10.0.0.1/24}
+      h2: {switch: s1, port: 2, ip: 10.0.0.2/24}
+    links:
+      - {a: s1, a_port: 10, b: s2, b_port: 10}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from okopy.hosts import Host
+from okopy.netns import Namespace, add_veth, disable_tx_offload
+from okopy.ovs.instance import OvsInstance, OvsTools
+from okopy.paths import Layout
+from okopy.schema import ConfigError, Validator
+
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+MAX_NAME = 12
+# Port names are "<switch>-p<port>" and must fit IFNAMSIZ (15 characters).
+MAX_SWITCH_NAME = 8
+
+
+class TopologyError(ConfigError):
+    """The topology file is invalid."""
+
+
+class LabError(RuntimeError):
+    """The lab cannot do what was asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class LabSwitch:
+    name: str
+    dpid: int
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    switch: str
+    port: int
+    ip: str
+    mac: str | None = None
+
+
+@dataclass(frozen=True)
+class LabLink:
+    a: str
+    a_port: int
+    b: str
+    b_port: int
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    switches: tuple[LabSwitch, ...]
+    hosts: tuple[LabHost, ...]
+    links: tuple[LabLink, ...] = ()
+
+    def host(self, name: str) -> LabHost:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise LabError(
+            f"no host {name!r} (hosts: {', '.join(h.name for h in self.hosts)})"
+        )
+
+
+def _name(v: Validator, node: Node, what: str, limit: int = MAX_NAME) -> str | None:
+    name = v.scalar(node, what)
+    if (
+        not isinstance(name, str)
+        or not name
+        or set(name) - NAME_CHARS
+        or len(name) > limit
+    ):
+        v.error(node, f"{what} {name!r}: use up to {limit} of a-z, 0-9 and -")
+        return None
+    return name
+
+
+def parse_topology(
+    text: str, file: str = "<topology>", default_name: str = "lab"
+) -> Topology:
+    v = Validator(file)
+    root = v.compose(text, "the topology", TopologyError)
+    top = v.mapping(root, "the topology", ("switches", "hosts"), ("name", "links"))
+    if top is None:
+        raise TopologyError(v.problems)
+    name = _name(v, top["name"], "lab name") if "name" in top else default_name
+    switches: dict[str, LabSwitch] = {}
+    snode = top.get("switches")
+    if snode is not None and not isinstance(snode, MappingNode):
+        v.error(snode, "switches must be a mapping of name -> switch")
+    elif snode is not None:
+        for k, sv in snode.value:
+            sname = _name(v, k, "switch name", MAX_SWITCH_NAME)
+            f = v.mapping(sv, f"switch {k.value}", ("dpid",), ())
+            if sname is None or f is None or "dpid" not in f:
+                continue
+            dpid = v.integer(f["dpid"], f"switch {sname} dpid", 1, (1 << 64) - 1)
+            if dpid is not None:
+                switches[sname] = LabSwitch(sname, dpid)
+    ports: dict[tuple[str, int], str] = {}
+
+    def claim(node: Node, switch: str, port: int, who: str) -> None:
+        if switch not in switches:
+            v.error(node, f"{who}: unknown switch {switch!r}")
+        elif (switch, port) in ports:
+            v.error(
+                node,
+                f"{who}: port {port} of {switch} is taken by {ports[switch, port]}",
+            )
+        else:
+            ports[switch, port] = who
+
+    hosts: list[LabHost] = []
+    hnode = top.get("hosts")
+    if hnode is not None and not isinstance(hnode, MappingNode):
+        v.error(hnode, "hosts must be a mapping of name -> host")
+    elif hnode is not None:
+        addrs: dict[str, str] = {}
+        for k, hv in hnode.value:
+            hname = _name(v, k, "host name")
+            f = v.mapping(hv, f"host {k.value}", ("switch", "port", "ip"), ("mac",))
+            if hname is None or f is None or len({"switch", "port", "ip"} & set(f)) < 3:
+                continue
+            sw = v.scalar(f["switch"], "switch")
+            port = v.integer(f["port"], "port", 1, 0xFF00)
+            ip = v.scalar(f["ip"], "ip")
+            try:
+                iface = ipaddress.ip_interface(str(ip))
+                if "/" not in str(ip):
+                    raise ValueError
+            except ValueError:
+                v.error(
+                    f["ip"],
+                    f"host {hname} ip {ip!r}: give an address with prefix length",
+                )
+                continue
+            if str(iface.ip) in addrs:
+                v.error(
+                    f["ip"], f"host {hname}: {iface.ip} is also {addrs[str(iface.ip)]}"
+                )
+            addrs[str(iface.ip)] = hname
+            mac = v.scalar(f["mac"], "mac") if "mac" in f else None
+            if port is not None and isinstance(sw, str):
+                claim(k, sw, port, f"host {hname}")
+                hosts.append(LabHost(hname, sw, port, str(iface), mac))
+    links: list[LabLink] = []
+    lnode = top.get("links")
+    if lnode is not None and not isinstance(lnode, SequenceNode):
+        v.error(lnode, "links must be a list")
+    elif lnode is not None:
+        for ln in lnode.value:
+            f = v.mapping(ln, "a link", ("a", "a_port", "b", "b_port"), ())
+            if f is None or len(f) < 4:
+                continue
+            a, b = v.scalar(f["a"], "a"), v.scalar(f["b"], "b")
+            ap = v.integer(f["a_port"], "a_port", 1, 0xFF00)
+            bp = v.integer(f["b_port"], "b_port", 1, 0xFF00)
+            if (
+                ap is None
+                or bp is None
+                or not isinstance(a, str)
+                or not isinstance(b, str)
+            ):
+                continue
+            claim(ln, a, ap, f"link {a}-{b}")
+            claim(ln, b, bp, f"link {a}-{b}")
+            links.append(LabLink(a, ap, b, bp))
+    if not switches and not v.problems:
+        v.error(root, "the topology needs at least one switch")
+    if v.problems:
+        raise TopologyError(v.problems)
+    return Topology(
+        name or default_name, tuple(switches.values()), tuple(hosts), tuple(links)
+    )
+
+
+def load_topology(path: Path) -> Topology:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise LabError(f"{path}: {e.strerror}") from None
+    return parse_topology(text, str(path), path.stem.lower()[:MAX_NAME])
+
+
+@dataclass
+class LabState:
+    """Everything a lab created, saved as it goes (see Lab.save)."""
+
+    name: str
+    rundir: str
+    switch_ns: str = ""
+    namespaces: list[str] = field(default_factory=list)
+    pids: dict[str, int] = field(default_factory=dict)
+    topology: dict[str, Any] = field(default_factory=dict)
+
+
+def state_dir(layout: Layout, name: str) -> Path:
+    return layout.build / "lab" / name
+
+
+class Lab:
+    """A running (or half-built, or crashed) lab, by its state directory."""
+
+    def __init__(
+        self, layout: Layout, name: str, log: Callable[[str], None] = print
+    ) -> None:
+        self.layout = layout
+        self.dir = state_dir(layout, name)
+        self.log = log
+        self.state = LabState(name, str(self.dir / "ovs"))
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    def exists(self) -> bool:
+        return self.state_file.exists()
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self.state), indent=1))
+        tmp.replace(self.state_file)
+
+    def load(self) -> None:
+        if not self.exists():
+            raise LabError(f"no lab {self.state.name!r} is up (no {self.state_file})")
+        self.state = LabState(**json.loads(self.state_file.read_text()))
+
+    def _ns(self, role: str) -> Namespace:
+        ns = Namespace.create(role, f"okopy-lab-{self.state.name}-{role}")
+        self.state.namespaces.append(ns.name)
+        self.save()
+        return ns
+
+    def switch(self) -> OvsInstance:
+        """The lab's Open vSwitch (to run ovs-vsctl / ovs-ofctl against)."""
+        inst = OvsInstance(
+            OvsTools.from_layout(self.layout),
+            Path(self.state.rundir),
+            Namespace.adopt(self.state.switch_ns),
+        )
+        inst.pids = dict(self.state.pids)
+        return inst
+
+    def up(self, topo: Topology) -> None:
+        if self.exists():
+            raise LabError(
+                f"lab {self.state.name!r} is already up (or was not torn down): "
+                f"run `okopy lab down --name {self.state.name}` first"
+            )
+        tools = OvsTools.from_layout(self.layout)
+        self.state.topology = asdict(topo)
+        self.save()
+        try:
+            swns = self._ns("sw")
+            self.state.switch_ns = swns.name
+            inst = OvsInstance(tools, Path(self.state.rundir), swns)
+            inst.start()
+            self.state.pids = dict(inst.pids)
+            self.save()
+            for sw in topo.switches:
+                inst.add_bridge(sw.name)
+                inst.vsctl(
+                    "set", "bridge", sw.name, f"other-config:datapath-id={sw.dpid:016x}"
+                )
+            for h in topo.hosts:
+                ns = self._ns(h.name)
+                port = f"{h.switch}-p{h.port}"
+                add_veth(ns, "eth0", swns, port)
+                disable_tx_offload(ns, "eth0")
+                disable_tx_offload(swns, port)
+                if h.mac:
+                    ns.run(["ip", "link", "set", "eth0", "address", h.mac])
+                ns.run(["ip", "addr", "add", h.ip, "dev", "eth0"])
+                inst.add_port(h.switch, port, h.port)
+            for link in topo.links:
+                pa, pb = f"{link.a}-p{link.a_port}", f"{link.b}-p{link.b_port}"
+                add_veth(swns, pa, swns, pb)
+                disable_tx_offload(swns, pa)
+                disable_tx_offload(swns, pb)
+                inst.add_port(link.a, pa, link.a_port)
+                inst.add_port(link.b, pb, link.b_port)
+        except BaseException:
+            self.log("lab setup failed: tearing down what was made")
+            self.down()
+            raise
+        pid = self.state.pids.get("ovs-vswitchd")
+        self.log(
+            f"lab {self.state.name} up: {len(topo.switches)} switches, "
+            f"{len(topo.hosts)} hosts, ovs-vswitchd pid {pid}"
+        )
+
+    def down(self) -> None:
+        """Remove everything the state file lists; safe to repeat."""
+        if self.exists():
+            self.load()
+        if self.state.pids:
+            try:
+                self.switch().stop()
+            except Exception as e:  # Keep tearing down whatever happens.
+                self.log(f"stopping Open vSwitch: {e}")
+        for name in reversed(self.state.namespaces):
+            Namespace.adopt(name).delete()
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.log(f"lab {self.state.name} down")
+
+    def host(self, name: str) -> Host:
+        self.load()
+        topo = _topology_from_state(self.state.topology)
+        h = topo.host(name)
+        ns = Namespace.adopt(f"okopy-lab-{self.state.name}-{h.name}")
+        return Host(h.name, ns, h.ip, f"{h.switch}-p{h.port}", h.port)
+
+    def exec(self, host: str, argv: Sequence[str]) -> list[str]:
+        """The command line that runs 'argv' on 'host'."""
+        return self.host(host).ns.argv(argv)
+
+    def status(self) -> dict[str, Any]:
+        self.load()
+        inst = self.switch()
+        topo = _topology_from_state(self.state.topology)
+        out: dict[str, Any] = {
+            "name": self.state.name,
+            "daemons": {
+                n: {"pid": p, "running": inst.running(n)} for n, p in inst.pids.items()
+            },
+            "switches": {},
+            "hosts": {
+                h.name: {"ip": h.ip, "switch": h.switch, "port": h.port}
+                for h in topo.hosts
+            },
+        }
+        for sw in topo.switches:
+            flows = 0
+            if inst.running():
+                dump = inst.ofctl("dump-flows", sw.name)
+                flows = sum(1 for ln in dump.splitlines() if "actions=" in ln)
+            out["switches"][sw.name] = {"dpid": f"{sw.dpid:#x}", "flows": flows}
+        return out
+
+
+def _topology_from_state(d: dict[str, Any]) -> Topology:
+    return Topology(
+        d["name"],
+        tuple(LabSwitch(**s) for s in d["switches"]),
+        tuple(LabHost(**h) for h in d["hosts"]),
+        tuple(LabLink(**ln) for ln in d.get("links", ())),
+    )

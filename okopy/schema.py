@@ -1,0 +1,135 @@
+"""Validating YAML configuration by walking its node tree.
+
+Every problem is reported as `file:line:column: what is wrong`, and all of
+them at once; unknown keys are errors.  Used by the policy and lab
+topology files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """A configuration file is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def as_int(v: Any) -> int:
+    """An integer from YAML: a number, or a string such as "0x1f"."""
+    if isinstance(v, bool):
+        raise ValueError("must be a number")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str):
+        try:
+            return int(v, 0)
+        except ValueError:
+            pass
+    raise ValueError(f"{v!r} is not a number")
+
+
+class Validator:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def compose(self, text: str, what: str, error: type[ConfigError]) -> Node:
+        """Parse 'text' into a node tree, or raise 'error'."""
+        try:
+            root = yaml.compose(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            raise error(
+                [Problem(self.file, line, col, f"not valid YAML: {e}")]
+            ) from None
+        if root is None:
+            raise error([Problem(self.file, 1, 1, f"{what} is empty")])
+        return root
+
+    def error(self, node: Node, message: str) -> None:
+        m = node.start_mark
+        self.problems.append(Problem(self.file, m.line + 1, m.column + 1, message))
+
+    def mapping(
+        self,
+        node: Node,
+        what: str,
+        required: tuple[str, ...],
+        optional: tuple[str, ...],
+    ) -> dict[str, Node] | None:
+        if not isinstance(node, MappingNode):
+            self.error(node, f"{what} must be a mapping")
+            return None
+        out: dict[str, Node] = {}
+        allowed = (*required, *optional)
+        for k, v in node.value:
+            key = k.value if isinstance(k, ScalarNode) else None
+            if key is None or key not in allowed:
+                self.error(
+                    k, f"unknown key {key!r} in {what} (allowed: {', '.join(allowed)})"
+                )
+            elif key in out:
+                self.error(k, f"duplicate key {key!r} in {what}")
+            else:
+                out[key] = v
+        for r in required:
+            if r not in out:
+                self.error(node, f"{what} needs {r!r}")
+        return out
+
+    def scalar(self, node: Node, what: str) -> Any:
+        if not isinstance(node, ScalarNode):
+            self.error(node, f"{what} must be a single value")
+            return None
+        return yaml.safe_load(yaml.serialize(node))
+
+    def plain(self, node: Node) -> Any:
+        """Any YAML value (for map keys and values, typed later by BTF)."""
+        return yaml.safe_load(yaml.serialize(node))
+
+    def integer(self, node: Node, what: str, lo: int, hi: int) -> int | None:
+        v = self.scalar(node, what)
+        if v is None:
+            return None
+        try:
+            n = as_int(v)
+        except ValueError as e:
+            self.error(node, f"{what}: {e}")
+            return None
+        if not lo <= n <= hi:
+            self.error(node, f"{what} must be between {lo} and {hi:#x}")
+            return None
+        return n
+
+    def name_list(self, node: Node, what: str) -> list[tuple[str, Node]]:
+        if not isinstance(node, SequenceNode):
+            self.error(node, f"{what} must be a list")
+            return []
+        out = []
+        for item in node.value:
+            v = self.scalar(item, what)
+            if isinstance(v, str):
+                out.append((v, item))
+            elif v is not None:
+                self.error(item, f"{what}: {v!r} is not a name")
+        return out

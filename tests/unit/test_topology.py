@@ -1,0 +1,48 @@
+"""Lab topology files: accepted shapes and named problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from okopy import lab
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def test_example_topology() -> None:
+    topo = lab.load_topology(ROOT / "examples/lab.yaml")
+    assert topo.name == "line"
+    assert [s.dpid for s in topo.switches] == [1, 2]
+    assert topo.host("h3") == lab.LabHost("h3", "s2", 1, "10.0.0.3/24")
+    assert topo.links == (lab.LabLink("s1", 10, "s2", 10),)
+    with pytest.raises(lab.LabError, match="no host 'h9'"):
+        topo.host("h9")
+
+
+BASE = "switches: {s1: {dpid: 1}}\nhosts:\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (BASE + "  h1: {switch: s9, port: 1, ip: 10.0.0.1/24}\n", "unknown switch 's9'"),
+        (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n  h2: {switch: s1, port: 1, ip: 10.0.0.2/24}\n",
+         "port 1 of s1 is taken by host h1"),
+        (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1}\n", "give an address with prefix length"),
+        (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n  h2: {switch: s1, port: 2, ip: 10.0.0.1/24}\n",
+         "10.0.0.1 is also h1"),
+        (BASE + "  H_1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n", "host name 'H_1'"),
+        ("switches: {longswitch: {dpid: 1}}\nhosts: {}\n", "use up to 8"),
+        (BASE + "  h1: {switch: s1, port: 0, ip: 10.0.0.1/24}\n", "port must be between 1"),
+        (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24, vlan: 3}\n", "unknown key 'vlan'"),
+        ("switches: {}\nhosts: {}\n", "at least one switch"),
+        ("hosts: {}\n", "needs 'switches'"),
+    ],
+)  # fmt: skip
+def test_problems(text: str, message: str) -> None:
+    with pytest.raises(lab.TopologyError) as info:
+        lab.parse_topology(text, "t.yaml")
+    assert any(message in str(p) for p in info.value.problems), info.value.problems
+    assert all(str(p).startswith("t.yaml:") for p in info.value.problems)
