@@ -1,0 +1,146 @@
+"""What one switch should hold: programs (with object bytes), seeds, flows.
+
+Built from a validated policy plus the compiled programs; everything here is
+plain, hashable data, so two desired states can be compared field by field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from okopy.btf import Btf, BtfError, MapDef
+from okopy.policy import BpfAction, FlowSpec, Policy, SwitchSpec
+
+# Flows this controller installs carry this cookie; others are left alone.
+COOKIE_OKOPY = 0x6F6B6F7079000000
+COOKIE_MASK = 0xFFFFFFFFFF000000
+
+
+def program_cookie(elf: bytes) -> int:
+    """The cookie a program is loaded with: the start of its SHA-256."""
+    return int.from_bytes(hashlib.sha256(elf).digest()[:8], "big")
+
+
+@dataclass(frozen=True)
+class BuiltProgram:
+    """A policy program, compiled: its object, maps and their BTF."""
+
+    name: str
+    prog_id: int
+    elf: bytes
+    btf: Btf | None
+    maps: Mapping[str, MapDef]
+
+    @property
+    def cookie(self) -> int:
+        return program_cookie(self.elf)
+
+    def encode_entry(self, map_name: str, key: Any, value: Any) -> tuple[bytes, bytes]:
+        """JSON key and value -> bytes, through the map's BTF types."""
+        m = self.maps.get(map_name)
+        if m is None:
+            raise BtfError(
+                f"program {self.name} has no map {map_name!r} "
+                f"(maps: {', '.join(self.maps) or 'none'})"
+            )
+        return (
+            _encode(self, m, m.key_type_id, m.key_size, key, "key"),
+            _encode(self, m, m.value_type_id, m.value_size, value, "value"),
+        )
+
+
+def _encode(
+    prog: BuiltProgram, m: MapDef, type_id: int, size: int, obj: Any, what: str
+) -> bytes:
+    if isinstance(obj, str) and obj.startswith("0x"):
+        raw = bytes.fromhex(obj[2:])
+    elif prog.btf is None or not type_id:
+        raise BtfError(f"map {m.name} has no BTF type for its {what}: give 0x-hex")
+    else:
+        raw = prog.btf.encode(type_id, obj)
+    if len(raw) != size:
+        raise BtfError(f"map {m.name}: {what} is {len(raw)} bytes, the map's is {size}")
+    return raw
+
+
+@dataclass(frozen=True, order=True)
+class Flow:
+    """A flow in canonical form: equal flows compare equal."""
+
+    table: int
+    priority: int
+    match: tuple[tuple[str, str], ...]
+    actions: tuple[str, ...]
+    cookie: int = COOKIE_OKOPY
+
+    @property
+    def key(self) -> tuple[int, int, tuple[tuple[str, str], ...]]:
+        """What OpenFlow uses to tell flows apart (strict match)."""
+        return (self.table, self.priority, self.match)
+
+
+def canonical_value(field: str, value: Any) -> str:
+    if field == "bpf_verdict":
+        if value == "none":
+            return "none"
+        names = {"aborted": 0, "drop": 1, "pass": 2, "tx": 3, "redirect": 4}
+        return str(names.get(value, value))
+    if isinstance(value, int):
+        return str(value)
+    return str(value).lower()
+
+
+def canonical_action(action: Any, prog_ids: Mapping[str, int]) -> str:
+    if isinstance(action, BpfAction):
+        pid = prog_ids[action.prog]
+        return f"bpf:{pid}" + (f":{action.table}" if action.table is not None else "")
+    if isinstance(action, tuple):
+        return f"{action[0]}:{action[1]}"
+    return str(action)
+
+
+def canonical_flow(spec: FlowSpec, prog_ids: Mapping[str, int]) -> Flow:
+    return Flow(
+        spec.table,
+        spec.priority,
+        tuple(sorted((f, canonical_value(f, v)) for f, v in spec.match)),
+        tuple(canonical_action(a, prog_ids) for a in spec.actions),
+        COOKIE_OKOPY | (spec.cookie & ~COOKIE_MASK),
+    )
+
+
+@dataclass(frozen=True)
+class Seed:
+    prog_id: int
+    map: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class DesiredSwitch:
+    dpid: int
+    programs: Mapping[int, BuiltProgram]
+    seeds: tuple[Seed, ...]
+    flows: frozenset[Flow]
+
+
+def desired_switch(
+    policy: Policy, switch: SwitchSpec, built: Mapping[str, BuiltProgram]
+) -> DesiredSwitch:
+    """The desired state of 'switch'; raises BtfError for a bad seed."""
+    progs = {built[n].prog_id: built[n] for n in switch.programs}
+    ids = {n: policy.programs[n].prog_id for n in switch.programs}
+    seeds = []
+    for s in switch.seeds:
+        prog = built[s.program]
+        try:
+            key, value = prog.encode_entry(s.map, s.key, s.value)
+        except BtfError as e:
+            raise BtfError(f"line {s.line}: {e}") from None
+        seeds.append(Seed(prog.prog_id, s.map, key, value))
+    flows = frozenset(canonical_flow(f, ids) for f in switch.flows)
+    return DesiredSwitch(switch.dpid, progs, tuple(seeds), flows)
