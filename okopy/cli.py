@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from okopy import __version__, lab, offline, pcap, toolchain, vm
+from okopy import __version__, config, lab, offline, pcap, policy, toolchain, vm
 from okopy.demo import run_demo
 from okopy.ovs import build as ovs_build
 from okopy.ovs import source as ovs_source
@@ -166,6 +166,22 @@ def cmd_lab_exec(args: argparse.Namespace) -> int:
     return subprocess.run(_lab(args).exec(args.host, argv), check=False).returncode
 
 
+def cmd_check_config(args: argparse.Namespace) -> int:
+    checked = config.check(policy.load(Path(args.policy)), verify=not args.no_verify)
+    for name, prog in checked.programs.items():
+        _log(
+            f"program {name}: id {prog.prog_id}, {len(prog.elf)} bytes, "
+            f"maps {', '.join(prog.maps) or 'none'}"
+        )
+    for name, sw in checked.switches.items():
+        _log(
+            f"switch {name}: dpid {sw.dpid:#x}, {len(sw.programs)} programs, "
+            f"{len(sw.seeds)} seeds, {len(sw.flows)} flows"
+        )
+    _log(f"{args.policy}: OK")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(default_layout(), log=_log)
 
@@ -251,6 +267,14 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--prandom-seed", type=int, help="seed bpf_get_prandom_u32")
     r.add_argument("--in-port", type=int, default=0, help="ingress_ifindex (in_port)")
     r.set_defaults(func=cmd_run)
+
+    cc = sub.add_parser(
+        "check-config",
+        help="validate a policy: schema, programs built and verified, seeds",
+    )
+    cc.add_argument("policy")
+    cc.add_argument("--no-verify", action="store_true", help="skip the verifiers")
+    cc.set_defaults(func=cmd_check_config)
 
     lb = sub.add_parser("lab", help="a testbed: switches and hosts in namespaces")
     lab_sub = lb.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
