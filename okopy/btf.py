@@ -161,9 +161,7 @@ class Btf:
         """Turn 'data' (exactly the type's size) into a JSON-ready value."""
         size = self.size_of(type_id)
         if len(data) != size:
-            raise BtfError(
-                f"{self.type_name(type_id)} is {size} bytes, got {len(data)}"
-            )
+            raise BtfError(f"{self.type_name(type_id)} is {size} bytes, got {len(data)}")
         return self._decode(type_id, data, 0)
 
     def encode(self, type_id: int, value: Any) -> bytes:
@@ -191,9 +189,7 @@ class Btf:
                 return ":".join(f"{b:02x}" for b in raw)
             return str(ipaddress.ip_address(raw))
         if t.kind in (INT, ENUM, ENUM64):
-            order: Literal["big", "little"] = (
-                "big" if special in BIG_ENDIAN_TYPEDEFS else "little"
-            )
+            order: Literal["big", "little"] = "big" if special in BIG_ENDIAN_TYPEDEFS else "little"
             signed = bool(t.kind == INT and t.extra[0] & INT_SIGNED) or (
                 t.kind in (ENUM, ENUM64) and any(v < 0 for _, v in t.enum_values)
             )
@@ -218,9 +214,7 @@ class Btf:
                 return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
             if et.kind == INT and esize == 1:
                 return raw.hex()
-            return [
-                self._decode(elem, data, off + i * esize) for i in range(t.extra[1])
-            ]
+            return [self._decode(elem, data, off + i * esize) for i in range(t.extra[1])]
         if t.kind in (STRUCT, UNION):
             out: dict[str, Any] = {}
             for i, m in enumerate(t.members):
@@ -237,9 +231,7 @@ class Btf:
             return int.from_bytes(raw, "little")
         raise BtfError(f"cannot decode {self.type_name(type_id)}")
 
-    def _encode(
-        self, type_id: int, value: Any, buf: bytearray, off: int, path: str
-    ) -> None:
+    def _encode(self, type_id: int, value: Any, buf: bytearray, off: int, path: str) -> None:
         special = self._special(type_id)
         t = self.strip(type_id)
         size = self.size_of(type_id)
@@ -250,9 +242,7 @@ class Btf:
             if t.kind in (ENUM, ENUM64) and isinstance(value, str):
                 names = dict(t.enum_values)
                 if value not in names:
-                    raise BtfError(
-                        f"{path}: {value!r} is not one of {', '.join(names)}"
-                    )
+                    raise BtfError(f"{path}: {value!r} is not one of {', '.join(names)}")
                 value = names[value]
             if isinstance(value, bool):
                 value = int(value)
@@ -260,15 +250,11 @@ class Btf:
                 try:
                     value = int(value, 0)
                 except ValueError:
-                    raise BtfError(
-                        f"{path}: expected an integer, got {value!r}"
-                    ) from None
+                    raise BtfError(f"{path}: expected an integer, got {value!r}") from None
             if not isinstance(value, int):
                 raise BtfError(f"{path}: expected an integer, got {value!r}")
             signed = t.kind == INT and bool(t.extra[0] & INT_SIGNED)
-            order: Literal["big", "little"] = (
-                "big" if special in BIG_ENDIAN_TYPEDEFS else "little"
-            )
+            order: Literal["big", "little"] = "big" if special in BIG_ENDIAN_TYPEDEFS else "little"
             lo = -(1 << (8 * size - 1)) if signed else 0
             hi = (1 << (8 * size - (1 if signed else 0))) - 1
             if t.kind in (ENUM, ENUM64) and value < 0:
@@ -306,9 +292,7 @@ class Btf:
             known = {m.name or f"_{i}": m for i, m in enumerate(t.members)}
             unknown = sorted(set(value) - set(known))
             if unknown:
-                raise BtfError(
-                    f"{path}: unknown field {unknown[0]!r} (fields: {', '.join(known)})"
-                )
+                raise BtfError(f"{path}: unknown field {unknown[0]!r} (fields: {', '.join(known)})")
             for name, v in value.items():
                 m = known[name]
                 if m.bitfield_size:
@@ -319,9 +303,7 @@ class Btf:
                     word = (word & ~mask) | (v << m.bit_offset)
                     buf[off : off + t.size] = word.to_bytes(t.size, "little")
                 else:
-                    self._encode(
-                        m.type_id, v, buf, off + m.bit_offset // 8, f"{path}.{name}"
-                    )
+                    self._encode(m.type_id, v, buf, off + m.bit_offset // 8, f"{path}.{name}")
             return
         raise BtfError(f"{path}: cannot encode {self.type_name(type_id)}")
 
@@ -353,9 +335,7 @@ def _address_bytes(kind: str, value: Any, path: str) -> bytes:
         raise BtfError(f"{path}: {value!r} is not an IP address") from None
     want = ADDRESS_TYPEDEFS[kind]
     if len(addr.packed) != want:
-        raise BtfError(
-            f"{path}: {value!r} is not an IPv{4 if want == 4 else 6} address"
-        )
+        raise BtfError(f"{path}: {value!r} is not an IPv{4 if want == 4 else 6} address")
     return addr.packed
 
 

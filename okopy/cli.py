@@ -99,9 +99,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if i.kernel_verified
         else "sandbox mode: not kernel-verified, every access checked at run time"
     )
-    _log(
-        f"{args.object}: program {i.name} OK, {i.n_insns} insns, {i.n_maps} maps, {how}"
-    )
+    _log(f"{args.object}: program {i.name} OK, {i.n_insns} insns, {i.n_maps} maps, {how}")
     return 0
 
 
@@ -207,27 +205,17 @@ def parser() -> argparse.ArgumentParser:
         help="discard build/ovs-src and re-apply ovs-patches/ from scratch",
     )
     b.set_defaults(func=cmd_ovs_build)
-    i = ovs_sub.add_parser(
-        "import", help="apply ovs-patches/ into build/ovs-src (a git repo)"
-    )
-    i.add_argument(
-        "--force", action="store_true", help="discard unexported work in build/ovs-src"
-    )
+    i = ovs_sub.add_parser("import", help="apply ovs-patches/ into build/ovs-src (a git repo)")
+    i.add_argument("--force", action="store_true", help="discard unexported work in build/ovs-src")
     i.set_defaults(func=cmd_ovs_import)
-    e = ovs_sub.add_parser(
-        "export", help="git format-patch build/ovs-src back into ovs-patches/"
-    )
+    e = ovs_sub.add_parser("export", help="git format-patch build/ovs-src back into ovs-patches/")
     e.set_defaults(func=cmd_ovs_export)
 
     bl = sub.add_parser("build", help="compile a filter (clang -O2 -g -target bpf)")
     bl.add_argument("source", help="the filter's C source")
     bl.add_argument("-o", "--output", help="object file (default: SOURCE.o)")
-    bl.add_argument(
-        "-I", dest="include", action="append", default=[], help="include dir"
-    )
-    bl.add_argument(
-        "-D", dest="define", action="append", default=[], help="NAME[=VALUE]"
-    )
+    bl.add_argument("-I", dest="include", action="append", default=[], help="include dir")
+    bl.add_argument("-D", dest="define", action="append", default=[], help="NAME[=VALUE]")
     bl.set_defaults(func=cmd_build)
 
     ins = sub.add_parser("inspect", help="programs, maps and BTF types of an object")

@@ -38,18 +38,14 @@ def build_program(spec: ProgramSpec, file: str) -> BuiltProgram:
         else:
             assert spec.source is not None
             src = spec.source.read_bytes()
-            tag = hashlib.sha256(src + "\0".join(spec.defines).encode()).hexdigest()[
-                :16
-            ]
+            tag = hashlib.sha256(src + "\0".join(spec.defines).encode()).hexdigest()[:16]
             out = object_cache() / f"{spec.name}-{tag}.o"
             out.parent.mkdir(parents=True, exist_ok=True)
             compile_program(spec.source, out, defines=spec.defines)
             elf = out.read_bytes()
         secs = sections(elf)
     except OSError as e:
-        raise CheckError(
-            [_at(where, f"program {spec.name}: {e.strerror}: {e.filename}")]
-        ) from None
+        raise CheckError([_at(where, f"program {spec.name}: {e.strerror}: {e.filename}")]) from None
     except (CompileError, ElfError) as e:
         raise CheckError([_at(where, f"program {spec.name}: {e}")]) from None
     btf = Btf.parse(secs[".BTF"].data) if ".BTF" in secs else None
@@ -87,9 +83,7 @@ def check(policy: Policy, *, verify: bool = True) -> Checked:
                     sandbox="allow" if spec.sandbox else "never",
                 )
             except vm.VmError as e:
-                problems.append(
-                    Problem(file, spec.line, 1, f"program {name}: {e.describe()}")
-                )
+                problems.append(Problem(file, spec.line, 1, f"program {name}: {e.describe()}"))
                 continue
         built[name] = prog
     switches: dict[str, DesiredSwitch] = {}
@@ -101,9 +95,7 @@ def check(policy: Policy, *, verify: bool = True) -> Checked:
                 built[seed.program].encode_entry(seed.map, seed.key, seed.value)
             except (BtfError, ValueError) as e:
                 problems.append(
-                    Problem(
-                        file, seed.line, 1, f"seed of {seed.program}.{seed.map}: {e}"
-                    )
+                    Problem(file, seed.line, 1, f"seed of {seed.program}.{seed.map}: {e}")
                 )
         if not problems:
             switches[sname] = desired_switch(policy, sw, built)

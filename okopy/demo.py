@@ -49,10 +49,7 @@ def run_demo(layout: Layout, log: Log = print, pings: int = 5) -> int:
         stack.callback(swns.delete)
         switch = OvsInstance(tools, Path(rundir), swns).start()
         stack.callback(switch.stop)
-        log(
-            f"started ovs-vswitchd (pid {switch.pids['ovs-vswitchd']}) "
-            f"in namespace {swns.name}"
-        )
+        log(f"started ovs-vswitchd (pid {switch.pids['ovs-vswitchd']}) in namespace {swns.name}")
         switch.add_bridge(BRIDGE)
         hosts = []
         for i in (1, 2):

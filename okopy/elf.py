@@ -48,15 +48,11 @@ def section_list(blob: bytes) -> list[Section]:
         raise ElfError("section headers run past the end of the file (truncated?)")
     raw = []
     for i in range(e_shnum):
-        name, typ, flags, _addr, off, size = struct.unpack_from(
-            "<IIQQQQ", blob, e_shoff + 64 * i
-        )
+        name, typ, flags, _addr, off, size = struct.unpack_from("<IIQQQQ", blob, e_shoff + 64 * i)
         nobits = typ == 8
         if not nobits and off + size > len(blob):
             raise ElfError(f"section {i} runs past the end of the file (truncated?)")
-        raw.append(
-            (name, typ, flags, off, size, b"" if nobits else blob[off : off + size])
-        )
+        raw.append((name, typ, flags, off, size, b"" if nobits else blob[off : off + size]))
     if e_shstrndx >= len(raw):
         raise ElfError("section name table index out of range")
     names = raw[e_shstrndx][5]
@@ -75,9 +71,7 @@ HELPER_KTIME_GET_NS = 5
 HELPER_GET_PRANDOM_U32 = 7
 
 
-def fix_helpers(
-    blob: bytes, *, clock_ns: int | None = None, prandom: int | None = None
-) -> bytes:
+def fix_helpers(blob: bytes, *, clock_ns: int | None = None, prandom: int | None = None) -> bytes:
     """Replace calls of bpf_ktime_get_ns / bpf_get_prandom_u32 with constants.
 
     Each `call` becomes `r0 = IMM` (one instruction each way, so jumps and
@@ -86,9 +80,7 @@ def fix_helpers(
     pins = {HELPER_KTIME_GET_NS: clock_ns, HELPER_GET_PRANDOM_U32: prandom}
     for helper, value in pins.items():
         if value is not None and not 0 <= value < 1 << 31:
-            raise ValueError(
-                f"helper {helper}: {value} does not fit a 31-bit immediate"
-            )
+            raise ValueError(f"helper {helper}: {value} does not fit a 31-bit immediate")
     out = bytearray(blob)
     for sec in sections(blob).values():
         if not sec.flags & SHF_EXECINSTR or sec.type != 1:
@@ -96,13 +88,11 @@ def fix_helpers(
         for off in range(sec.offset, sec.offset + sec.size - 7, 8):
             code, regs = out[off], out[off + 1]
             imm = int.from_bytes(out[off + 4 : off + 8], "little", signed=True)
-            value = (
-                pins.get(imm) if code == BPF_CALL_OPCODE and regs >> 4 == 0 else None
-            )
+            value = pins.get(imm) if code == BPF_CALL_OPCODE and regs >> 4 == 0 else None
             if value is not None:
-                out[off : off + 8] = bytes(
-                    [BPF_MOV64_IMM_OPCODE, 0, 0, 0]
-                ) + value.to_bytes(4, "little")
+                out[off : off + 8] = bytes([BPF_MOV64_IMM_OPCODE, 0, 0, 0]) + value.to_bytes(
+                    4, "little"
+                )
     return bytes(out)
 
 
@@ -132,8 +122,6 @@ def functions(blob: bytes) -> list[Function]:
         if st_info & 0xF != STT_FUNC or not 0 < st_shndx < len(by_index):
             continue
         end = strtab.data.find(b"\0", st_name)
-        name = strtab.data[st_name : end if end >= 0 else None].decode(
-            "utf-8", "replace"
-        )
+        name = strtab.data[st_name : end if end >= 0 else None].decode("utf-8", "replace")
         out.append(Function(name, by_index[st_shndx].name, st_value, st_size))
     return out

@@ -30,9 +30,7 @@ def parse_ping(output: str) -> PingResult:
     if m is None:
         raise ValueError(f"no ping summary in: {output.strip()[-200:]!r}")
     rtt = _PING_RTT.search(output)
-    return PingResult(
-        int(m.group(1)), int(m.group(2)), float(rtt.group(1)) if rtt else None
-    )
+    return PingResult(int(m.group(1)), int(m.group(2)), float(rtt.group(1)) if rtt else None)
 
 
 @dataclass
@@ -72,9 +70,7 @@ class Host:
         self.ns.delete()
 
 
-def attach_host(
-    switch: OvsInstance, bridge: str, name: str, ip: str, ofport: int
-) -> Host:
+def attach_host(switch: OvsInstance, bridge: str, name: str, ip: str, ofport: int) -> Host:
     """Create host 'name' with address 'ip' (CIDR) on 'bridge' port 'ofport'."""
     if switch.netns is None:
         raise ValueError("the switch must run in its own network namespace")

@@ -193,9 +193,7 @@ class KernelProgram:
             rc = lib.bpf_object__load(obj)
             if rc < 0:
                 text = ffi.string(log).decode("utf-8", "replace")
-                raise KernelError(
-                    _errno(rc), "the kernel verifier refused the program", text
-                )
+                raise KernelError(_errno(rc), "the kernel verifier refused the program", text)
         except BaseException:
             lib.bpf_object__close(obj)
             raise
@@ -243,9 +241,7 @@ class KernelProgram:
         opts.repeat = repeat
         rc = lib.bpf_prog_test_run_opts(self._fd, opts)
         if rc < 0:
-            raise KernelError(
-                _errno(rc), f"BPF_PROG_TEST_RUN failed: {os.strerror(_errno(rc))}"
-            )
+            raise KernelError(_errno(rc), f"BPF_PROG_TEST_RUN failed: {os.strerror(_errno(rc))}")
         return KernelRun(int(opts.retval), int(opts.duration))
 
     def close_program(self) -> None:

@@ -83,27 +83,18 @@ class Topology:
         for h in self.hosts:
             if h.name == name:
                 return h
-        raise LabError(
-            f"no host {name!r} (hosts: {', '.join(h.name for h in self.hosts)})"
-        )
+        raise LabError(f"no host {name!r} (hosts: {', '.join(h.name for h in self.hosts)})")
 
 
 def _name(v: Validator, node: Node, what: str, limit: int = MAX_NAME) -> str | None:
     name = v.scalar(node, what)
-    if (
-        not isinstance(name, str)
-        or not name
-        or set(name) - NAME_CHARS
-        or len(name) > limit
-    ):
+    if not isinstance(name, str) or not name or set(name) - NAME_CHARS or len(name) > limit:
         v.error(node, f"{what} {name!r}: use up to {limit} of a-z, 0-9 and -")
         return None
     return name
 
 
-def parse_topology(
-    text: str, file: str = "<topology>", default_name: str = "lab"
-) -> Topology:
+def parse_topology(text: str, file: str = "<topology>", default_name: str = "lab") -> Topology:
     v = Validator(file)
     root = v.compose(text, "the topology", TopologyError)
     top = v.mapping(root, "the topology", ("switches", "hosts"), ("name", "links"))
@@ -161,9 +152,7 @@ def parse_topology(
                 )
                 continue
             if str(iface.ip) in addrs:
-                v.error(
-                    f["ip"], f"host {hname}: {iface.ip} is also {addrs[str(iface.ip)]}"
-                )
+                v.error(f["ip"], f"host {hname}: {iface.ip} is also {addrs[str(iface.ip)]}")
             addrs[str(iface.ip)] = hname
             mac = v.scalar(f["mac"], "mac") if "mac" in f else None
             if port is not None and isinstance(sw, str):
@@ -181,12 +170,7 @@ def parse_topology(
             a, b = v.scalar(f["a"], "a"), v.scalar(f["b"], "b")
             ap = v.integer(f["a_port"], "a_port", 1, 0xFF00)
             bp = v.integer(f["b_port"], "b_port", 1, 0xFF00)
-            if (
-                ap is None
-                or bp is None
-                or not isinstance(a, str)
-                or not isinstance(b, str)
-            ):
+            if ap is None or bp is None or not isinstance(a, str) or not isinstance(b, str):
                 continue
             claim(ln, a, ap, f"link {a}-{b}")
             claim(ln, b, bp, f"link {a}-{b}")
@@ -195,9 +179,7 @@ def parse_topology(
         v.error(root, "the topology needs at least one switch")
     if v.problems:
         raise TopologyError(v.problems)
-    return Topology(
-        name or default_name, tuple(switches.values()), tuple(hosts), tuple(links)
-    )
+    return Topology(name or default_name, tuple(switches.values()), tuple(hosts), tuple(links))
 
 
 def load_topology(path: Path) -> Topology:
@@ -227,9 +209,7 @@ def state_dir(layout: Layout, name: str) -> Path:
 class Lab:
     """A running (or half-built, or crashed) lab, by its state directory."""
 
-    def __init__(
-        self, layout: Layout, name: str, log: Callable[[str], None] = print
-    ) -> None:
+    def __init__(self, layout: Layout, name: str, log: Callable[[str], None] = print) -> None:
         self.layout = layout
         self.dir = state_dir(layout, name)
         self.log = log
@@ -287,9 +267,7 @@ class Lab:
             self.save()
             for sw in topo.switches:
                 inst.add_bridge(sw.name)
-                inst.vsctl(
-                    "set", "bridge", sw.name, f"other-config:datapath-id={sw.dpid:016x}"
-                )
+                inst.vsctl("set", "bridge", sw.name, f"other-config:datapath-id={sw.dpid:016x}")
             for h in topo.hosts:
                 ns = self._ns(h.name)
                 port = f"{h.switch}-p{h.port}"
@@ -349,14 +327,9 @@ class Lab:
         topo = _topology_from_state(self.state.topology)
         out: dict[str, Any] = {
             "name": self.state.name,
-            "daemons": {
-                n: {"pid": p, "running": inst.running(n)} for n, p in inst.pids.items()
-            },
+            "daemons": {n: {"pid": p, "running": inst.running(n)} for n, p in inst.pids.items()},
             "switches": {},
-            "hosts": {
-                h.name: {"ip": h.ip, "switch": h.switch, "port": h.port}
-                for h in topo.hosts
-            },
+            "hosts": {h.name: {"ip": h.ip, "switch": h.switch, "port": h.port} for h in topo.hosts},
         }
         for sw in topo.switches:
             flows = 0

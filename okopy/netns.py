@@ -48,9 +48,7 @@ class Namespace:
     def argv(self, argv: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", self.name, *argv]
 
-    def run(
-        self, argv: Sequence[str], *, check: bool = True, timeout: float = 60.0
-    ) -> str:
+    def run(self, argv: Sequence[str], *, check: bool = True, timeout: float = 60.0) -> str:
         """Run 'argv' inside the namespace and return its output."""
         return run(self.argv(argv), check=check, timeout=timeout)
 

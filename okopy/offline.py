@@ -39,9 +39,7 @@ def inspect_object(blob: bytes) -> dict[str, Any]:
                     "name": m.name,
                     "type": m.type_name,
                     "key": btf.type_name(m.key_type_id) if m.key_type_id else None,
-                    "value": btf.type_name(m.value_type_id)
-                    if m.value_type_id
-                    else None,
+                    "value": btf.type_name(m.value_type_id) if m.value_type_id else None,
                     "key_size": m.key_size,
                     "value_size": m.value_size,
                     "max_entries": m.max_entries,
@@ -58,9 +56,7 @@ def format_inspect(info: dict[str, Any]) -> str:
     lines = []
     for p in info["programs"]:
         fn = ", ".join(p["functions"]) or "?"
-        lines.append(
-            f"program section {p['section']}: {fn} ({p['instructions']} insns)"
-        )
+        lines.append(f"program section {p['section']}: {fn} ({p['instructions']} insns)")
     if not info["btf"]:
         lines.append("no BTF: maps cannot be typed (compile with -g)")
     for m in info["maps"]:
@@ -146,9 +142,7 @@ def run_packets(
         try:
             result.maps[name] = m.dump()
         except BtfError:
-            result.maps[name] = [
-                {"key": k.hex(), "value": v.hex()} for k, v in m.items()
-            ]
+            result.maps[name] = [{"key": k.hex(), "value": v.hex()} for k, v in m.items()]
     return result
 
 
@@ -189,7 +183,5 @@ def pcap_clock(mode: str, packets: Sequence[Packet]) -> Clock:
     try:
         fixed = int(mode)
     except ValueError:
-        raise ValueError(
-            f"--clock {mode!r}: expected pcap, real or nanoseconds"
-        ) from None
+        raise ValueError(f"--clock {mode!r}: expected pcap, real or nanoseconds") from None
     return lambda _p: fixed

@@ -76,9 +76,7 @@ def tcp(src: str, dst: str, sport: int, dport: int, flags: int = TCP_SYN,
         seq: int = 0, ack: int = 0, window: int = 65535, payload: bytes = b"",
         options: bytes = b"") -> bytes:  # fmt: skip
     off = (20 + len(options)) // 4
-    hdr = struct.pack(
-        "!HHIIBBHHH", sport, dport, seq, ack, off << 4, flags, window, 0, 0
-    )
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, off << 4, flags, window, 0, 0)
     seg = hdr + options + payload
     csum = checksum(_pseudo(src, dst, IPPROTO_TCP, len(seg)) + seg)
     return seg[:16] + struct.pack("!H", csum) + seg[18:]
@@ -102,15 +100,11 @@ def tcp4(src: str, dst: str, sport: int, dport: int, flags: int = TCP_SYN,
 
 
 def udp4(src: str, dst: str, sport: int, dport: int, payload: bytes = b"") -> bytes:
-    return ethernet(
-        ETH_P_IP, ipv4(src, dst, IPPROTO_UDP, udp(src, dst, sport, dport, payload))
-    )
+    return ethernet(ETH_P_IP, ipv4(src, dst, IPPROTO_UDP, udp(src, dst, sport, dport, payload)))
 
 
 def tcp6(src: str, dst: str, sport: int, dport: int, flags: int = TCP_SYN) -> bytes:
-    return ethernet(
-        ETH_P_IPV6, ipv6(src, dst, IPPROTO_TCP, tcp(src, dst, sport, dport, flags))
-    )
+    return ethernet(ETH_P_IPV6, ipv6(src, dst, IPPROTO_TCP, tcp(src, dst, sport, dport, flags)))
 
 
 def udp6(src: str, dst: str, sport: int, dport: int, payload: bytes = b"") -> bytes:

@@ -44,9 +44,7 @@ def iter_packets(blob: bytes, name: str = "<pcap>") -> Iterator[Packet]:
     else:
         raise PcapError(f"{name}: not a pcap file (magic {blob[:4].hex()})")
     scale = 1 if magic == MAGIC_NS else 1000
-    _vmaj, _vmin, _tz, _sig, _snap, linktype = struct.unpack_from(
-        order + "HHiIII", blob, 4
-    )
+    _vmaj, _vmin, _tz, _sig, _snap, linktype = struct.unpack_from(order + "HHiIII", blob, 4)
     if linktype != LINKTYPE_ETHERNET:
         raise PcapError(f"{name}: link type {linktype}, only Ethernet (1) is supported")
     off = 24
@@ -56,14 +54,10 @@ def iter_packets(blob: bytes, name: str = "<pcap>") -> Iterator[Packet]:
             raise PcapError(f"{name}: packet {n + 1} header truncated at offset {off}")
         sec, frac, incl, orig = struct.unpack_from(order + "IIII", blob, off)
         if incl > MAX_SNAPLEN:
-            raise PcapError(
-                f"{name}: packet {n + 1} at offset {off} claims {incl} bytes"
-            )
+            raise PcapError(f"{name}: packet {n + 1} at offset {off} claims {incl} bytes")
         if off + 16 + incl > len(blob):
             raise PcapError(f"{name}: packet {n + 1} data truncated at offset {off}")
-        yield Packet(
-            sec * 1_000_000_000 + frac * scale, blob[off + 16 : off + 16 + incl], orig
-        )
+        yield Packet(sec * 1_000_000_000 + frac * scale, blob[off + 16 : off + 16 + incl], orig)
         off += 16 + incl
         n += 1
 

@@ -139,9 +139,7 @@ def _verdict(v: Any) -> Any:
         return v
     n = as_int(v)
     if not 0 <= n <= 0xFFFFFFFF:
-        raise ValueError(
-            "a verdict is a 32-bit number or none/aborted/drop/pass/tx/redirect"
-        )
+        raise ValueError("a verdict is a 32-bit number or none/aborted/drop/pass/tx/redirect")
     return n
 
 
@@ -197,9 +195,7 @@ def load(path: Path) -> Policy:
     return parse(text, str(path), path.parent)
 
 
-def _programs(
-    v: Validator, node: Node | None, base: Path | None
-) -> dict[str, ProgramSpec]:
+def _programs(v: Validator, node: Node | None, base: Path | None) -> dict[str, ProgramSpec]:
     out: dict[str, ProgramSpec] = {}
     if node is None:
         return out
@@ -227,9 +223,7 @@ def _programs(
             pid = v.integer(fields["id"], f"program {name} id", 1, MAX_PROG_ID)
             if pid is not None:
                 if pid in used_ids:
-                    v.error(
-                        fields["id"], f"id {pid} is already used by {used_ids[pid]}"
-                    )
+                    v.error(fields["id"], f"id {pid} is already used by {used_ids[pid]}")
                 used_ids[pid] = name
         pending.append((name, fields, pnode))
     next_id = 1
@@ -252,9 +246,7 @@ def _programs(
         sandbox = False
         if "sandbox" in fields:
             sandbox = v.scalar(fields["sandbox"], "sandbox") is True
-        function = (
-            v.scalar(fields["function"], "function") if "function" in fields else None
-        )
+        function = v.scalar(fields["function"], "function") if "function" in fields else None
         out[name] = ProgramSpec(
             name,
             pid,
@@ -268,9 +260,7 @@ def _programs(
     return out
 
 
-def _path(
-    v: Validator, fields: dict[str, Node], key: str, base: Path | None
-) -> Path | None:
+def _path(v: Validator, fields: dict[str, Node], key: str, base: Path | None) -> Path | None:
     """A file named in the policy, relative to the policy's directory."""
     if key not in fields:
         return None
@@ -294,9 +284,7 @@ def _switches(
     dpids: dict[int, str] = {}
     for k, snode in node.value:
         name = str(k.value)
-        fields = v.mapping(
-            snode, f"switch {name}", ("dpid",), ("programs", "maps", "flows")
-        )
+        fields = v.mapping(snode, f"switch {name}", ("dpid",), ("programs", "maps", "flows"))
         if fields is None:
             continue
         dpid = (
@@ -315,8 +303,7 @@ def _switches(
             if pname not in programs:
                 v.error(
                     pn,
-                    f"unknown program {pname!r} "
-                    f"(programs: {', '.join(programs) or 'none'})",
+                    f"unknown program {pname!r} (programs: {', '.join(programs) or 'none'})",
                 )
             else:
                 progs.append(pname)
@@ -333,9 +320,7 @@ def _switches(
     return out
 
 
-def _seeds(
-    v: Validator, node: Node | None, progs: list[str], switch: str
-) -> list[MapSeed]:
+def _seeds(v: Validator, node: Node | None, progs: list[str], switch: str) -> list[MapSeed]:
     out: list[MapSeed] = []
     if node is None:
         return out
@@ -352,9 +337,7 @@ def _seeds(
             continue
         for mk, entries in pmaps.value:
             if not isinstance(entries, SequenceNode):
-                v.error(
-                    entries, f"map {mk.value}: entries must be a list of {{key, value}}"
-                )
+                v.error(entries, f"map {mk.value}: entries must be a list of {{key, value}}")
                 continue
             for e in entries.value:
                 f = v.mapping(e, f"an entry of map {mk.value}", ("key", "value"), ())
@@ -371,9 +354,7 @@ def _seeds(
     return out
 
 
-def _flows(
-    v: Validator, node: Node | None, progs: list[str], switch: str
-) -> list[FlowSpec]:
+def _flows(v: Validator, node: Node | None, progs: list[str], switch: str) -> list[FlowSpec]:
     out: list[FlowSpec] = []
     if node is None:
         return out
@@ -382,18 +363,12 @@ def _flows(
         return out
     seen: dict[tuple[int, int, tuple[tuple[str, Any], ...]], int] = {}
     for fnode in node.value:
-        f = v.mapping(
-            fnode, "a flow", ("actions",), ("table", "priority", "match", "cookie")
-        )
+        f = v.mapping(fnode, "a flow", ("actions",), ("table", "priority", "match", "cookie"))
         if f is None:
             continue
         table = v.integer(f["table"], "table", 0, MAX_TABLE) if "table" in f else 0
-        prio = (
-            v.integer(f["priority"], "priority", 0, 65535) if "priority" in f else 32768
-        )
-        cookie = (
-            v.integer(f["cookie"], "cookie", 0, (1 << 64) - 1) if "cookie" in f else 0
-        )
+        prio = v.integer(f["priority"], "priority", 0, 65535) if "priority" in f else 32768
+        cookie = v.integer(f["cookie"], "cookie", 0, (1 << 64) - 1) if "cookie" in f else 0
         match = _match(v, f.get("match"))
         actions = _actions(v, f["actions"], progs, table) if "actions" in f else []
         line = fnode.start_mark.line + 1
@@ -401,9 +376,7 @@ def _flows(
             continue
         key = (table, prio, match)
         if key in seen:
-            v.error(
-                fnode, f"same table, priority and match as the flow on line {seen[key]}"
-            )
+            v.error(fnode, f"same table, priority and match as the flow on line {seen[key]}")
         seen[key] = line
         out.append(FlowSpec(table, prio, match, tuple(actions), cookie, line))
     return out
@@ -421,9 +394,7 @@ def _match(v: Validator, node: Node | None) -> tuple[tuple[str, Any], ...] | Non
         name = str(k.value)
         check = MATCH_FIELDS.get(name)
         if check is None:
-            v.error(
-                k, f"unknown match field {name!r} (fields: {', '.join(MATCH_FIELDS)})"
-            )
+            v.error(k, f"unknown match field {name!r} (fields: {', '.join(MATCH_FIELDS)})")
             continue
         raw = v.scalar(fv, name)
         try:
@@ -433,16 +404,12 @@ def _match(v: Validator, node: Node | None) -> tuple[tuple[str, Any], ...] | Non
             v.error(fv, f"{name}: {e}")
     for name, (need, values) in PREREQUISITES.items():
         if name in fields and fields.get(need) not in values:
-            want = " or ".join(
-                hex(x) if need == "eth_type" else str(x) for x in sorted(values)
-            )
+            want = " or ".join(hex(x) if need == "eth_type" else str(x) for x in sorted(values))
             v.error(nodes[name], f"{name} needs {need}: {want} in the same match")
     return tuple(sorted(fields.items()))
 
 
-def _actions(
-    v: Validator, node: Node, progs: list[str], table: int | None
-) -> list[Action]:
+def _actions(v: Validator, node: Node, progs: list[str], table: int | None) -> list[Action]:
     out: list[Action] = []
     if not isinstance(node, SequenceNode):
         v.error(node, "actions must be a list")
@@ -454,8 +421,7 @@ def _actions(
             else:
                 v.error(
                     a,
-                    f"unknown action {a.value!r} "
-                    f"(simple actions: {', '.join(SIMPLE_ACTIONS)})",
+                    f"unknown action {a.value!r} (simple actions: {', '.join(SIMPLE_ACTIONS)})",
                 )
             continue
         f = v.mapping(a, "an action", (), ("output", "goto_table", "bpf"))
@@ -473,9 +439,7 @@ def _actions(
             t = v.integer(val, "goto_table", 0, MAX_TABLE)
             if t is not None:
                 if table is not None and t <= table:
-                    v.error(
-                        val, f"goto_table {t} must be after this flow's table {table}"
-                    )
+                    v.error(val, f"goto_table {t} must be after this flow's table {table}")
                 out.append(("goto_table", t))
         else:
             b = v.mapping(val, "bpf", ("prog",), ("table",))
@@ -489,14 +453,8 @@ def _actions(
                     f"(programs: {', '.join(progs) or 'none'})",
                 )
                 continue
-            t = (
-                v.integer(b["table"], "bpf table", 0, MAX_TABLE)
-                if "table" in b
-                else None
-            )
+            t = v.integer(b["table"], "bpf table", 0, MAX_TABLE) if "table" in b else None
             if t is not None and table is not None and t <= table:
-                v.error(
-                    b["table"], f"bpf table {t} must be after this flow's table {table}"
-                )
+                v.error(b["table"], f"bpf table {t} must be after this flow's table {table}")
             out.append(BpfAction(str(prog), t))
     return out

@@ -59,9 +59,7 @@ class Validator:
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            raise error(
-                [Problem(self.file, line, col, f"not valid YAML: {e}")]
-            ) from None
+            raise error([Problem(self.file, line, col, f"not valid YAML: {e}")]) from None
         if root is None:
             raise error([Problem(self.file, 1, 1, f"{what} is empty")])
         return root
@@ -85,9 +83,7 @@ class Validator:
         for k, v in node.value:
             key = k.value if isinstance(k, ScalarNode) else None
             if key is None or key not in allowed:
-                self.error(
-                    k, f"unknown key {key!r} in {what} (allowed: {', '.join(allowed)})"
-                )
+                self.error(k, f"unknown key {key!r} in {what} (allowed: {', '.join(allowed)})")
             elif key in out:
                 self.error(k, f"duplicate key {key!r} in {what}")
             else:

@@ -65,9 +65,7 @@ class VmError(Exception):
         parts = [self.message or os.strerror(self.code)]
         where = []
         if self.file:
-            where.append(
-                f"{self.file}:{self.line}" + (f":{self.column}" if self.column else "")
-            )
+            where.append(f"{self.file}:{self.line}" + (f":{self.column}" if self.column else ""))
         if self.insn >= 0:
             where.append(f"instruction {self.insn}")
         if where:
@@ -97,9 +95,7 @@ def _lib() -> tuple[cffi.FFI, Any]:
     header = layout.vm_sources / "include" / "okovm.h"
     path = library_path()
     if not path.exists():
-        raise VmNotBuilt(
-            f"{path} not found: build it with `make -C {layout.vm_sources}`"
-        )
+        raise VmNotBuilt(f"{path} not found: build it with `make -C {layout.vm_sources}`")
     ffi = cffi.FFI()
     ffi.cdef(_cdef_text(header))
     return ffi, ffi.dlopen(str(path))
@@ -202,9 +198,7 @@ class Map:
     def update(self, key: bytes, value: bytes, flags: str = "any") -> None:
         _, lib = _lib()
         if flags not in UPDATE_FLAGS:
-            raise VmError(
-                errno.EINVAL, f"update flags must be one of {', '.join(UPDATE_FLAGS)}"
-            )
+            raise VmError(errno.EINVAL, f"update flags must be one of {', '.join(UPDATE_FLAGS)}")
         k = self._fit(key, self.info.key_size, "key")
         v = self._fit(value, self.info.value_size, "value")
         rc = lib.okovm_map_update(self._h, k, v, UPDATE_FLAGS[flags])
@@ -259,9 +253,7 @@ class Map:
 
     @property
     def typed(self) -> bool:
-        return self.btf is not None and bool(
-            self.info.btf_key_type_id or self.info.global_data
-        )
+        return self.btf is not None and bool(self.info.btf_key_type_id or self.info.global_data)
 
     def decode_key(self, key: bytes) -> Any:
         if self.btf is None or not self.info.btf_key_type_id:
@@ -280,9 +272,7 @@ class Map:
         return self._encode(key, self.info.btf_key_type_id, self.info.key_size, "key")
 
     def encode_value(self, value: Any) -> bytes:
-        return self._encode(
-            value, self.info.btf_value_type_id, self.info.value_size, "value"
-        )
+        return self._encode(value, self.info.btf_value_type_id, self.info.value_size, "value")
 
     def _encode(self, obj: Any, type_id: int, size: int, what: str) -> bytes:
         if isinstance(obj, bytes):
@@ -291,9 +281,7 @@ class Map:
             try:
                 return self._fit(bytes.fromhex(obj.removeprefix("0x")), size, what)
             except ValueError:
-                raise VmError(
-                    errno.EINVAL, f"map {self.name}: {what} {obj!r} is not hex"
-                ) from None
+                raise VmError(errno.EINVAL, f"map {self.name}: {what} {obj!r} is not hex") from None
         if self.btf is None or not type_id:
             raise VmError(
                 errno.EINVAL,
@@ -306,10 +294,7 @@ class Map:
 
     def dump(self) -> list[dict[str, Any]]:
         """Every entry as {"key": ..., "value": ...}, typed where BTF allows."""
-        return [
-            {"key": self.decode_key(k), "value": self.decode_value(v)}
-            for k, v in self.items()
-        ]
+        return [{"key": self.decode_key(k), "value": self.decode_value(v)} for k, v in self.items()]
 
 
 class Program:

@@ -52,9 +52,7 @@ class BuiltProgram:
         )
 
 
-def _encode(
-    prog: BuiltProgram, m: MapDef, type_id: int, size: int, obj: Any, what: str
-) -> bytes:
+def _encode(prog: BuiltProgram, m: MapDef, type_id: int, size: int, obj: Any, what: str) -> bytes:
     if isinstance(obj, str) and obj.startswith("0x"):
         raw = bytes.fromhex(obj[2:])
     elif prog.btf is None or not type_id:

@@ -38,9 +38,7 @@ class Observed:
     flows: frozenset[Flow] = frozenset()
 
     def ours(self) -> frozenset[Flow]:
-        return frozenset(
-            f for f in self.flows if f.cookie & COOKIE_MASK == COOKIE_OKOPY
-        )
+        return frozenset(f for f in self.flows if f.cookie & COOKIE_MASK == COOKIE_OKOPY)
 
 
 def reconcile(
@@ -58,9 +56,7 @@ def reconcile(
     for pid, prog in sorted(desired.programs.items()):
         have = observed.programs.get(pid)
         if have is None or have.cookie != prog.cookie:
-            out.append(
-                LoadProgram(pid, prog.name, prog.elf, prog.cookie, have is not None)
-            )
+            out.append(LoadProgram(pid, prog.name, prog.elf, prog.cookie, have is not None))
             fresh.add(pid)
     for s in desired.seeds:
         if s.prog_id in fresh:

@@ -43,9 +43,7 @@ def test_second_up_is_refused(line_lab: lab.Lab) -> None:
         lab.Lab(line_lab.layout, line_lab.state.name).up(topo)
 
 
-def test_down_after_a_crash_cleans_everything(
-    layout: Layout, ovs_tools: OvsTools
-) -> None:
+def test_down_after_a_crash_cleans_everything(layout: Layout, ovs_tools: OvsTools) -> None:
     topo = lab.load_topology(ROOT / "examples/lab.yaml")
     name = f"c{os.getpid() % 100000}"
     lab.Lab(layout, name, log=lambda m: None).up(

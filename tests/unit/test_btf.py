@@ -16,9 +16,7 @@ PROGS = Path(__file__).resolve().parent.parent / "progs"
 
 @pytest.fixture(scope="module")
 def btf(tmp_path_factory: pytest.TempPathFactory) -> Btf:
-    obj = compile_program(
-        PROGS / "typed_maps.c", tmp_path_factory.mktemp("btf") / "typed.o"
-    )
+    obj = compile_program(PROGS / "typed_maps.c", tmp_path_factory.mktemp("btf") / "typed.o")
     return Btf.parse(elf.sections(obj.read_bytes())[".BTF"].data)
 
 

@@ -39,9 +39,7 @@ def test_fix_helpers_rewrites_only_helper_calls(ratelimit: bytes) -> None:
     assert len(fixed) == len(ratelimit)
     code = elf.sections(ratelimit)["xdp"]
     new = elf.sections(fixed)["xdp"]
-    changed = [
-        i for i in range(0, code.size, 8) if code.data[i : i + 8] != new.data[i : i + 8]
-    ]
+    changed = [i for i in range(0, code.size, 8) if code.data[i : i + 8] != new.data[i : i + 8]]
     assert len(changed) == 1
     insn = new.data[changed[0] : changed[0] + 8]
     assert insn[0] == 0xB7  # r0 = imm
@@ -143,6 +141,4 @@ def test_packets_are_well_formed() -> None:
     ip = pkt[14:34]
     assert packets.checksum(ip) == 0
     assert len(packets.random_packets(seed=9, count=100)) == 100
-    assert packets.random_packets(seed=9, count=20) == packets.random_packets(
-        seed=9, count=20
-    )
+    assert packets.random_packets(seed=9, count=20) == packets.random_packets(seed=9, count=20)

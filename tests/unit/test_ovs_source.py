@@ -54,9 +54,7 @@ def write_patch(src: Path, patches: Path, path: str, text: str, subject: str) ->
     _git(src, "commit", "-q", "-m", subject)
 
 
-def test_fresh_import_tracks_what_upstream_tracks(
-    tmp_path: Path, upstream: Upstream
-) -> None:
+def test_fresh_import_tracks_what_upstream_tracks(tmp_path: Path, upstream: Upstream) -> None:
     src, patches = tmp_path / "src", tmp_path / "patches"
     assert source.prepare(src, patches, upstream, log=lambda m: None) is Prepared.FRESH
     tracked = _git(src, "ls-files").split()
@@ -71,14 +69,10 @@ def test_fresh_import_tracks_what_upstream_tracks(
     assert source.prepare(src, patches, upstream) is Prepared.UNCHANGED
 
 
-def test_export_then_series_change_reapplies(
-    tmp_path: Path, upstream: Upstream
-) -> None:
+def test_export_then_series_change_reapplies(tmp_path: Path, upstream: Upstream) -> None:
     src, patches = tmp_path / "src", tmp_path / "patches"
     source.prepare(src, patches, upstream, log=lambda m: None)
-    write_patch(
-        src, patches, "lib/a.c", BASE["lib/a.c"].replace("1", "2"), "lib: Return two."
-    )
+    write_patch(src, patches, "lib/a.c", BASE["lib/a.c"].replace("1", "2"), "lib: Return two.")
     write_patch(src, patches, "lib/b.c", "int b;\n", "lib: Add b.")
     assert source.export(src, patches, upstream, log=lambda m: None) == 2
     names = [p.name for p in source.series(patches)]
@@ -88,24 +82,18 @@ def test_export_then_series_change_reapplies(
 
     # Someone else drops the second patch (as a pull would): re-applied.
     (patches / names[1]).unlink()
-    assert source.prepare(src, patches, upstream, log=lambda m: None) is (
-        Prepared.REAPPLIED
-    )
+    assert source.prepare(src, patches, upstream, log=lambda m: None) is (Prepared.REAPPLIED)
     assert "return 2;" in (src / "lib/a.c").read_text()
     assert not (src / "lib/b.c").exists()
 
 
-def test_fresh_import_reproduces_exported_series(
-    tmp_path: Path, upstream: Upstream
-) -> None:
+def test_fresh_import_reproduces_exported_series(tmp_path: Path, upstream: Upstream) -> None:
     src, patches = tmp_path / "src", tmp_path / "patches"
     source.prepare(src, patches, upstream, log=lambda m: None)
     write_patch(src, patches, "lib/a.c", "changed\n", "lib: Change a.")
     source.export(src, patches, upstream, log=lambda m: None)
     other = tmp_path / "other"
-    assert source.prepare(other, patches, upstream, log=lambda m: None) is (
-        Prepared.FRESH
-    )
+    assert source.prepare(other, patches, upstream, log=lambda m: None) is (Prepared.FRESH)
     assert (other / "lib/a.c").read_text() == "changed\n"
     assert _git(other, "log", "--format=%s", "-1").strip() == "lib: Change a."
 
@@ -139,9 +127,7 @@ def test_unexported_work_is_never_discarded(tmp_path: Path, upstream: Upstream) 
     assert (src / "lib/a.c").read_text() == "mine\n"
 
 
-def test_uncommitted_changes_are_not_exported(
-    tmp_path: Path, upstream: Upstream
-) -> None:
+def test_uncommitted_changes_are_not_exported(tmp_path: Path, upstream: Upstream) -> None:
     src, patches = tmp_path / "src", tmp_path / "patches"
     source.prepare(src, patches, upstream, log=lambda m: None)
     (src / "lib/a.c").write_text("dirty\n")

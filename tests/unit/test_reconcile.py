@@ -77,9 +77,7 @@ class FakeSwitch:
             elif isinstance(i, it.AddFlow):
                 for a in i.flow.actions:
                     if a.startswith("bpf:"):
-                        assert int(a.split(":")[1]) in self.programs, (
-                            "flow before program"
-                        )
+                        assert int(a.split(":")[1]) in self.programs, "flow before program"
                 self.flows[i.flow.key] = i.flow
             elif isinstance(i, it.DeleteFlow):
                 del self.flows[i.flow.key]
@@ -96,9 +94,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltProgram]:
     for name, src, pid in (("guard", "ratelimit", 1), ("block", "blocklist", 5)):
         elf = compile_program(ROOT / f"bpf/{src}.c", d / f"{src}.o").read_bytes()
         btf = Btf.parse(sections(elf)[".BTF"].data)
-        out[name] = BuiltProgram(
-            name, pid, elf, btf, {m.name: m for m in map_definitions(btf)}
-        )
+        out[name] = BuiltProgram(name, pid, elf, btf, {m.name: m for m in map_definitions(btf)})
     return out
 
 
@@ -120,10 +116,7 @@ def test_first_connect_loads_seeds_and_adds(built: dict[str, BuiltProgram]) -> N
     sw, want = FakeSwitch(), desired(built)
     steps = converge(sw, want)
     kinds = [type(s).__name__ for s in steps]
-    assert (
-        kinds
-        == ["LoadProgram", "LoadProgram", "UpdateMap", "UpdateMap"] + ["AddFlow"] * 3
-    )
+    assert kinds == ["LoadProgram", "LoadProgram", "UpdateMap", "UpdateMap"] + ["AddFlow"] * 3
     assert sw.maps[5, "blocked_v4"] == {bytes([10, 1, 0, 2]): bytes(16)}
     assert sorted(f.actions for f in sw.flows.values()) == [
         ("bpf:1", "normal"),
@@ -183,9 +176,7 @@ def test_removed_program_and_flows_go_away(built: dict[str, BuiltProgram]) -> No
     sw, old = FakeSwitch(), desired(built)
     converge(sw, old)
     text = POLICY.replace("programs: [guard, block]", "programs: [guard]")
-    text = text.replace(
-        "      block:\n        blocked_v4: [{key: 10.1.0.2, value: {}}]\n", ""
-    )
+    text = text.replace("      block:\n        blocked_v4: [{key: 10.1.0.2, value: {}}]\n", "")
     text = text.replace(
         "      - {table: 0, priority: 10, match: {eth_type: 0x800}, actions: [{bpf: {prog: block, table: 1}}]}\n",
         "",
@@ -201,9 +192,7 @@ def test_changed_program_is_replaced_not_duplicated(
     sw, old = FakeSwitch(), desired(built)
     converge(sw, old)
     changed = dict(built)
-    changed["guard"] = dataclasses.replace(
-        built["guard"], elf=built["guard"].elf + b"\0"
-    )
+    changed["guard"] = dataclasses.replace(built["guard"], elf=built["guard"].elf + b"\0")
     steps = converge(sw, desired(changed), prev=old)
     loads = [s for s in steps if isinstance(s, it.LoadProgram)]
     assert [(s.prog_id, s.replace) for s in loads] == [(1, True)]
@@ -218,8 +207,6 @@ def test_foreign_flows_are_left_alone(built: dict[str, BuiltProgram]) -> None:
 
 
 def test_bad_seed_names_line(built: dict[str, BuiltProgram]) -> None:
-    text = POLICY.replace(
-        "{key: 10.1.0.2, value: {}}", "{key: 10.1.0.2, value: {hits: 1}}"
-    )
+    text = POLICY.replace("{key: 10.1.0.2, value: {}}", "{key: 10.1.0.2, value: {hits: 1}}")
     with pytest.raises(ValueError, match=r"line 13: .*unknown field 'hits'"):
         desired(built, text)

@@ -24,9 +24,7 @@ def test_blocklist_typed_maps(objects: dict[str, bytes]) -> None:
     ok = packets.udp4("10.0.0.1", "10.1.0.3", 1000, 53)
     assert prog.run(drop) == 1
     assert prog.run(ok) == 2
-    assert blocked.dump() == [
-        {"key": "10.1.0.2", "value": {"packets": 1, "bytes": len(drop)}}
-    ]
+    assert blocked.dump() == [{"key": "10.1.0.2", "value": {"packets": 1, "bytes": len(drop)}}]
     stats = prog.stats
     assert stats.runs == 2
     assert stats.verdicts["drop"] == 1

@@ -19,9 +19,7 @@ def test_example_is_ok(kernel_bpf: None, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_unsafe_program_is_refused(kernel_bpf: None, tmp_path: Path) -> None:
     text = (ROOT / "examples/policy.yaml").read_text()
-    text = text.replace(
-        "../bpf/ratelimit.c", str(ROOT / "tests/progs/unsafe/null_map_value.c")
-    )
+    text = text.replace("../bpf/ratelimit.c", str(ROOT / "tests/progs/unsafe/null_map_value.c"))
     text = text.replace("../bpf/", f"{ROOT}/bpf/")
     text = text.replace(
         "      limit:\n        config:\n          - {key: 0, value: {rate: 1000, burst: 100}}\n",

@@ -62,9 +62,7 @@ def test_run_rate_limits_a_flood(
     assert entry["value"]["dropped"] == 90
 
 
-def test_run_blocklist_text(
-    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_run_blocklist_text(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["run", str(files["blocklist"]), "--pcap", str(files["pcap"])]
     argv += ["--seed", 'blocked_v4="10.1.0.2"={}']
     assert main(argv) == 0
