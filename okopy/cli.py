@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -180,6 +181,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_controller(args: argparse.Namespace) -> int:
+    from okopy.controller import app  # noqa: PLC0415 - os-ken loads only when needed
+
+    host, _, port = args.listen.rpartition(":")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    app.run(args.policy, host or "127.0.0.1", int(port))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(default_layout(), log=_log)
 
@@ -263,6 +276,12 @@ def parser() -> argparse.ArgumentParser:
     cc.add_argument("policy")
     cc.add_argument("--no-verify", action="store_true", help="skip the verifiers")
     cc.set_defaults(func=cmd_check_config)
+
+    ct = sub.add_parser("controller", help="run the SDN controller (os-ken) for a policy")
+    ct.add_argument("--policy", required=True, help="policy YAML (okopy check-config it first)")
+    ct.add_argument("--listen", default="127.0.0.1:6653", help="OpenFlow HOST:PORT")
+    ct.add_argument("-v", "--verbose", action="store_true")
+    ct.set_defaults(func=cmd_controller)
 
     lb = sub.add_parser("lab", help="a testbed: switches and hosts in namespaces")
     lab_sub = lb.add_subparsers(dest="lab_command", metavar="ACTION", required=True)

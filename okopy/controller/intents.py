@@ -34,6 +34,7 @@ class DeleteMapEntry:
     prog_id: int
     map: str
     key: bytes
+    value_size: int
 
 
 @dataclass(frozen=True)

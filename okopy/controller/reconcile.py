@@ -67,9 +67,10 @@ def reconcile(
         for (pid, m, k), v in new.items():
             if pid not in fresh and old.get((pid, m, k)) != v:
                 out.append(UpdateMap(pid, m, k, v))
-        for pid, m, k in old.keys() - new.keys():
+        for pid, m, k in sorted(old.keys() - new.keys()):
             if pid not in fresh and pid in desired.programs:
-                out.append(DeleteMapEntry(pid, m, k))
+                mdef = desired.programs[pid].maps.get(m)
+                out.append(DeleteMapEntry(pid, m, k, mdef.value_size if mdef else 0))
 
     have_flows = observed.ours()
     by_key = {f.key: f for f in have_flows}

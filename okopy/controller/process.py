@@ -1,0 +1,85 @@
+"""Run `okopy controller` as a child process (tests, the lab, the demo).
+
+The controller runs in the switch's network namespace, so the switch
+reaches it on 127.0.0.1 there; its log goes to a file that callers wait on
+for a line, with a deadline, rather than sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from okopy.netns import Namespace
+
+
+class ControllerError(RuntimeError):
+    """The controller died or did not log what was awaited."""
+
+
+class ControllerProcess:
+    def __init__(
+        self, policy: Path, log_file: Path, netns: Namespace | None = None, port: int = 6653
+    ) -> None:
+        self.policy = policy
+        self.log_file = log_file
+        self.netns = netns
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._read = 0
+
+    @property
+    def target(self) -> str:
+        """The OpenFlow controller target a bridge in the namespace uses."""
+        return f"tcp:127.0.0.1:{self.port}"
+
+    def start(self) -> ControllerProcess:
+        argv = [sys.executable, "-m", "okopy", "controller", "--policy", str(self.policy),
+                "--listen", f"127.0.0.1:{self.port}", "--verbose"]  # fmt: skip
+        if self.netns is not None:
+            argv = self.netns.argv(argv)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        return self
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+    def wait_for(self, pattern: str, timeout: float = 30.0, new_only: bool = True) -> str:
+        """Wait until the log has a line matching 'pattern' (after the last
+        match, with 'new_only'); return that line."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while time.monotonic() < deadline:
+            text = self.log()
+            start = self._read if new_only else 0
+            for m in rx.finditer(text, start):
+                line_end = text.find("\n", m.end())
+                self._read = line_end if line_end >= 0 else len(text)
+                line_start = text.rfind("\n", 0, m.start()) + 1
+                return text[line_start : self._read]
+            if self.proc is not None and self.proc.poll() is not None:
+                raise ControllerError(
+                    f"controller exited with {self.proc.returncode}:\n{text[-3000:]}"
+                )
+            time.sleep(0.05)
+        raise ControllerError(
+            f"no log line matching {pattern!r} in {timeout} s:\n{self.log()[-3000:]}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM to our own child, by pid; SIGKILL if it does not exit."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
