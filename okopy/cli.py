@@ -189,7 +189,14 @@ def cmd_controller(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    app.run(args.policy, host or "127.0.0.1", int(port))
+    api_host, _, api_port = (args.api or ":0").rpartition(":")
+    token = None
+    if args.api_token_file:
+        token = Path(args.api_token_file).read_text().strip()
+        if not token:
+            raise InputError(f"{args.api_token_file} is empty")
+    app.run(args.policy, host or "127.0.0.1", int(port), api_host or "127.0.0.1", int(api_port),
+            token)  # fmt: skip
     return 0
 
 
@@ -280,6 +287,8 @@ def parser() -> argparse.ArgumentParser:
     ct = sub.add_parser("controller", help="run the SDN controller (os-ken) for a policy")
     ct.add_argument("--policy", required=True, help="policy YAML (okopy check-config it first)")
     ct.add_argument("--listen", default="127.0.0.1:6653", help="OpenFlow HOST:PORT")
+    ct.add_argument("--api", help="serve the HTTP API on HOST:PORT (e.g. 127.0.0.1:8080)")
+    ct.add_argument("--api-token-file", help="file holding the bearer token that API changes need")
     ct.add_argument("-v", "--verbose", action="store_true")
     ct.set_defaults(func=cmd_controller)
 

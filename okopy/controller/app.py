@@ -1,13 +1,18 @@
 """The os-ken application: the thin shim around the pure core.
 
 On every (re)connection of a switch it asks for the switch's programs and
-its okopy flows, then sends what `reconcile()` returns.  It holds no policy
-logic of its own.  Run it with `okopy controller --policy FILE`.
+its okopy flows, then sends what `reconcile()` returns.  It also answers
+the HTTP API (map access typed through BTF, statistics, policy reload),
+polls statistics for the metrics, and reloads the policy on SIGHUP.  It
+holds no policy logic of its own.  Run it with `okopy controller`.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,17 +20,26 @@ from typing import Any, ClassVar
 from os_ken import cfg
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
-from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.controller.handler import (
+    CONFIG_DISPATCHER,
+    DEAD_DISPATCHER,
+    MAIN_DISPATCHER,
+    set_ev_cls,
+)
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from okopy import config, policy
-from okopy.controller import openflow
-from okopy.controller.desired import DesiredSwitch, Flow
+from okopy.btf import BtfError
+from okopy.controller import api, metrics, openflow
+from okopy.controller.desired import BuiltProgram, DesiredSwitch, Flow
 from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
 from okopy.ofp import messages as m
-from okopy.ofp.constants import OKOPY_VENDOR_ID
+from okopy.ofp.constants import OKOPY_VENDOR_ID, ErrorType, MapUpdateFlags
+from okopy.schema import ConfigError
 
 log = logging.getLogger("okopy.controller")
+REQUEST_TIMEOUT = 10.0
+NOT_FOUND_ERRORS = {ErrorType.UNKNOWN_PROG, ErrorType.UNKNOWN_MAP, ErrorType.NO_ENTRY}
 
 
 @dataclass
@@ -41,8 +55,22 @@ class Sync:
 
 
 @dataclass
+class Waiter:
+    """A request from an API thread waiting for its reply."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    reply: m.Message | None = None
+    error: str | None = None
+    error_type: int | None = None
+
+
+@dataclass
 class Settings:
     policy: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = 0
+    api_token: str | None = None
+    stats_interval: float = 5.0
 
 
 class OkopyController(app_manager.OSKenApp):
@@ -55,9 +83,24 @@ class OkopyController(app_manager.OSKenApp):
         self.checked = config.check(policy.load(Path(self.settings.policy)))
         self.syncs: dict[int, Sync] = {}
         self.applied: dict[int, DesiredSwitch] = {}
+        self.datapaths: dict[int, Any] = {}
+        self.waiters: dict[int, Waiter] = {}
+        self.samples: dict[int, list[metrics.ProgramSample]] = {}
+        self.reconciles: dict[int, int] = {}
+        self.lock = threading.Lock()
         for name, sw in self.checked.switches.items():
             log.info("policy: switch %s (dpid %#x): %d programs, %d flows",
                      name, sw.dpid, len(sw.programs), len(sw.flows))  # fmt: skip
+        self.http = None
+        if self.settings.api_port:
+            self.http = api.serve(
+                api.Api(self, self.settings.api_token), self.settings.api_host,
+                self.settings.api_port,
+            )  # fmt: skip
+            log.info("API on http://%s:%d%s (changes %s)", self.settings.api_host,
+                     self.settings.api_port, api.API,
+                     "need the token" if self.settings.api_token else "disabled")  # fmt: skip
+        threading.Thread(target=self._poll_stats, daemon=True, name="okopy-stats").start()
 
     # Connection ---------------------------------------------------------------
 
@@ -65,15 +108,27 @@ class OkopyController(app_manager.OSKenApp):
     def switch_features(self, ev: Any) -> None:
         dp = ev.msg.datapath
         # os-ken's own handler of this event sets dp.id, maybe after this one.
-        dpid = ev.msg.datapath_id
-        dp.id = dpid
-        desired = next((s for s in self.checked.switches.values() if s.dpid == dpid), None)
+        dp.id = ev.msg.datapath_id
+        self.datapaths[dp.id] = dp
+        self._start_sync(dp, "connected")
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
+    def switch_gone(self, ev: Any) -> None:
+        dp: Any = ev.datapath
+        dpid = dp.id
+        if dpid is not None and self.datapaths.get(dpid) is dp:
+            del self.datapaths[dpid]
+            self.syncs.pop(dpid, None)
+            log.warning("switch %#x disconnected", dpid)
+
+    def _start_sync(self, dp: Any, why: str) -> None:
+        desired = next((s for s in self.checked.switches.values() if s.dpid == dp.id), None)
         if desired is None:
-            log.warning("switch %#x connected but is not in the policy: left alone", dpid)
+            log.warning("switch %#x %s but is not in the policy: left alone", dp.id, why)
             return
-        log.info("switch %#x connected: reading its programs and flows", dpid)
+        log.info("switch %#x %s: reading its programs and flows", dp.id, why)
         sync = Sync(desired)
-        self.syncs[dpid] = sync
+        self.syncs[dp.id] = sync
         self._ask_programs(dp, sync, 0)
         dp.send_msg(openflow.flow_stats_request(dp))
 
@@ -93,8 +148,13 @@ class OkopyController(app_manager.OSKenApp):
         except m.OfpDecodeError as e:
             log.error("switch %#x: undecodable reply: %s", dp.id, e)
             return
+        waiter = self.waiters.get(msg.xid)
+        if waiter is not None:
+            waiter.reply = reply
+            waiter.done.set()
+            return
         sync = self.syncs.get(dp.id)
-        if isinstance(reply, m.ProgListReply) and sync is not None:
+        if isinstance(reply, m.ProgListReply) and sync is not None and msg.xid == sync.list_xid:
             for p in reply.programs:
                 sync.programs[p.prog_id] = ObservedProgram(p.prog_id, p.name, p.cookie)
             if reply.more and reply.programs:
@@ -123,12 +183,19 @@ class OkopyController(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def error(self, ev: Any) -> None:
         msg, dp = ev.msg, ev.msg.datapath
-        sync = self.syncs.get(dp.id)
+        err_type = None
         if msg.type == ofp.OFPET_EXPERIMENTER:
             err = m.decode_error(msg.exp_type, msg.experimenter, bytes(msg.data))
             text = str(err) if err else f"experimenter {msg.experimenter:#x} error {msg.exp_type}"
+            err_type = err.error if err else None
         else:
             text = f"OpenFlow error type {msg.type} code {msg.code}"
+        waiter = self.waiters.get(msg.xid)
+        if waiter is not None:
+            waiter.error, waiter.error_type = text, err_type
+            waiter.done.set()
+            return
+        sync = self.syncs.get(dp.id)
         if sync is not None and msg.xid == sync.list_xid and not sync.programs_done:
             log.error("switch %#x cannot list programs (%s): programs will not be deployed; "
                       "is it the patched ovs-vswitchd with BPF support?", dp.id, text)  # fmt: skip
@@ -150,18 +217,193 @@ class OkopyController(app_manager.OSKenApp):
             for msg in openflow.messages(dp, step):
                 dp.send_msg(msg)
         self.applied[dp.id] = sync.desired
+        self.reconciles[dp.id] = self.reconciles.get(dp.id, 0) + 1
         kinds: dict[str, int] = {}
         for s in steps:
             kinds[type(s).__name__] = kinds.get(type(s).__name__, 0) + 1
         summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "nothing to do"
         log.info("switch %#x reconciled: %s", dp.id, summary)
 
+    # Requests from other threads -------------------------------------------------
 
-def run(policy_path: str, listen_host: str = "127.0.0.1", listen_port: int = 6653) -> None:
+    def _request(self, dpid: int, message: m.Message) -> m.Message:
+        dp = self.datapaths.get(dpid)
+        if dp is None:
+            raise ConnectionError(f"switch {dpid:#x} is not connected")
+        msg = openflow.experimenter(dp, message)
+        dp.set_xid(msg)
+        waiter = Waiter()
+        self.waiters[msg.xid] = waiter
+        try:
+            dp.send_msg(msg)
+            if not waiter.done.wait(REQUEST_TIMEOUT):
+                raise TimeoutError(f"switch {dpid:#x} did not answer in {REQUEST_TIMEOUT:.0f} s")
+        finally:
+            self.waiters.pop(msg.xid, None)
+        if waiter.error is not None:
+            if waiter.error_type in NOT_FOUND_ERRORS:
+                raise LookupError(waiter.error)
+            raise ValueError(waiter.error)
+        assert waiter.reply is not None
+        return waiter.reply
+
+    def _program(self, dpid: int, prog_id: int) -> BuiltProgram:
+        sw = next((s for s in self.checked.switches.values() if s.dpid == dpid), None)
+        if sw is None:
+            raise LookupError(f"switch {dpid:#x} is not in the policy")
+        prog = sw.programs.get(prog_id)
+        if prog is None:
+            raise LookupError(f"program {prog_id} is not in the policy of switch {dpid:#x}")
+        return prog
+
+    def _sizes(self, prog: BuiltProgram, name: str) -> tuple[int, int]:
+        mdef = prog.maps.get(name)
+        if mdef is None:
+            raise LookupError(f"program {prog.name} has no map {name!r} ({', '.join(prog.maps)})")
+        return mdef.key_size, mdef.value_size
+
+    def _decode(self, prog: BuiltProgram, name: str, key: bytes, value: bytes) -> dict[str, Any]:
+        mdef = prog.maps[name]
+        btf = prog.btf
+
+        def conv(type_id: int, raw: bytes) -> Any:
+            if btf is None or not type_id:
+                return raw.hex()
+            try:
+                return btf.decode(type_id, raw)
+            except BtfError:
+                return raw.hex()
+
+        return {"key": conv(mdef.key_type_id, key), "value": conv(mdef.value_type_id, value)}
+
+    # api.Backend ------------------------------------------------------------------
+
+    def switches(self) -> list[dict[str, Any]]:
+        return [
+            {"name": name, "dpid": sw.dpid, "connected": sw.dpid in self.datapaths,
+             "programs": sorted(sw.programs), "flows": len(sw.flows)}
+            for name, sw in self.checked.switches.items()
+        ]  # fmt: skip
+
+    def programs(self, dpid: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        start = 0
+        for _ in range(1024):
+            reply = self._request(dpid, m.ProgListRequest(start, 0))
+            assert isinstance(reply, m.ProgListReply)
+            for p in reply.programs:
+                out.append({
+                    "id": p.prog_id, "name": p.name, "instructions": p.n_insns,
+                    "mode": {1: "interpreter", 2: "jit", 3: "sandbox"}.get(p.exec_mode, "?"),
+                    "loaded_seconds": p.duration_sec, "cookie": f"{p.cookie:#018x}",
+                    "runs": p.n_runs, "run_nsec": p.run_nsec,
+                    "verdicts": dict(zip(metrics.VERDICTS, p.verdicts, strict=False)),
+                })  # fmt: skip
+            if not reply.more or not reply.programs:
+                break
+            start = reply.programs[-1].prog_id + 1
+        return out
+
+    def map_dump(self, dpid: int, prog_id: int, map_name: str) -> list[dict[str, Any]]:
+        prog = self._program(dpid, prog_id)
+        ks, vs = self._sizes(prog, map_name)
+        out: list[dict[str, Any]] = []
+        cursor: tuple[bytes, ...] = ()
+        for _ in range(1 << 16):
+            reply = self._request(dpid, m.MapDumpRequest(prog_id, map_name, ks, vs, 0, 0, cursor))
+            assert isinstance(reply, m.MapDumpReply)
+            for k, v in zip(reply.keys, reply.values, strict=True):
+                out.append(self._decode(prog, map_name, k, v))
+            if not reply.more or not reply.keys:
+                break
+            cursor = (reply.keys[-1],)
+        return out
+
+    def map_lookup(self, dpid: int, prog_id: int, map_name: str, key: Any) -> Any:
+        prog = self._program(dpid, prog_id)
+        ks, vs = self._sizes(prog, map_name)
+        raw, _ = prog.encode_entry(map_name, key, "0x" + "00" * vs)
+        reply = self._request(dpid, m.MapLookupRequest(prog_id, map_name, ks, vs, 1, 0, (raw,)))
+        assert isinstance(reply, m.MapLookupReply)
+        if not reply.values:
+            return None
+        return self._decode(prog, map_name, raw, reply.values[0])["value"]
+
+    def map_update(
+        self, dpid: int, prog_id: int, map_name: str, key: Any, value: Any, flags: str
+    ) -> None:
+        prog = self._program(dpid, prog_id)
+        ks, vs = self._sizes(prog, map_name)
+        k, v = prog.encode_entry(map_name, key, value)
+        mode = MapUpdateFlags[flags.upper()]
+        self._request(dpid, m.MapUpdate(prog_id, map_name, ks, vs, 1, mode, (k,), (v,)))
+
+    def map_delete(self, dpid: int, prog_id: int, map_name: str, key: Any) -> bool:
+        prog = self._program(dpid, prog_id)
+        ks, vs = self._sizes(prog, map_name)
+        k, _ = prog.encode_entry(map_name, key, "0x" + "00" * vs)
+        reply = self._request(dpid, m.MapDelete(prog_id, map_name, ks, vs, 1, 0, (k,)))
+        assert isinstance(reply, m.MapDeleteReply)
+        return reply.count > 0
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read and re-check the policy; reconcile every connected switch."""
+        with self.lock:
+            checked = config.check(policy.load(Path(self.settings.policy)))
+            self.checked = checked
+            for dp in list(self.datapaths.values()):
+                self._start_sync(dp, "policy reloaded")
+        log.info("policy reloaded from %s", self.settings.policy)
+        return {"reloaded": self.settings.policy, "switches": sorted(checked.switches)}
+
+    def metrics(self) -> str:
+        connected = {sw.dpid: sw.dpid in self.datapaths for sw in self.checked.switches.values()}
+        samples = [s for per in self.samples.values() for s in per]
+        return metrics.render(connected, samples, {}, self.reconciles)
+
+    def _poll_stats(self) -> None:
+        while True:
+            time.sleep(self.settings.stats_interval)
+            for dpid in list(self.datapaths):
+                try:
+                    progs = self.programs(dpid)
+                except (ConnectionError, TimeoutError, ValueError, LookupError) as e:
+                    log.debug("statistics of %#x: %s", dpid, e)
+                    continue
+                self.samples[dpid] = [
+                    metrics.ProgramSample(dpid, p["id"], p["name"], p["instructions"], p["runs"],
+                                          p["run_nsec"], tuple(p["verdicts"].values()))
+                    for p in progs
+                ]  # fmt: skip
+
+
+def run(
+    policy_path: str,
+    listen_host: str = "127.0.0.1",
+    listen_port: int = 6653,
+    api_host: str = "127.0.0.1",
+    api_port: int = 0,
+    api_token: str | None = None,
+) -> None:
     """Run the controller in this process until it is signalled to stop."""
-    OkopyController.settings = Settings(policy_path)
+    OkopyController.settings = Settings(policy_path, api_host, api_port, api_token)
     cfg.CONF(
         args=[f"--ofp-listen-host={listen_host}", f"--ofp-tcp-listen-port={listen_port}"],
         project="os_ken",
     )
+    manager = app_manager.AppManager.get_instance()
+
+    def on_hup(signum: int, frame: Any) -> None:
+        app = manager.applications.get("OkopyController")
+        if app is not None:
+            threading.Thread(target=_reload_logged, args=(app,), daemon=True).start()
+
+    signal.signal(signal.SIGHUP, on_hup)
     app_manager.AppManager.run_apps([__name__])
+
+
+def _reload_logged(app: OkopyController) -> None:
+    try:
+        app.reload()
+    except ConfigError as e:
+        log.error("policy reload refused, keeping the running policy:\n%s", e)

@@ -1,0 +1,219 @@
+"""The HTTP API against a fake controller: routes, tokens, bad input."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+
+from okopy.controller import metrics
+from okopy.controller.api import Api, Request, openapi, serve
+
+TOKEN = "s3cret"
+
+
+class FakeBackend:
+    def __init__(self) -> None:
+        self.maps: dict[tuple[int, int, str], dict[str, Any]] = {
+            (1, 2, "config"): {"0": {"rate": 5}}
+        }
+        self.reloads = 0
+
+    def switches(self) -> list[dict[str, Any]]:
+        return [{"dpid": 1, "name": "s1", "connected": True}]
+
+    def programs(self, dpid: int) -> list[dict[str, Any]]:
+        if dpid != 1:
+            raise LookupError(f"no switch {dpid:#x}")
+        return [{"id": 2, "name": "limit", "runs": 10}]
+
+    def _map(self, dpid: int, prog: int, name: str) -> dict[str, Any]:
+        try:
+            return self.maps[dpid, prog, name]
+        except KeyError:
+            raise LookupError(f"no map {name} in program {prog}") from None
+
+    def map_dump(self, dpid: int, prog_id: int, map_name: str) -> list[dict[str, Any]]:
+        return [
+            {"key": json.loads(k), "value": v}
+            for k, v in self._map(dpid, prog_id, map_name).items()
+        ]
+
+    def map_lookup(self, dpid: int, prog_id: int, map_name: str, key: Any) -> Any:
+        return self._map(dpid, prog_id, map_name).get(json.dumps(key))
+
+    def map_update(
+        self, dpid: int, prog_id: int, map_name: str, key: Any, value: Any, flags: str
+    ) -> None:
+        m = self._map(dpid, prog_id, map_name)
+        if not isinstance(value, dict):
+            raise ValueError("value: expected an object")
+        m[json.dumps(key)] = value
+
+    def map_delete(self, dpid: int, prog_id: int, map_name: str, key: Any) -> bool:
+        return self._map(dpid, prog_id, map_name).pop(json.dumps(key), None) is not None
+
+    def reload(self) -> dict[str, Any]:
+        self.reloads += 1
+        return {"reloaded": True}
+
+    def metrics(self) -> str:
+        return "okopy_up 1\n"
+
+
+@pytest.fixture
+def api() -> tuple[Api, FakeBackend]:
+    b = FakeBackend()
+    return Api(b, TOKEN), b
+
+
+def call(api: Api, method: str, path: str, body: Any = None, token: str | None = TOKEN,
+         query: dict[str, str] | None = None, raw: bytes | None = None) -> tuple[int, Any]:  # fmt: skip
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+    resp = api.handle(Request(method, path, query or {}, headers, data))
+    if resp.content_type == "application/json":
+        return resp.status, json.loads(resp.body)
+    return resp.status, resp.body.decode()
+
+
+MAP = "/api/v1/switches/1/programs/2/maps/config"
+
+
+def test_reads_need_no_token(api: tuple[Api, FakeBackend]) -> None:
+    a, _ = api
+    assert call(a, "GET", "/api/v1/switches", token=None)[0] == HTTPStatus.OK
+    assert call(a, "GET", "/api/v1/switches/1/programs", token=None)[1][0]["name"] == "limit"
+    assert call(a, "GET", MAP, token=None) == (200, [{"key": 0, "value": {"rate": 5}}])
+    assert call(a, "GET", MAP, token=None, query={"key": "0"}) == (
+        200,
+        {"key": 0, "value": {"rate": 5}},
+    )
+    assert call(a, "GET", "/metrics", token=None) == (200, "okopy_up 1\n")
+
+
+def test_update_and_delete(api: tuple[Api, FakeBackend]) -> None:
+    a, b = api
+    assert call(a, "PUT", MAP + "/entries", {"key": 0, "value": {"rate": 9}})[0] == 200
+    assert b.maps[1, 2, "config"]["0"] == {"rate": 9}
+    assert call(a, "DELETE", MAP + "/entries", {"key": 0})[0] == 200
+    assert call(a, "DELETE", MAP + "/entries", {"key": 0})[0] == HTTPStatus.NOT_FOUND
+    assert call(a, "POST", "/api/v1/policy/reload")[1] == {"reloaded": True}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", MAP + "/entries", {"key": 0, "value": {"rate": 1}}),
+        ("DELETE", MAP + "/entries", {"key": 0}),
+        ("POST", "/api/v1/policy/reload", None),
+    ],
+)
+@pytest.mark.parametrize("token", [None, "wrong"])
+def test_changes_need_the_token(api: tuple[Api, FakeBackend], method: str, path: str,
+                                body: Any, token: str | None) -> None:  # fmt: skip
+    a, b = api
+    status, out = call(a, method, path, body, token=token)
+    assert status == HTTPStatus.UNAUTHORIZED
+    assert "token" in out["error"]
+    assert b.maps[1, 2, "config"] == {"0": {"rate": 5}}
+    assert b.reloads == 0
+
+
+def test_no_token_configured_means_read_only() -> None:
+    a = Api(FakeBackend(), None)
+    status, out = call(a, "PUT", MAP + "/entries", {"key": 0, "value": {}})
+    assert status == HTTPStatus.FORBIDDEN
+    assert "disabled" in out["error"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "message"),
+    [
+        (b"{nope", 400, "body is not JSON"),
+        (b"[1]", 400, "must be a JSON object"),
+        (b'{"key": 0}', 400, "missing field 'value'"),
+        (b'{"key": 0, "value": {}, "extra": 1}', 400, "unknown field 'extra'"),
+        (b'{"key": 0, "value": {}, "flags": "maybe"}', 400, "flags must be one of"),
+        (b'{"key": 0, "value": 5}', 400, "expected an object"),
+        (b"\xff\xfe", 400, "body is not JSON"),
+    ],
+)
+def test_malformed_bodies(
+    api: tuple[Api, FakeBackend], raw: bytes, status: int, message: str
+) -> None:
+    a, b = api
+    got, out = call(a, "PUT", MAP + "/entries", raw=raw)
+    assert got == status
+    assert message in out["error"]
+    assert b.maps[1, 2, "config"] == {"0": {"rate": 5}}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/v1/nothing", 404),
+        ("GET", "/api/v1/switches/zz/programs", 400),
+        ("GET", "/api/v1/switches/7/programs", 404),
+        ("GET", "/api/v1/switches/1/programs/2/maps/nomap", 404),
+        ("PATCH", "/api/v1/switches", 405),
+    ],
+)
+def test_errors(api: tuple[Api, FakeBackend], method: str, path: str, status: int) -> None:
+    got, out = call(api[0], method, path)
+    assert got == status
+    assert out["error"]
+
+
+def test_openapi_lists_every_route(api: tuple[Api, FakeBackend]) -> None:
+    status, doc = call(api[0], "GET", "/api/v1/openapi.json")
+    assert status == 200
+    assert doc == json.loads(json.dumps(openapi()))
+    entries = doc["paths"]["/api/v1/switches/{dpid}/programs/{prog}/maps/{map}/entries"]
+    assert set(entries) == {"put", "delete"}
+    assert entries["put"]["security"] == [{"bearer": []}]
+    assert entries["put"]["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "key",
+        "value",
+    ]
+
+
+def test_served_over_http() -> None:
+    server = serve(Api(FakeBackend(), TOKEN), "127.0.0.1", 0)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        with urllib.request.urlopen(base + MAP + "?key=0", timeout=5) as r:
+            assert json.loads(r.read()) == {"key": 0, "value": {"rate": 5}}
+        req = urllib.request.Request(base + MAP + "/entries", method="PUT",
+                                     data=b'{"key": 1, "value": {}}')  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=5)
+        assert info.value.code == 401
+        req.add_header("Authorization", f"Bearer {TOKEN}")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 200
+    finally:
+        server.shutdown()
+
+
+def test_metrics_text() -> None:
+    text = metrics.render(
+        {1: True},
+        [metrics.ProgramSample(1, 2, 'li"mit', 101, 10, 2_000_000_000, (0, 3, 7, 0, 0, 0))],
+        {(1, 2, "sources"): 4},
+        {1: 2},
+    )
+    assert 'okopy_switch_connected{dpid="0x1"} 1' in text
+    assert 'okopy_program_runs_total{dpid="0x1",prog="2",name="li\\"mit"} 10' in text
+    assert (
+        'okopy_program_verdicts_total{dpid="0x1",prog="2",name="li\\"mit",verdict="drop"} 3' in text
+    )
+    assert (
+        'okopy_program_run_seconds_total{dpid="0x1",prog="2",name="li\\"mit"} 2.000000000' in text
+    )
+    assert 'okopy_map_entries{dpid="0x1",prog="2",map="sources"} 4' in text
+    assert "# TYPE okopy_program_runs_total counter" in text
