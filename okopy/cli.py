@@ -10,8 +10,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from okopy import __version__, config, lab, offline, pcap, policy, toolchain, vm
+from okopy.apiclient import ApiClient, ApiClientError
 from okopy.demo import run_demo
 from okopy.ovs import build as ovs_build
 from okopy.ovs import source as ovs_source
@@ -200,6 +202,50 @@ def cmd_controller(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client(args: argparse.Namespace) -> ApiClient:
+    token = None
+    if getattr(args, "token_file", None):
+        token = Path(args.token_file).read_text().strip()
+    return ApiClient(args.api, token)
+
+
+def _json_arg(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(
+            f"{what} {text!r} is not JSON ({e.msg}); quote strings: '\"10.0.0.1\"'"
+        ) from None
+
+
+def cmd_prog_list(args: argparse.Namespace) -> int:
+    progs = _client(args).programs(int(args.dpid, 0))
+    if args.json:
+        _log(json.dumps(progs, indent=2))
+        return 0
+    for p in progs:
+        v = ", ".join(f"{k} {n}" for k, n in p["verdicts"].items() if n)
+        _log(f"{p['id']:>4} {p['name']:<20} {p['mode']:<11} {p['instructions']:>5} insns "
+             f"{p['runs']:>10} runs  {v}")  # fmt: skip
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    c = _client(args)
+    dpid, prog = int(args.dpid, 0), args.prog
+    if args.map_command == "dump":
+        out = c.map_dump(dpid, prog, args.map)
+    elif args.map_command == "get":
+        out = c.map_get(dpid, prog, args.map, _json_arg(args.key, "key"))
+    elif args.map_command == "set":
+        out = c.map_set(dpid, prog, args.map, _json_arg(args.key, "key"),
+                        _json_arg(args.value, "value"), args.flags)  # fmt: skip
+    else:
+        out = c.map_delete(dpid, prog, args.map, _json_arg(args.key, "key"))
+    _log(json.dumps(out, indent=2))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(default_layout(), log=_log)
 
@@ -292,6 +338,41 @@ def parser() -> argparse.ArgumentParser:
     ct.add_argument("-v", "--verbose", action="store_true")
     ct.set_defaults(func=cmd_controller)
 
+    def api_args(p: argparse.ArgumentParser, token: bool = False) -> None:
+        p.add_argument("--api", default="http://127.0.0.1:8080", help="controller API URL")
+        if token:
+            p.add_argument("--token-file", help="file with the API bearer token")
+        p.add_argument("--dpid", required=True, help="switch datapath id (e.g. 0x1)")
+
+    pr = sub.add_parser("prog", help="programs on a switch, through the controller API")
+    pr_sub = pr.add_subparsers(dest="prog_command", metavar="ACTION", required=True)
+    pl = pr_sub.add_parser("list", help="loaded programs with statistics")
+    api_args(pl)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_prog_list)
+
+    mp = sub.add_parser("map", help="map entries on a switch, through the controller API")
+    mp_sub = mp.add_subparsers(dest="map_command", metavar="ACTION", required=True)
+    map_actions = (
+        ("dump", "all entries"),
+        ("get", "one entry"),
+        ("set", "create or replace an entry"),
+        ("delete", "delete an entry"),
+    )
+    for action, text in map_actions:
+        p_ = mp_sub.add_parser(action, help=text)
+        api_args(p_, token=action in ("set", "delete"))
+        p_.add_argument("prog", type=int, help="program id")
+        p_.add_argument("map", help="map name")
+        if action != "dump":
+            p_.add_argument(
+                "key", help="key as JSON, e.g. '\"10.0.0.1\"' or '{\"prefixlen\": 24, ...}'"
+            )
+        if action == "set":
+            p_.add_argument("value", help="value as JSON")
+            p_.add_argument("--flags", default="any", choices=("any", "noexist", "exist"))
+        p_.set_defaults(func=cmd_map)
+
     lb = sub.add_parser("lab", help="a testbed: switches and hosts in namespaces")
     lab_sub = lb.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
     lu = lab_sub.add_parser("up", help="start a lab from a topology file")
@@ -337,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         toolchain.CompileError,
         lab.LabError,
         ConfigError,
+        ApiClientError,
     ) as e:
         print(f"okopy: error: {e}", file=sys.stderr)
         return 1
