@@ -35,6 +35,8 @@ CONFIGURE_ARGS: tuple[str, ...] = (
     # AF_XDP switches itself on when libbpf/libxdp headers exist; we do not
     # use it and it needs libxdp.
     "--disable-afxdp",
+    # Link libokovm (found through build/vm/okovm.pc) into ovs-vswitchd.
+    "--with-okovm",
     "--enable-Werror",
     # Debian's interpreter, not a pyenv shim that may not exist later.
     "PYTHON3=/usr/bin/python3",
@@ -116,6 +118,39 @@ def _needs_autoreconf(src: Path) -> bool:
     return any(c.startswith(AUTOTOOLS_INPUTS) for c in changed)
 
 
+def _env(layout: Layout) -> dict[str, str]:
+    return dict(
+        os.environ,
+        CCACHE_BASEDIR=str(layout.build),
+        PKG_CONFIG_PATH=str(layout.vm_build),
+    )
+
+
+def build_vm(layout: Layout, jobs: int, log: Log) -> Path:
+    """Build libokovm (linked into ovs-vswitchd); returns libokovm.a."""
+    proc = subprocess.run(
+        ["make", "-C", str(layout.vm_sources), f"-j{jobs}", "--no-print-directory",
+         f"O={layout.vm_build}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise BuildError(f"building libokovm failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return layout.vm_build / "libokovm.a"
+
+
+def _relink_if_vm_changed(layout: Layout, vm_lib: Path, log: Log) -> None:
+    """ovs-vswitchd links libokovm.a statically: relink when it changed."""
+    digest = hashlib.sha256(vm_lib.read_bytes()).hexdigest() if vm_lib.exists() else ""
+    meta = _read_json(layout.ovs_build / STAMP)
+    la = layout.ovs_build / "lib" / "libopenvswitch.la"
+    if meta.get("okovm") != digest and la.exists():
+        log("libokovm changed: relinking the programs that use it")
+        la.touch()
+    if layout.ovs_build.exists():
+        meta["okovm"] = digest
+        (layout.ovs_build / STAMP).write_text(json.dumps(meta))
+
+
 def _configure(layout: Layout, log: Log) -> None:
     src, out = layout.ovs_src, layout.ovs_build
     args = configure_args()
@@ -127,6 +162,7 @@ def _configure(layout: Layout, log: Log) -> None:
         capture_output=True,
         text=True,
         check=False,
+        env=_env(layout),
     )
     (out / "configure.out").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
@@ -146,7 +182,7 @@ def _make(layout: Layout, jobs: int, log: Log) -> None:
     log(f"make -j{jobs} in {out} (full output: {logfile})")
     start = last = time.monotonic()
     compiled = 0
-    env = dict(os.environ, CCACHE_BASEDIR=str(layout.build))
+    env = _env(layout)
     with logfile.open("w") as f:
         proc = subprocess.Popen(
             ["make", f"-j{jobs}", "V=0"],
@@ -169,9 +205,7 @@ def _make(layout: Layout, jobs: int, log: Log) -> None:
         rc = proc.wait()
     if rc != 0:
         errors = [
-            ln
-            for ln in logfile.read_text().splitlines()
-            if "error" in ln.lower() or "***" in ln
+            ln for ln in logfile.read_text().splitlines() if "error" in ln.lower() or "***" in ln
         ]
         raise BuildError(
             f"make failed with status {rc}; see {logfile}:\n" + "\n".join(errors[-20:])
@@ -192,11 +226,10 @@ def build(
 ) -> BuildResult:
     """Prepare the work tree and build it, unless nothing changed."""
     start = time.monotonic()
+    vm_lib = build_vm(layout, jobs, log)
     upstream = find_upstream()
     log(f"Open vSwitch source: {upstream.describe()}")
-    prepared = prepare(
-        layout.ovs_src, layout.patches, upstream, reimport=reimport, log=log
-    )
+    prepared = prepare(layout.ovs_src, layout.patches, upstream, reimport=reimport, log=log)
     fp = fingerprint(layout, upstream)
     out = layout.ovs_build
     stamp = _read_json(out / STAMP)
@@ -216,13 +249,12 @@ def build(
         shutil.rmtree(out)
     if prepared is not Prepared.UNCHANGED and _needs_autoreconf(layout.ovs_src):
         log("the series touches autotools inputs: running boot.sh")
-        subprocess.run(
-            ["./boot.sh"], cwd=layout.ovs_src, check=True, capture_output=True
-        )
+        subprocess.run(["./boot.sh"], cwd=layout.ovs_src, check=True, capture_output=True)
         (out / CONFIGURED).unlink(missing_ok=True)
     configured = _read_json(out / CONFIGURED)
     if configured.get("args") != configure_args() or not (out / "Makefile").exists():
         _configure(layout, log)
+    _relink_if_vm_changed(layout, vm_lib, log)
     _make(layout, jobs, log)
     missing = missing_binaries(out)
     if missing:
