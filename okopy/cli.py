@@ -230,6 +230,25 @@ def cmd_prog_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_switches(args: argparse.Namespace) -> int:
+    out = _client(args).switches()
+    if args.json:
+        _log(json.dumps(out, indent=2))
+        return 0
+    for sw in out:
+        state = "connected" if sw["connected"] else "NOT CONNECTED"
+        _log(f"{sw['name']:<10} dpid {sw['dpid']:#x} {state}, programs {sw['programs']}, "
+             f"{sw['flows']} flows")  # fmt: skip
+    return 0
+
+
+def cmd_lab_ctl(args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise InputError("give an okopy command: okopy lab ctl -- prog list --dpid 0x1")
+    return subprocess.run(_lab(args).ctl_argv(argv), check=False).returncode
+
+
 def cmd_map(args: argparse.Namespace) -> int:
     c = _client(args)
     dpid, prog = int(args.dpid, 0), args.prog
@@ -344,6 +363,11 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--token-file", help="file with the API bearer token")
         p.add_argument("--dpid", required=True, help="switch datapath id (e.g. 0x1)")
 
+    sws = sub.add_parser("switches", help="switches of the policy, through the controller API")
+    sws.add_argument("--api", default="http://127.0.0.1:8080", help="controller API URL")
+    sws.add_argument("--json", action="store_true")
+    sws.set_defaults(func=cmd_switches)
+
     pr = sub.add_parser("prog", help="programs on a switch, through the controller API")
     pr_sub = pr.add_subparsers(dest="prog_command", metavar="ACTION", required=True)
     pl = pr_sub.add_parser("list", help="loaded programs with statistics")
@@ -393,6 +417,12 @@ def parser() -> argparse.ArgumentParser:
     le.add_argument("host")
     le.add_argument("argv", nargs=argparse.REMAINDER)
     le.set_defaults(func=cmd_lab_exec)
+    lc = lab_sub.add_parser(
+        "ctl", help="run an okopy API command (switches, prog, map) next to the lab's controller"
+    )
+    lc.add_argument("--name", default="lab", help="lab name (default: lab)")
+    lc.add_argument("argv", nargs=argparse.REMAINDER)
+    lc.set_defaults(func=cmd_lab_ctl)
 
     d = sub.add_parser("demo", help="run the end-to-end demo with real traffic")
     d.set_defaults(func=cmd_demo)

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import secrets
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,10 +31,12 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from okopy.controller.process import ControllerProcess
 from okopy.hosts import Host
 from okopy.netns import Namespace, add_veth, disable_tx_offload
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
+from okopy.process import terminate
 from okopy.schema import ConfigError, Validator
 
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -73,11 +77,19 @@ class LabLink:
 
 
 @dataclass(frozen=True)
+class LabController:
+    policy: str
+    api_port: int = 8080
+    openflow_port: int = 6653
+
+
+@dataclass(frozen=True)
 class Topology:
     name: str
     switches: tuple[LabSwitch, ...]
     hosts: tuple[LabHost, ...]
     links: tuple[LabLink, ...] = ()
+    controller: LabController | None = None
 
     def host(self, name: str) -> LabHost:
         for h in self.hosts:
@@ -94,10 +106,12 @@ def _name(v: Validator, node: Node, what: str, limit: int = MAX_NAME) -> str | N
     return name
 
 
-def parse_topology(text: str, file: str = "<topology>", default_name: str = "lab") -> Topology:
+def parse_topology(
+    text: str, file: str = "<topology>", default_name: str = "lab", base: Path | None = None
+) -> Topology:
     v = Validator(file)
     root = v.compose(text, "the topology", TopologyError)
-    top = v.mapping(root, "the topology", ("switches", "hosts"), ("name", "links"))
+    top = v.mapping(root, "the topology", ("switches", "hosts"), ("name", "links", "controller"))
     if top is None:
         raise TopologyError(v.problems)
     name = _name(v, top["name"], "lab name") if "name" in top else default_name
@@ -175,11 +189,29 @@ def parse_topology(text: str, file: str = "<topology>", default_name: str = "lab
             claim(ln, a, ap, f"link {a}-{b}")
             claim(ln, b, bp, f"link {a}-{b}")
             links.append(LabLink(a, ap, b, bp))
+    controller = None
+    if "controller" in top:
+        f = v.mapping(top["controller"], "controller", ("policy",), ("api_port", "openflow_port"))
+        if f is not None and "policy" in f:
+            pol = v.scalar(f["policy"], "policy")
+            api_port = v.integer(f["api_port"], "api_port", 1, 65535) if "api_port" in f else 8080
+            of_port = (
+                v.integer(f["openflow_port"], "openflow_port", 1, 65535)
+                if "openflow_port" in f
+                else 6653
+            )
+            if isinstance(pol, str) and api_port and of_port:
+                path = Path(pol)
+                if not path.is_absolute() and base is not None:
+                    path = base / path
+                controller = LabController(str(path), api_port, of_port)
     if not switches and not v.problems:
         v.error(root, "the topology needs at least one switch")
     if v.problems:
         raise TopologyError(v.problems)
-    return Topology(name or default_name, tuple(switches.values()), tuple(hosts), tuple(links))
+    return Topology(
+        name or default_name, tuple(switches.values()), tuple(hosts), tuple(links), controller
+    )
 
 
 def load_topology(path: Path) -> Topology:
@@ -187,7 +219,7 @@ def load_topology(path: Path) -> Topology:
         text = path.read_text()
     except OSError as e:
         raise LabError(f"{path}: {e.strerror}") from None
-    return parse_topology(text, str(path), path.stem.lower()[:MAX_NAME])
+    return parse_topology(text, str(path), path.stem.lower()[:MAX_NAME], path.parent)
 
 
 @dataclass
@@ -285,6 +317,8 @@ class Lab:
                 disable_tx_offload(swns, pb)
                 inst.add_port(link.a, pa, link.a_port)
                 inst.add_port(link.b, pb, link.b_port)
+            if topo.controller is not None:
+                self._start_controller(topo, inst, swns)
         except BaseException:
             self.log("lab setup failed: tearing down what was made")
             self.down()
@@ -295,10 +329,59 @@ class Lab:
             f"{len(topo.hosts)} hosts, ovs-vswitchd pid {pid}"
         )
 
+    @property
+    def token_file(self) -> Path:
+        return self.dir / "api-token"
+
+    def _start_controller(self, topo: Topology, inst: OvsInstance, swns: Namespace) -> None:
+        """Start the controller in the switch namespace; return once it has
+        reconciled every switch of the policy that is in the lab."""
+        assert topo.controller is not None
+        c = topo.controller
+        self.token_file.write_text(secrets.token_hex(16) + "\n")
+        self.token_file.chmod(0o600)
+        ctl = ControllerProcess(
+            Path(c.policy), self.dir / "controller.log", swns, c.openflow_port,
+            api=f"127.0.0.1:{c.api_port}", token_file=self.token_file,
+        )  # fmt: skip
+        ctl.start()
+        assert ctl.proc is not None
+        self.state.pids["controller"] = ctl.proc.pid
+        self.save()
+        ctl.wait_for(r"policy: switch|API on", timeout=120)
+        for sw in topo.switches:
+            inst.vsctl("set", "bridge", sw.name, "fail_mode=secure", "protocols=OpenFlow13")
+            inst.vsctl("set-controller", sw.name, ctl.target)
+            inst.vsctl("set", "controller", sw.name, "max_backoff=1000")
+        wanted = {f"{sw.dpid:#x}" for sw in topo.switches}
+        for _ in wanted:
+            line = ctl.wait_for(r"switch 0x[0-9a-f]+ (reconciled|.*not in the policy)", timeout=60)
+            self.log(line.split(" INFO ")[-1].split(" WARNING ")[-1])
+
+    def ctl_argv(self, argv: Sequence[str]) -> list[str]:
+        """`okopy ARGV` run next to the controller, with its API and token."""
+        self.load()
+        topo = _topology_from_state(self.state.topology)
+        if topo.controller is None:
+            raise LabError(f"lab {self.state.name} has no controller")
+        args = list(argv)
+        api = ["--api", f"http://127.0.0.1:{topo.controller.api_port}"]
+        if args[:1] == ["switches"]:
+            args = [*args, *api]
+        elif args[:1] in (["prog"], ["map"]) and len(args) > 1:
+            if args[0] == "map" and args[1] in ("set", "delete"):
+                api += ["--token-file", str(self.token_file)]
+            args = [*args[:2], *api, *args[2:]]
+        ns = Namespace.adopt(self.state.switch_ns)
+        return ns.argv([sys.executable, "-m", "okopy", *args])
+
     def down(self) -> None:
         """Remove everything the state file lists; safe to repeat."""
         if self.exists():
             self.load()
+        ctl_pid = self.state.pids.pop("controller", None)
+        if ctl_pid is not None:
+            terminate(ctl_pid)
         if self.state.pids:
             try:
                 self.switch().stop()
@@ -341,9 +424,11 @@ class Lab:
 
 
 def _topology_from_state(d: dict[str, Any]) -> Topology:
+    c = d.get("controller")
     return Topology(
         d["name"],
         tuple(LabSwitch(**s) for s in d["switches"]),
         tuple(LabHost(**h) for h in d["hosts"]),
         tuple(LabLink(**ln) for ln in d.get("links", ())),
+        LabController(**c) if c else None,
     )

@@ -93,6 +93,44 @@ def icmp_echo(ident: int = 1, seq: int = 1, payload: bytes = b"x" * 8) -> bytes:
     return msg[:2] + struct.pack("!H", checksum(msg)) + msg[4:]
 
 
+def tcp_options(layout: str, mss: int = 1460, wscale: int = 7,
+                ts_val: int = 1, ts_ecr: int = 0) -> bytes:  # fmt: skip
+    """TCP options in the order of 'layout', one letter per option (the
+    letters p0f-style filters record): E end of list, N no-op, M MSS,
+    W window scale, S SACK permitted, T timestamps.  Padded with zeros
+    (end of list) to a multiple of 4 bytes."""
+    out = b""
+    for letter in layout:
+        if letter == "E":
+            out += b"\0"
+        elif letter == "N":
+            out += b"\1"
+        elif letter == "M":
+            out += struct.pack("!BBH", 2, 4, mss)
+        elif letter == "W":
+            out += struct.pack("!BBB", 3, 3, wscale)
+        elif letter == "S":
+            out += struct.pack("!BB", 4, 2)
+        elif letter == "T":
+            out += struct.pack("!BBII", 8, 10, ts_val, ts_ecr)
+        else:
+            raise ValueError(f"unknown TCP option letter {letter!r} in {layout!r}")
+    return out + b"\0" * (-len(out) % 4)
+
+
+def dns(ident: int, name: str = "example.org", *, response: bool = False,
+        answer: bytes = b"") -> bytes:  # fmt: skip
+    """A DNS message with one question (type A, class IN) for 'name' and,
+    for a response, 'answer' as its answer section (any bytes, to reach a
+    size)."""
+    flags = 0x8180 if response else 0x0100
+    qname = b"".join(
+        bytes([len(label)]) + label.encode() for label in name.split(".")
+    ) + b"\0"  # fmt: skip
+    header = struct.pack("!HHHHHH", ident, flags, 1, 1 if answer else 0, 0, 0)
+    return header + qname + struct.pack("!HH", 1, 1) + answer
+
+
 def tcp4(src: str, dst: str, sport: int, dport: int, flags: int = TCP_SYN,
          **kw: object) -> bytes:  # fmt: skip
     seg = tcp(src, dst, sport, dport, flags, **kw)  # type: ignore[arg-type]
@@ -127,12 +165,21 @@ class TrafficMix:
     ports: tuple[int, ...] = (22, 53, 80, 443, 1234, 8080, 40000, 65535)
 
 
-def random_packets(seed: int, count: int, mix: TrafficMix | None = None) -> list[bytes]:
-    """'count' reproducible packets: mostly well-formed, some truncated or odd."""
+def random_packets(
+    seed: int, count: int, mix: TrafficMix | None = None, *, extras: bool = False
+) -> list[bytes]:
+    """'count' reproducible packets: mostly well-formed, some truncated or odd.
+
+    'extras' mixes in, for stateful filters, DNS queries and responses,
+    SYNs with TCP options and whole TCP conversations (`extra_packets()`);
+    without it a seed gives the packets it always gave."""
     rng = random.Random(seed)
     m = mix or TrafficMix()
-    out = []
-    for _ in range(count):
+    out: list[bytes] = []
+    while len(out) < count:
+        if extras and rng.random() < EXTRAS_SHARE:
+            out.extend(extra_packets(rng, m))
+            continue
         kind = rng.random()
         s4, d4 = rng.choice(m.v4_sources), rng.choice(m.v4_dests)
         sp, dp = rng.choice(m.ports), rng.choice(m.ports)
@@ -160,4 +207,76 @@ def random_packets(seed: int, count: int, mix: TrafficMix | None = None) -> list
             full = tcp4(s4, d4, sp, dp)
             pkt = full[: rng.randrange(0, len(full))]
         out.append(pkt)
-    return out
+    return out[:count]
+
+
+EXTRAS_SHARE = 0.3
+SYN_LAYOUTS = ("MSTNW", "MNWNNS", "MNWNNTS", "MNNS", "M", "", "NNT", "MWE")
+
+
+def _syn_with_options(rng: random.Random, src: str, dst: str, sport: int,
+                      dport: int, flags: int) -> bytes:  # fmt: skip
+    opts = tcp_options(
+        rng.choice(SYN_LAYOUTS), mss=rng.choice([1460, 1440, 536, 8960]),
+        wscale=rng.choice([0, 2, 7, 8]), ts_val=rng.getrandbits(32),
+    )  # fmt: skip
+    seg = tcp(src, dst, sport, dport, flags, seq=rng.getrandbits(32),
+              window=rng.choice([65535, 64240, 29200, 8192]), options=opts)  # fmt: skip
+    ttl = rng.choice([64, 128, 255, 57, 113])
+    return ethernet(ETH_P_IP, ipv4(src, dst, IPPROTO_TCP, seg, ttl=ttl))
+
+
+def _conversation(rng: random.Random, c: str, s: str, cp: int, sp: int) -> list[bytes]:
+    """A TCP connection from 'c' to 's': handshake, data both ways (with a
+    retransmission now and then), close or reset."""
+    cs, ss = rng.getrandbits(32), rng.getrandbits(32)
+    M = 1 << 32
+
+    def fwd(flags: int, seq: int, ack: int, size: int = 0) -> bytes:
+        return tcp4(c, s, cp, sp, flags, seq=seq % M, ack=ack % M, payload=bytes(size))
+
+    def rev(flags: int, seq: int, ack: int, size: int = 0) -> bytes:
+        return tcp4(s, c, sp, cp, flags, seq=seq % M, ack=ack % M, payload=bytes(size))
+
+    pkts = [fwd(TCP_SYN, cs, 0), rev(TCP_SYN | TCP_ACK, ss, cs + 1),
+            fwd(TCP_ACK, cs + 1, ss + 1)]  # fmt: skip
+    cn, sn = cs + 1, ss + 1
+    for _ in range(rng.randrange(1, 4)):
+        size = rng.choice([10, 100, 1000])
+        pkts.append(fwd(TCP_ACK | TCP_PSH, cn, sn, size))
+        if rng.random() < 0.2:
+            pkts.append(fwd(TCP_ACK | TCP_PSH, cn, sn, size))  # Retransmitted.
+        cn += size
+        reply = rng.choice([0, 0, 200])
+        pkts.append(rev(TCP_ACK | (TCP_PSH if reply else 0), sn, cn, reply))
+        sn += reply
+    if rng.random() < 0.2:
+        pkts.append(rev(TCP_RST, sn, cn))
+    else:
+        pkts += [fwd(TCP_FIN | TCP_ACK, cn, sn), rev(TCP_FIN | TCP_ACK, sn, cn + 1),
+                 fwd(TCP_ACK, cn + 1, sn + 1)]  # fmt: skip
+    # Lose a packet now and then.
+    return [pkt for pkt in pkts if rng.random() < 0.95]
+
+
+def extra_packets(rng: random.Random, mix: TrafficMix | None = None) -> list[bytes]:
+    """One exchange for stateful filters: a DNS query and/or response, a SYN
+    (and SYN-ACK) with TCP options, or a TCP conversation."""
+    m = mix or TrafficMix()
+    client, server = rng.choice(m.v4_sources), rng.choice(m.v4_dests)
+    cport, sport = rng.choice([40000, 40001, 51515, 1234]), rng.choice(m.ports)
+    kind = rng.random()
+    if kind < 0.3:
+        ident = rng.getrandbits(16)
+        query = udp4(client, server, cport, 53, dns(ident))
+        answer = bytes(rng.choice([0, 40, 400, 1400]))
+        response = udp4(server, client, 53, cport,
+                        dns(ident, response=True, answer=answer))  # fmt: skip
+        return rng.choice([[query], [query, response], [response], [response]])
+    if kind < 0.55:
+        pkts = [_syn_with_options(rng, client, server, cport, sport, TCP_SYN)]
+        if rng.random() < 0.5:
+            pkts.append(_syn_with_options(rng, server, client, sport, cport,
+                                          TCP_SYN | TCP_ACK))  # fmt: skip
+        return pkts
+    return _conversation(rng, client, server, cport, sport)

@@ -24,12 +24,20 @@ class ControllerError(RuntimeError):
 
 class ControllerProcess:
     def __init__(
-        self, policy: Path, log_file: Path, netns: Namespace | None = None, port: int = 6653
+        self,
+        policy: Path,
+        log_file: Path,
+        netns: Namespace | None = None,
+        port: int = 6653,
+        api: str | None = None,
+        token_file: Path | None = None,
     ) -> None:
         self.policy = policy
         self.log_file = log_file
         self.netns = netns
         self.port = port
+        self.api = api
+        self.token_file = token_file
         self.proc: subprocess.Popen[bytes] | None = None
         self._read = 0
 
@@ -41,6 +49,10 @@ class ControllerProcess:
     def start(self) -> ControllerProcess:
         argv = [sys.executable, "-m", "okopy", "controller", "--policy", str(self.policy),
                 "--listen", f"127.0.0.1:{self.port}", "--verbose"]  # fmt: skip
+        if self.api:
+            argv += ["--api", self.api]
+        if self.token_file:
+            argv += ["--api-token-file", str(self.token_file)]
         if self.netns is not None:
             argv = self.netns.argv(argv)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -80,13 +80,14 @@ class ProgLoad(Message):
     """One chunk of a program load: `ovs-ofctl load-bpf-prog SWITCH ID FILE`."""
 
     TYPE: ClassVar[MsgType] = MsgType.PROG_LOAD
-    FMT: ClassVar[struct.Struct] = struct.Struct("!IH2xIII4x32s")
+    FMT: ClassVar[struct.Struct] = struct.Struct("!IH2xIII4xQ32s")
     prog_id: int
     flags: int
     elf_len: int
     offset: int
     chunk: bytes
     name: str = ""
+    cookie: int = 0
 
     def body(self) -> bytes:
         head = self.FMT.pack(
@@ -95,6 +96,7 @@ class ProgLoad(Message):
             self.elf_len,
             self.offset,
             len(self.chunk),
+            self.cookie,
             _put_name(self.name, "program name"),
         )
         return pad8(head + self.chunk)
@@ -102,11 +104,11 @@ class ProgLoad(Message):
     @classmethod
     def decode(cls, body: bytes) -> ProgLoad:
         _need(body, cls.FMT.size, "program load")
-        pid, flags, elf_len, off, clen, name = cls.FMT.unpack_from(body)
+        pid, flags, elf_len, off, clen, cookie, name = cls.FMT.unpack_from(body)
         if cls.FMT.size + clen > len(body):
             raise OfpDecodeError(f"program load: chunk_len {clen} runs past the message")
         chunk = body[cls.FMT.size : cls.FMT.size + clen]
-        return cls(pid, flags, elf_len, off, chunk, _name(name))
+        return cls(pid, flags, elf_len, off, chunk, _name(name), cookie)
 
     @classmethod
     def chunks(
@@ -116,12 +118,13 @@ class ProgLoad(Message):
         name: str = "",
         flags: int = 0,
         size: int = OKOPY_PROG_CHUNK_MAX,
+        cookie: int = 0,
     ) -> Iterator[ProgLoad]:
         """The messages that load 'elf', in order."""
         if not elf:
             raise ValueError("empty ELF object")
         for off in range(0, len(elf), size):
-            yield cls(prog_id, flags, len(elf), off, elf[off : off + size], name)
+            yield cls(prog_id, flags, len(elf), off, elf[off : off + size], name, cookie)
 
 
 @dataclass(frozen=True)
@@ -224,12 +227,13 @@ class ProgListRequest(Message):
 
 @dataclass(frozen=True)
 class ProgStats:
-    FMT: ClassVar[struct.Struct] = struct.Struct("!II32sB3xIQQQQQQQQ")
+    FMT: ClassVar[struct.Struct] = struct.Struct("!II32sB3xIQQQQQQQQQ")
     prog_id: int
     n_insns: int
     name: str
     exec_mode: int
     duration_sec: int
+    cookie: int
     n_runs: int
     run_nsec: int
     verdicts: tuple[int, int, int, int, int, int]  # aborted drop pass tx redirect other
@@ -241,6 +245,7 @@ class ProgStats:
             _put_name(self.name, "program name"),
             self.exec_mode,
             self.duration_sec,
+            self.cookie,
             self.n_runs,
             self.run_nsec,
             *self.verdicts,
@@ -248,8 +253,8 @@ class ProgStats:
 
     @classmethod
     def unpack(cls, raw: bytes) -> ProgStats:
-        pid, n, name, mode, dur, runs, ns, *v = cls.FMT.unpack(raw)
-        return cls(pid, n, _name(name), mode, dur, runs, ns, tuple(v))
+        pid, n, name, mode, dur, cookie, runs, ns, *v = cls.FMT.unpack(raw)
+        return cls(pid, n, _name(name), mode, dur, cookie, runs, ns, tuple(v))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +19,7 @@ from types import TracebackType
 from okopy.netns import Namespace
 from okopy.ovs.build import missing_binaries
 from okopy.paths import Layout
-from okopy.process import CommandError, run
+from okopy.process import CommandError, pid_alive, run, wait_gone
 
 
 class OvsNotBuilt(RuntimeError):
@@ -73,35 +72,10 @@ class OvsTools:
         return self.src / "vswitchd" / "vswitch.ovsschema"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _pid_alive(pid):
-            return True
-        time.sleep(0.02)
-    return not _pid_alive(pid)
-
-
 class OvsInstance:
     """One private switch: its database, its vswitchd, its run directory."""
 
-    def __init__(
-        self, tools: OvsTools, rundir: Path, netns: Namespace | None = None
-    ) -> None:
+    def __init__(self, tools: OvsTools, rundir: Path, netns: Namespace | None = None) -> None:
         self.tools = tools
         self.rundir = rundir
         self.netns = netns
@@ -214,16 +188,16 @@ class OvsInstance:
         args = ["exit", "--cleanup"] if name == "ovs-vswitchd" else ["exit"]
         try:
             self.appctl(name, *args, timeout=15)
-            if _wait_gone(pid, 10):
+            if wait_gone(pid, 10):
                 return
         except (CommandError, subprocess.TimeoutExpired):
             pass  # Not answering its control socket: signal it instead.
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return
         os.kill(pid, signal.SIGTERM)
-        if not _wait_gone(pid, 5):
+        if not wait_gone(pid, 5):
             os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid, 5)
+            wait_gone(pid, 5)
 
     def stop(self) -> None:
         """Stop both daemons (by their own pids); safe to call twice."""
@@ -232,7 +206,7 @@ class OvsInstance:
 
     def running(self, name: str = "ovs-vswitchd") -> bool:
         pid = self.pids.get(name)
-        return pid is not None and _pid_alive(pid)
+        return pid is not None and pid_alive(pid)
 
     def __enter__(self) -> OvsInstance:
         return self.start()

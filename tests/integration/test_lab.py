@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from okopy import lab, netns
-from okopy.ovs.instance import OvsTools, _pid_alive
+from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
+from okopy.process import pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -56,6 +59,45 @@ def test_down_after_a_crash_cleans_everything(layout: Layout, ovs_tools: OvsTool
     # The switch dies hard, and whoever started the lab is gone too.
     os.kill(pids["ovs-vswitchd"], signal.SIGKILL)
     lab.Lab(layout, name, log=lambda m: None).down()
-    assert not any(_pid_alive(p) for p in pids.values())
+    assert not any(pid_alive(p) for p in pids.values())
     assert not set(namespaces) & netns.existing()
     assert not lab.state_dir(layout, name).exists()
+
+
+POLICY = """\
+version: 1
+switches:
+  s1:
+    dpid: 0x1
+    flows:
+      - {table: 0, priority: 10, match: {in_port: 1}, actions: [{output: 2}]}
+      - {table: 0, priority: 10, match: {in_port: 2}, actions: [{output: 1}]}
+"""
+
+
+def test_lab_with_controller(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    topo_file = tmp_path / "lab.yaml"
+    port = 18000 + os.getpid() % 1000
+    topo_file.write_text(
+        "switches: {s1: {dpid: 0x1}}\n"
+        "hosts:\n"
+        "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n"
+        "  h2: {switch: s1, port: 2, ip: 10.0.0.2/24}\n"
+        f"controller: {{policy: policy.yaml, api_port: {port}}}\n"
+    )
+    topo = lab.load_topology(topo_file)
+    assert topo.controller == lab.LabController(str(tmp_path / "policy.yaml"), port, 6653)
+    name = f"k{os.getpid() % 100000}"
+    the_lab = lab.Lab(layout, name, log=lambda m: None)
+    the_lab.up(lab.Topology(name, topo.switches, topo.hosts, topo.links, topo.controller))
+    try:
+        ctl_pid = the_lab.state.pids["controller"]
+        assert the_lab.host("h1").ping("10.0.0.2", count=2, deadline=8).received == 2
+        out = subprocess.run(the_lab.ctl_argv(["switches", "--json"]), capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+        (sw,) = json.loads(out)
+        assert (sw["dpid"], sw["connected"], sw["flows"]) == (1, True, 2)
+    finally:
+        the_lab.down()
+    assert not pid_alive(ctl_pid)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from okopy.demo import flow_packets, run_demo
-from okopy.ovs.instance import OvsInstance, OvsTools, _pid_alive
+from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
+from okopy.process import pid_alive
 from okopy.testing.fixtures import BRIDGE, HostFactory
 
 
@@ -45,9 +46,9 @@ def test_openflow_rules_decide(switch: OvsInstance, add_host: HostFactory) -> No
 def test_stop_ends_both_daemons(switch: OvsInstance) -> None:
     pids = dict(switch.pids)
     assert set(pids) == {"ovsdb-server", "ovs-vswitchd"}
-    assert all(_pid_alive(pid) for pid in pids.values())
+    assert all(pid_alive(pid) for pid in pids.values())
     switch.stop()
-    assert not any(_pid_alive(pid) for pid in pids.values())
+    assert not any(pid_alive(pid) for pid in pids.values())
     switch.stop()  # a second stop is harmless
 
 
