@@ -69,8 +69,7 @@ class PatchDoesNotApply(SourceError):
     def __init__(self, patch: Path, upstream: Upstream, detail: str) -> None:
         self.patch = patch
         super().__init__(
-            f"{patch.name} does not apply to Open vSwitch {upstream.describe()}:\n"
-            f"{detail.strip()}"
+            f"{patch.name} does not apply to Open vSwitch {upstream.describe()}:\n{detail.strip()}"
         )
 
 
@@ -90,14 +89,11 @@ def find_upstream(tarball: Path = DEBIAN_TARBALL) -> Upstream:
     """Describe 'tarball', by default Debian's `openvswitch-source`."""
     if not tarball.is_file():
         raise SourceError(
-            f"{tarball} not found: install Debian's {DEBIAN_PACKAGE} "
-            "(scripts/setup does)"
+            f"{tarball} not found: install Debian's {DEBIAN_PACKAGE} (scripts/setup does)"
         )
     digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
     try:
-        version = run(
-            ["dpkg-query", "-W", "-f=${Version}", DEBIAN_PACKAGE], timeout=30
-        ).strip()
+        version = run(["dpkg-query", "-W", "-f=${Version}", DEBIAN_PACKAGE], timeout=30).strip()
     except (CommandError, FileNotFoundError):
         version = "unknown version"
     return Upstream(tarball, digest, version or "unknown version")
@@ -187,9 +183,7 @@ def _unpack(upstream: Upstream, src: Path, log: Log) -> None:
     git(src, "init", "-q")
     (src / ".git" / "info").mkdir(exist_ok=True)
     (src / ".git" / "info" / "exclude").write_text(
-        "# okopy: generated files upstream does not track\n"
-        + "\n".join(UNTRACKED_PATTERNS)
-        + "\n"
+        "# okopy: generated files upstream does not track\n" + "\n".join(UNTRACKED_PATTERNS) + "\n"
     )
     _ensure_identity(src)
     git(src, "add", "-A")
@@ -277,8 +271,7 @@ def export(src: Path, patches: Path, upstream: Upstream, log: Log = print) -> in
         raise SourceError(f"{src} is not a work tree: run okopy ovs import first")
     if git(src, "status", "--porcelain", "--untracked-files=no").strip():
         raise SourceError(
-            f"{src} has uncommitted changes: commit them (git -C {src} commit) "
-            "before exporting"
+            f"{src} has uncommitted changes: commit them (git -C {src} commit) before exporting"
         )
     patches.mkdir(parents=True, exist_ok=True)
     for old in series(patches):

@@ -13,9 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture(scope="session")
-def objects(
-    tmp_path_factory: pytest.TempPathFactory, kernel_bpf: None
-) -> dict[str, bytes]:
+def objects(tmp_path_factory: pytest.TempPathFactory, kernel_bpf: None) -> dict[str, bytes]:
     """Every filter in bpf/ and tests/progs/, compiled once per session."""
     if not library_path().exists():
         raise VmNotBuilt(f"{library_path()} missing: run make -C vm")
