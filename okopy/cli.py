@@ -265,6 +265,22 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from okopy.bench import scaling  # noqa: PLC0415 - benchmarks load on demand
+
+    sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else None
+    if args.suite == "scaling":
+        scaling.run(
+            default_layout(),
+            sizes=sizes or ((1, 100) if args.quick else (1, 1000, 10000, 100000)),
+            runs=1 if args.quick else args.runs,
+            seconds=0.5 if args.quick else args.seconds,
+            log=_log,
+            out_dir=Path(args.out) if args.out else None,
+        )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(default_layout(), log=_log)
 
@@ -423,6 +439,15 @@ def parser() -> argparse.ArgumentParser:
     lc.add_argument("--name", default="lab", help="lab name (default: lab)")
     lc.add_argument("argv", nargs=argparse.REMAINDER)
     lc.set_defaults(func=cmd_lab_ctl)
+
+    be = sub.add_parser("bench", help="benchmarks with ratios against an in-run baseline")
+    be.add_argument("suite", choices=("scaling",))
+    be.add_argument("--sizes", help="comma-separated entry counts (scaling)")
+    be.add_argument("--runs", type=int, default=3, help="runs per point (median, spread)")
+    be.add_argument("--seconds", type=float, default=2.0, help="traffic per run")
+    be.add_argument("--quick", action="store_true", help="a short smoke run")
+    be.add_argument("--out", help="report directory (default docs/benchmarks)")
+    be.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="run the end-to-end demo with real traffic")
     d.set_defaults(func=cmd_demo)

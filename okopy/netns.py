@@ -48,9 +48,16 @@ class Namespace:
     def argv(self, argv: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", self.name, *argv]
 
-    def run(self, argv: Sequence[str], *, check: bool = True, timeout: float = 60.0) -> str:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        timeout: float = 60.0,
+        input_text: str | None = None,
+    ) -> str:
         """Run 'argv' inside the namespace and return its output."""
-        return run(self.argv(argv), check=check, timeout=timeout)
+        return run(self.argv(argv), check=check, timeout=timeout, input_text=input_text)
 
     def popen(self, argv: Sequence[str]) -> subprocess.Popen[str]:
         return subprocess.Popen(

@@ -1,0 +1,26 @@
+"""The benchmarks still run (a smoke run: tiny sizes, short traffic).
+
+Speed is measured by `okopy bench`, never asserted here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from okopy.bench import scaling
+from okopy.ovs.instance import OvsTools
+from okopy.paths import Layout
+
+
+def test_scaling_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
+    lines: list[str] = []
+    run = scaling.run(layout, sizes=(1, 10), runs=1, seconds=0.3, log=lines.append,
+                      out_dir=tmp_path)  # fmt: skip
+    variants = {r.variant for r in run.results}
+    assert variants >= {"iptables (legacy)", "nftables set", "OVS flows"}
+    assert all(r.pps.median > 0 for r in run.results), lines
+    report = (tmp_path / "scaling.md").read_text()
+    assert "| nftables set | 10 |" in report
+    data = json.loads((tmp_path / "scaling.json").read_text())
+    assert data["machine"]["cores"] >= 1
+    assert len(data["results"]) == 2 * len(variants)
