@@ -230,8 +230,12 @@ class KernelProgram:
             raise KernelError(errno.ENOENT, "no XDP program in the object")
         return chosen
 
-    def run(self, packet: bytes, repeat: int = 1) -> KernelRun:
-        """BPF_PROG_TEST_RUN: the verdict and the kernel's ns per run."""
+    def run(self, packet: bytes, repeat: int = 1, in_port: int | None = None) -> KernelRun:
+        """BPF_PROG_TEST_RUN: the verdict and the kernel's ns per run.
+
+        Without 'in_port' the kernel reports the loopback device (ifindex 1)
+        as ingress_ifindex; with it, a struct xdp_md names that device, which
+        must exist in the caller's network namespace."""
         ffi, lib = _lib()
         opts = ffi.new("struct bpf_test_run_opts *")
         opts.sz = ffi.sizeof("struct bpf_test_run_opts")
@@ -239,9 +243,18 @@ class KernelProgram:
         opts.data_in = buf
         opts.data_size_in = len(packet)
         opts.repeat = repeat
+        ctx = None
+        if in_port is not None:
+            # struct xdp_md: data, data_end, data_meta, ingress_ifindex,
+            # rx_queue_index, egress_ifindex.
+            ctx = ffi.new("uint32_t[6]", [0, len(packet), 0, in_port, 0, 0])
+            opts.ctx_in = ctx
+            opts.ctx_size_in = ffi.sizeof(ctx)
         rc = lib.bpf_prog_test_run_opts(self._fd, opts)
         if rc < 0:
-            raise KernelError(_errno(rc), f"BPF_PROG_TEST_RUN failed: {os.strerror(_errno(rc))}")
+            code = _errno(rc)
+            where = f" with ingress_ifindex {in_port}" if in_port is not None else ""
+            raise KernelError(code, f"BPF_PROG_TEST_RUN{where} failed: {os.strerror(code)}")
         return KernelRun(int(opts.retval), int(opts.duration))
 
     def close_program(self) -> None:

@@ -36,7 +36,6 @@ test runs there.  in_port 0 cannot be presented by the kernel at all.
 from __future__ import annotations
 
 import ctypes
-import errno
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -280,32 +279,10 @@ class _KernelRuntime(_Runtime):
 
 
 def _test_run(prog: kernel.KernelProgram, packet: bytes, in_port: int) -> int:
-    """BPF_PROG_TEST_RUN with a struct xdp_md naming the ingress device.
-
-    KernelProgram.run() passes no context (the kernel then reports the
-    loopback device, ifindex 1), so this builds the call itself."""
+    """BPF_PROG_TEST_RUN with 'in_port' as the ingress device."""
     if in_port == LOOPBACK_IFINDEX:
         return prog.run(packet).verdict
-    ffi, lib = kernel._lib()
-    # struct xdp_md: data, data_end, data_meta, ingress_ifindex,
-    # rx_queue_index, egress_ifindex.
-    ctx = ffi.new("uint32_t[6]", [0, len(packet), 0, in_port, 0, 0])
-    buf = ffi.new("uint8_t[]", packet)
-    opts = ffi.new("struct bpf_test_run_opts *")
-    opts.sz = ffi.sizeof("struct bpf_test_run_opts")
-    opts.data_in = buf
-    opts.data_size_in = len(packet)
-    opts.ctx_in = ctx
-    opts.ctx_size_in = ffi.sizeof(ctx)
-    opts.repeat = 1
-    rc = lib.bpf_prog_test_run_opts(prog._fd, opts)
-    if rc < 0:
-        code = -rc if rc < 0 else errno.EINVAL
-        raise kernel.KernelError(
-            code,
-            f"BPF_PROG_TEST_RUN with ingress_ifindex {in_port} failed: {os.strerror(code)}",
-        )
-    return int(opts.retval)
+    return prog.run(packet, in_port=in_port).verdict
 
 
 def _times(cases: Sequence[Case]) -> list[int]:
