@@ -97,8 +97,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"{args.object}: {offline.describe_error(e)}", file=sys.stderr)
         return 1
     i = prog.info
+    rules = "strict rules" if i.kernel_strict else "privileged rules, stack zeroed per run"
     how = (
-        f"admitted by the kernel verifier in {i.kernel_verify_ns / 1e6:.1f} ms"
+        f"admitted by the kernel verifier ({rules}) in {i.kernel_verify_ns / 1e6:.1f} ms"
         if i.kernel_verified
         else "sandbox mode: not kernel-verified, every access checked at run time"
     )

@@ -124,6 +124,9 @@ class ProgramInfo:
     n_maps: int
     kernel_verified: bool
     kernel_verify_ns: int
+    # True when the kernel admitted it under its strict (unprivileged) rules;
+    # False when it needed the privileged verifier (see libokovm's kernel.c).
+    kernel_strict: bool
 
 
 @dataclass(frozen=True)
@@ -314,7 +317,7 @@ class Program:
         return ProgramInfo(
             _string(ffi, i.name), _string(ffi, i.section), i.n_insns,
             "sandbox" if i.mode == 1 else "verified", i.n_maps,
-            bool(i.kernel_verified), i.kernel_verify_ns,
+            bool(i.kernel_verified), i.kernel_verify_ns, bool(i.kernel_strict),
         )  # fmt: skip
 
     def run(self, packet: bytes, in_port: int = 0) -> int:

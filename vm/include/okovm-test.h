@@ -44,6 +44,16 @@ int okovm_test_map_create(struct okovm_ns *ns, const char *name,
                           uint32_t value_size, uint32_t max_entries,
                           uint32_t map_flags, struct okovm_map **mapp);
 
+/* Makes the kernel admission's privilege drop fail with 'error' (a
+ * positive errno), as if capset() had refused; 0 restores normal
+ * behaviour.  Process-wide. */
+void okovm_test_fail_privilege_drop(int error);
+
+/* Makes programs loaded afterwards run without the interpreters'
+ * register slots (every operand from the register file) if 'disable' is
+ * nonzero; for differential tests.  Process-wide. */
+void okovm_test_disable_register_slots(int disable);
+
 #ifdef __cplusplus
 }
 #endif

@@ -60,6 +60,14 @@ enum okovm_load_flags {
     /* Never ask the kernel; always use sandbox mode.  For tests and for
      * hosts known to lack CAP_BPF. */
     OKOVM_LOAD_FORCE_SANDBOX = 2,
+    /* The kernel admission normally runs with CAP_SYS_ADMIN and
+     * CAP_PERFMON dropped (in a thread of its own), so that the kernel
+     * applies its strict unprivileged rules: no pointer leaks, no reads of
+     * uninitialised stack, Spectre v1 restrictions.  If they cannot be
+     * dropped the load is refused (EACCES); with this flag the lenient
+     * privileged check is accepted instead, and okovm_prog_info's
+     * 'kernel_strict' is 0. */
+    OKOVM_LOAD_ALLOW_LENIENT_KERNEL = 4,
 };
 
 /* Execution mode of a loaded program (see okovm_prog_get_info()). */
@@ -72,15 +80,30 @@ enum okovm_exec_mode {
     OKOVM_MODE_SANDBOX = 1,
 };
 
+/* Initial contents for part of a global-data section of the object
+ * (".rodata", ".data", ".bss", ".rodata.NAME"...), as a libbpf skeleton
+ * sets 'const volatile' tunables before loading: 'size' bytes of 'data'
+ * are copied at byte 'offset' of section 'section' before the program is
+ * verified (the kernel verifier sees the same frozen '.rodata') and run.
+ * The offsets of variables are in the object's BTF (DATASEC). */
+struct okovm_global_init {
+    const char *section;        /* Map name of the section, e.g. ".rodata". */
+    uint32_t offset;            /* Byte offset in the section. */
+    uint32_t size;              /* Bytes at 'data'. */
+    const void *data;
+};
+
 /* Options for okovm_prog_load().  A zeroed structure (or NULL) selects the
  * defaults: the first program whose section is "xdp" or "xdp/...",
- * kernel verification required. */
+ * kernel verification required, global data as compiled. */
 struct okovm_load_opts {
     const char *prog_name;      /* C function name, or NULL. */
     const char *section;        /* ELF section name, or NULL. */
     uint32_t flags;             /* OKOVM_LOAD_* bits. */
     uint32_t insn_budget;       /* Sandbox: instructions per run, 0 means
                                  * 1000000. */
+    const struct okovm_global_init *globals;    /* 'n_globals' overrides, */
+    uint32_t n_globals;                         /* applied in order. */
 };
 
 /* Map types supported, with the kernel's numbers. */
@@ -204,9 +227,22 @@ int okovm_ns_unpin(struct okovm_ns *ns, const char *name);
  * errno and, if 'err' is nonnull, fills it in.
  *
  * Steps: ELF and BTF parsing (libbpf, open only), linking (maps, global
- * data, bpf-to-bpf calls), the structural verifier, kernel admission as
- * BPF_PROG_TYPE_XDP with stand-in maps (unless sandbox mode), then the
- * namespace's maps are created or, when pinned by name, shared. */
+ * data, bpf-to-bpf calls), global-data overrides ('opts->globals'), the
+ * structural verifier (which also refuses pointer leaks it can see),
+ * kernel admission as BPF_PROG_TYPE_XDP with stand-in maps (unless sandbox
+ * mode), then the namespace's maps are created or, when pinned by name,
+ * shared.
+ *
+ * Kernel admission first applies the kernel's strict, unprivileged rules
+ * (in a short-lived thread without CAP_SYS_ADMIN and CAP_PERFMON; the
+ * calling thread keeps its capabilities).  A program those rules refuse
+ * for a leak or a read of uninitialised stack is refused.  One they
+ * refuse only for constructs that need privileges without leaking
+ * (Spectre v1 limits on variable packet offsets, pointer subtraction and
+ * comparison, speculative-path complexity) is checked again with the
+ * caller's privileges; if admitted, okovm_prog_info's 'kernel_strict' is
+ * 0, the namespace log says why, and the program's stack is zeroed before
+ * each run so that uninitialised reads see zeroes. */
 int okovm_prog_load(struct okovm_ns *ns, const void *elf, size_t len,
                     const struct okovm_load_opts *opts,
                     struct okovm_prog **progp, struct okovm_error *err);
@@ -235,6 +271,8 @@ struct okovm_prog_info {
     uint32_t n_maps;
     uint32_t kernel_verified;   /* 1 if the kernel admitted it. */
     uint64_t kernel_verify_ns;  /* Time the kernel admission took. */
+    uint32_t kernel_strict;     /* 1 if the kernel checked it with its
+                                 * strict (unprivileged) rules. */
 };
 
 /* Fills 'info' for 'prog'. */

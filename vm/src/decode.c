@@ -7,11 +7,13 @@
  */
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "okovm-private.h"
 #include "ops.h"
+#include "okovm-test.h"
 
 static const enum okovm_op alu64_ops[16][2] = {
     [BPF_ADD >> 4] = { OP_ADD64_K, OP_ADD64_X },
@@ -116,6 +118,176 @@ helper_op(int32_t id)
     }
 }
 
+#define KIND0(N) [OP_##N] = OKOVM_KIND_0,
+#define KINDK(N) [OP_##N] = OKOVM_KIND_K,
+#define KINDX(N) [OP_##N] = OKOVM_KIND_X,
+#define KINDJK(N) [OP_##N] = OKOVM_KIND_JK,
+#define KINDJX(N) [OP_##N] = OKOVM_KIND_JX,
+#define KINDL(N) [OP_##N] = OKOVM_KIND_L,
+#define KINDW(N) [OP_##N] = OKOVM_KIND_W,
+static const uint8_t op_kinds[OP__MAX] = {
+    OKOVM_OPS(KIND0, KINDK, KINDX, KINDJK, KINDJX, KINDL, KINDW)
+};
+
+/* The decoder's model of the interpreters' register slots (ops.h). */
+struct slots {
+    int reg[2];                 /* BPF register in slot A, B; -1: none. */
+    int mru;                    /* Slot used last. */
+};
+
+static void
+slots_reset(struct slots *sl)
+{
+    sl->reg[0] = sl->reg[1] = -1;
+    sl->mru = 1;
+}
+
+/* Where register 'r' is read from: 0 memory, 1 slot A, 2 slot B. */
+static int
+slot_src(struct slots *sl, int r)
+{
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        if (sl->reg[i] == r) {
+            sl->mru = i;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* Chooses the slot for a new value of register 'r' (kept out of slot
+ * 'keep' - 1 if possible, the source just read) and records it. */
+static int
+slot_dst(struct slots *sl, int r, int keep)
+{
+    int i, out = -1;
+
+    for (i = 0; i < 2; i++) {
+        if (sl->reg[i] == r) {
+            out = i;
+        }
+    }
+    if (out < 0) {
+        out = (keep == 1 ? 1 : keep == 2 ? 0
+               : sl->reg[0] < 0 ? 0 : sl->reg[1] < 0 ? 1 : !sl->mru);
+    }
+    sl->reg[out] = r;
+    sl->mru = out;
+    return out;
+}
+
+static void
+slot_forget(struct slots *sl, int r)
+{
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        if (sl->reg[i] == r) {
+            sl->reg[i] = -1;
+        }
+    }
+}
+
+/* Replaces in 'opv' each operation by its variant that reads operands from
+ * and writes its result to the register slots the decoder assigns (see
+ * ops.h).  The slots start empty at every jump or call target and after
+ * every instruction that does not fall through or returns from a call. */
+static atomic_bool no_slots;
+
+void
+okovm_test_disable_register_slots(int disable)
+{
+    atomic_store(&no_slots, disable != 0);
+}
+
+static void
+select_variants(const struct okovm_prog *prog, enum okovm_op *opv)
+{
+    const struct bpf_insn *insns = prog->insns;
+    uint32_t n = prog->n_insns, i;
+    bool *target = calloc(n + 1, sizeof *target);
+    struct slots sl;
+
+    if (!target) {
+        /* Variant 0 is right without the model only for operations that
+         * write no slot: give up on caching by resetting at every
+         * instruction instead. */
+        target = NULL;
+    }
+    for (i = 0; target && i < n; i++) {
+        const struct bpf_insn *in = &insns[i];
+        uint8_t c = BPF_CLASS(in->code), op = BPF_OP(in->code);
+        int64_t t = -1;
+
+        if (opv[i] == OP_LDDW) {
+            i++;
+            continue;
+        }
+        if ((c == BPF_JMP || c == BPF_JMP32) && op != BPF_EXIT) {
+            if (op != BPF_CALL) {
+                t = (int64_t) i + 1 + in->off;
+            } else if (in->src_reg == BPF_PSEUDO_CALL) {
+                t = (int64_t) i + 1 + in->imm;
+            }
+        }
+        if (t >= 0 && t < n) {
+            target[t] = true;
+        }
+    }
+    slots_reset(&sl);
+    for (i = 0; i < n; i++) {
+        const struct bpf_insn *in = &insns[i];
+        enum okovm_op o = opv[i];
+        int d = in->dst_reg, r = in->src_reg, w, sv, dv;
+
+        if (!target || target[i]) {
+            slots_reset(&sl);
+        }
+        switch (op_kinds[o]) {
+        case OKOVM_KIND_K:
+        case OKOVM_KIND_X:
+            sv = op_kinds[o] == OKOVM_KIND_X ? slot_src(&sl, r) : 0;
+            dv = slot_src(&sl, d);
+            w = slot_dst(&sl, d, sv);
+            w = dv ? 1 + dv : w;
+            opv[i] = o + (op_kinds[o] == OKOVM_KIND_X ? 3 * w + sv : w);
+            break;
+        case OKOVM_KIND_JK:
+            opv[i] = o + slot_src(&sl, d);
+            break;
+        case OKOVM_KIND_JX:
+            dv = slot_src(&sl, d);
+            opv[i] = o + 3 * dv + slot_src(&sl, r);
+            break;
+        case OKOVM_KIND_L:
+            sv = slot_src(&sl, r);
+            opv[i] = o + 3 * slot_dst(&sl, d, sv) + sv;
+            break;
+        case OKOVM_KIND_W:
+            opv[i] = o + slot_dst(&sl, d, 0);
+            i++;
+            break;
+        default:
+            /* Writes only to the register file. */
+            if (o >= OP_LDXC_B && o <= OP_LDXC_DW) {
+                slot_forget(&sl, d);
+            } else if (o >= OP_CALL_LOOKUP && o <= OP_CALL_PRANDOM) {
+                slot_forget(&sl, BPF_REG_0);
+            } else if (o == OP_CMPXCHG_W || o == OP_CMPXCHG_DW) {
+                slot_forget(&sl, BPF_REG_0);
+            } else if (o >= OP_FADD_W && o <= OP_XCHG_DW) {
+                slot_forget(&sl, r);
+            } else if (o == OP_CALL_LOCAL || o == OP_EXIT || o == OP_JA) {
+                slots_reset(&sl);
+            }
+            break;
+        }
+    }
+    free(target);
+}
+
 /* Pre-decodes 'prog->insns' into 'prog->code' for the interpreter chosen
  * by 'prog->mode', using the verifier's findings in 'vi'. */
 int
@@ -136,6 +308,7 @@ okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
     };
     const void *const *labels;
     struct okovm_xinsn *code;
+    enum okovm_op *opv;
     uint32_t i;
 
     if (prog->mode == OKOVM_MODE_SANDBOX) {
@@ -146,7 +319,10 @@ okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
         prog->exec = okovm_exec_fast;
     }
     code = calloc(prog->n_insns, sizeof *code);
-    if (!code) {
+    opv = calloc(prog->n_insns, sizeof *opv);
+    if (!code || !opv) {
+        free(code);
+        free(opv);
         return okovm_error_set(err, ENOMEM, -1, "out of memory");
     }
     for (i = 0; i < prog->n_insns; i++) {
@@ -166,9 +342,13 @@ okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
             break;
         case BPF_ALU:
             if (op == BPF_END) {
+                static const enum okovm_op ends[2][3] = {
+                    { OP_LE16, OP_LE32, OP_LE64 },
+                    { OP_BE16, OP_BE32, OP_BE64 },
+                };
                 int w = in->imm == 16 ? 0 : in->imm == 32 ? 1 : 2;
 
-                o = (isx ? OP_BE16 : OP_LE16) + w;
+                o = ends[isx][w];
             } else {
                 o = alu32_ops[op >> 4][isx];
             }
@@ -223,18 +403,29 @@ okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
                 v = (uint32_t) in->imm | ((uint64_t) (uint32_t) in2->imm
                                           << 32);
             }
-            x->op = labels[OP_LDDW];
+            opv[i] = OP_LDDW;
             i++;
             code[i].imm64 = v;
             continue;
         }
         default:
             free(code);
+            free(opv);
             return okovm_error_set(err, EINVAL, i, "cannot decode insn %u",
                                    i);
         }
-        x->op = labels[o];
+        opv[i] = o;
     }
+    if (!atomic_load(&no_slots)) {
+        select_variants(prog, opv);
+    }
+    for (i = 0; i < prog->n_insns; i++) {
+        code[i].op = labels[opv[i]];
+        if (prog->insns[i].code == (BPF_LD | BPF_IMM | BPF_DW)) {
+            i++;
+        }
+    }
+    free(opv);
     prog->code = code;
     return 0;
 }

@@ -202,6 +202,8 @@ struct okovm_prog {
     char section[OKOVM_NAME_LEN];
     uint32_t mode;
     bool kernel_verified;
+    bool kernel_strict;             /* Checked with unprivileged rules. */
+    uint32_t zero_stack;            /* Bytes of stack to zero per run. */
     uint64_t kernel_ns;
     uint32_t budget;
 
@@ -233,6 +235,8 @@ struct okovm_vinfo {
     uint8_t *ctx_access;            /* One per instruction. */
     bool has_back_edge;
     uint32_t max_depth;
+    uint32_t stack_depth;           /* Deepest constant stack offset. */
+    bool var_stack;                 /* Stack reached at unknown offsets. */
 };
 
 /* error.c */
@@ -324,9 +328,19 @@ void okovm_libbpf_capture_begin(char *buf, size_t size);
 void okovm_libbpf_capture_end(void);
 
 /* kernel.c */
-int okovm_kernel_admit(const void *elf, size_t len, const char *section,
-                       const char *prog_name, struct okovm_error *,
-                       uint64_t *elapsed_ns);
+struct okovm_admit_req {
+    const void *elf;                /* The object, 'len' bytes. */
+    size_t len;
+    const char *section;            /* Program to check. */
+    const char *prog_name;
+    struct okovm_map *const *globals;   /* Global-data maps whose contents */
+    uint32_t n_globals;                 /* become the initial values. */
+    bool allow_lenient;             /* Accept a privileged (lenient) check
+                                     * if privileges cannot be dropped. */
+};
+int okovm_kernel_admit(const struct okovm_admit_req *, bool *strictp,
+                       char *why, size_t why_size, uint64_t *elapsed_ns,
+                       struct okovm_error *);
 
 /* prog.c */
 int okovm_prog_finish(struct okovm_prog *, bool allow_back_edges,

@@ -93,6 +93,18 @@ okovm_prog_finish(struct okovm_prog *prog, bool allow_back_edges,
 
     error = okovm_verify(prog->insns, prog->n_insns, &vo, &vi, err);
     if (!error) {
+        /* Programs the kernel did not check with its strict rules may
+         * read stack they never wrote (the lenient rules allow it): give
+         * them zeroes rather than the switch's old stack contents. */
+        prog->zero_stack = 0;
+        if (prog->kernel_verified && !prog->kernel_strict) {
+            prog->zero_stack = (vi.max_depth > 1 || vi.var_stack
+                                ? vi.max_depth * OKOVM_STACK_SIZE
+                                : OKOVM_ROUND_UP(vi.stack_depth, 8));
+            if (prog->zero_stack > OKOVM_MAX_FRAMES * OKOVM_STACK_SIZE) {
+                prog->zero_stack = OKOVM_MAX_FRAMES * OKOVM_STACK_SIZE;
+            }
+        }
         error = okovm_decode(prog, &vi, err);
         okovm_vinfo_free(&vi);
     }
@@ -119,6 +131,51 @@ log_last_insn(const char *log)
         }
     }
     return last;
+}
+
+/* Applies the global-data overrides of 'opts' to the maps of 'prog'. */
+static int
+apply_globals(struct okovm_prog *prog, const struct okovm_load_opts *opts,
+              struct okovm_error *err)
+{
+    uint32_t i;
+
+    if (!opts || !opts->n_globals) {
+        return 0;
+    }
+    if (!opts->globals) {
+        return okovm_error_set(err, EINVAL, -1, "global-data overrides: "
+                               "n_globals is %u but globals is NULL",
+                               opts->n_globals);
+    }
+    for (i = 0; i < opts->n_globals; i++) {
+        const struct okovm_global_init *g = &opts->globals[i];
+        struct okovm_map *map = (g->section
+                                 ? okovm_prog_find_map(prog, g->section)
+                                 : NULL);
+
+        if (!map || !map->global_data) {
+            return okovm_error_set(err, ENOENT, -1, "global-data override "
+                                   "%u: the object has no global-data "
+                                   "section '%s'", i,
+                                   g->section ? g->section : "(null)");
+        }
+        if (g->offset > map->value_size
+            || g->size > map->value_size - g->offset) {
+            return okovm_error_set(err, EINVAL, -1, "global-data override "
+                                   "%u: %u bytes at offset %u do not fit "
+                                   "in '%s' (%u bytes)", i, g->size,
+                                   g->offset, map->name, map->value_size);
+        }
+        if (g->size && !g->data) {
+            return okovm_error_set(err, EINVAL, -1, "global-data override "
+                                   "%u: no data", i);
+        }
+        if (g->size) {
+            memcpy(map->values + g->offset, g->data, g->size);
+        }
+    }
+    return 0;
 }
 
 int
@@ -193,6 +250,11 @@ okovm_prog_load(struct okovm_ns *ns, const void *elf, size_t len,
         }
     }
 
+    error = apply_globals(prog, opts, err);
+    if (error) {
+        goto out;
+    }
+
     /* Structural verification (loops decided below). */
     {
         struct okovm_verify_opts vo = {
@@ -213,8 +275,38 @@ okovm_prog_load(struct okovm_ns *ns, const void *elf, size_t len,
     if (flags & OKOVM_LOAD_FORCE_SANDBOX) {
         prog->mode = OKOVM_MODE_SANDBOX;
     } else {
-        error = okovm_kernel_admit(elf, len, prog->section, prog->name, err,
-                                   &prog->kernel_ns);
+        struct okovm_map **globals = calloc(prog->n_maps + 1,
+                                            sizeof *globals);
+        struct okovm_admit_req req = {
+            .elf = elf,
+            .len = len,
+            .section = prog->section,
+            .prog_name = prog->name,
+            .globals = globals,
+            .allow_lenient = (flags & OKOVM_LOAD_ALLOW_LENIENT_KERNEL) != 0,
+        };
+        bool strict = false;
+        char why[600];
+
+        if (!globals) {
+            error = okovm_error_set(err, ENOMEM, -1, "out of memory");
+            goto out;
+        }
+        for (i = 0; i < prog->n_maps; i++) {
+            if (prog->maps[i]->global_data) {
+                globals[req.n_globals++] = prog->maps[i];
+            }
+        }
+        error = okovm_kernel_admit(&req, &strict, why, sizeof why,
+                                   &prog->kernel_ns, err);
+        free(globals);
+        prog->kernel_strict = strict;
+        if (!error && !strict) {
+            okovm_ns_log(ns, OKOVM_LOG_INFO, false, "%s: program '%s' "
+                         "admitted by the kernel verifier with privileged "
+                         "(lenient) rules only; %s", ns->name, prog->name,
+                         why);
+        }
         if (error == EPERM && (flags & OKOVM_LOAD_ALLOW_SANDBOX)) {
             okovm_error_clear(err);
             prog->mode = OKOVM_MODE_SANDBOX;
@@ -283,7 +375,9 @@ okovm_test_load_raw(struct okovm_ns *ns, const struct okovm_test_insn *insns,
         return okovm_error_set(err, ENOMEM, -1, "out of memory");
     }
     snprintf(prog->name, sizeof prog->name, "raw");
-    memcpy(prog->insns, insns, n * sizeof *prog->insns);
+    if (n) {
+        memcpy(prog->insns, insns, n * sizeof *prog->insns);
+    }
     prog->n_insns = n;
     for (i = 0; i < n_maps; i++) {
         okovm_map_ref(maps[i]);
@@ -410,6 +504,7 @@ okovm_prog_get_info(const struct okovm_prog *prog,
     info->n_maps = prog->n_maps;
     info->kernel_verified = prog->kernel_verified;
     info->kernel_verify_ns = prog->kernel_ns;
+    info->kernel_strict = prog->kernel_verified && prog->kernel_strict;
 }
 
 void

@@ -46,6 +46,7 @@ enum {
 struct vstate {
     uint8_t kind[11];
     int16_t soff[11];
+    int16_t mapi[11];           /* K_MAP: index of the map, or -1. */
     uint8_t slot[N_SLOTS];      /* Slot i: fp - 512 + 8 * i. */
 };
 
@@ -468,6 +469,7 @@ state_init(struct vstate *s)
     for (i = 0; i < 11; i++) {
         s->kind[i] = K_SCALAR;
         s->soff[i] = SOFF_NONE;
+        s->mapi[i] = -1;
     }
     s->kind[BPF_REG_10] = K_STACK;
     s->soff[BPF_REG_10] = 0;
@@ -494,6 +496,10 @@ state_merge(struct vstate *dst, const struct vstate *src)
             dst->soff[i] = o;
             changed = true;
         }
+        if (dst->mapi[i] != src->mapi[i] && dst->mapi[i] != -1) {
+            dst->mapi[i] = -1;
+            changed = true;
+        }
     }
     for (i = 0; i < N_SLOTS; i++) {
         uint8_t k = dst->slot[i] | src->slot[i];
@@ -511,6 +517,31 @@ set_reg(struct vstate *s, int r, uint8_t kind, int16_t soff)
 {
     s->kind[r] = kind ? kind : K_SCALAR;
     s->soff[r] = (s->kind[r] & K_STACK) ? soff : SOFF_NONE;
+    s->mapi[r] = -1;
+}
+
+/* Records that the stack is reached at 'soff' (relative to the frame
+ * pointer), for okovm_vinfo's 'stack_depth'. */
+static void
+note_stack(struct verifier *v, int16_t soff)
+{
+    if (soff == SOFF_UNKNOWN) {
+        v->info->var_stack = true;
+    } else if (soff != SOFF_NONE && soff < 0
+               && (uint32_t) -soff > v->info->stack_depth) {
+        v->info->stack_depth = -soff;
+    }
+}
+
+/* Names the pointer kinds in 'kind' for messages. */
+static const char *
+ptr_name(uint8_t kind)
+{
+    return (kind & K_CTX ? "context"
+            : kind & (K_PKT | K_PKT_END) ? "packet"
+            : kind & K_STACK ? "stack"
+            : kind & K_MAPVAL ? "map value"
+            : kind & K_MAP ? "map" : "scalar");
 }
 
 static int16_t
@@ -581,12 +612,18 @@ do_store(struct verifier *v, uint32_t i, struct vstate *s, int base,
     if (bk & K_MAP) {
         return fail(v, i, EACCES, "write into a map pointer");
     }
+    if (kind & K_PTRS && bk & ~K_STACK) {
+        return FAILF(v, i, "insn %u: stores a %s pointer into memory other "
+                     "than the stack (a map value): that leaks addr", i,
+                     ptr_name(kind));
+    }
     if (size == 8) {
         v->spill_any |= kind;
     }
     if (!(bk & K_STACK)) {
         return 0;
     }
+    note_stack(v, soff_add(s->soff[base], off));
     if (s->soff[base] == SOFF_UNKNOWN) {
         for (j = 0; j < N_SLOTS; j++) {
             s->slot[j] |= kind | K_SCALAR;
@@ -633,6 +670,7 @@ do_load(struct verifier *v, uint32_t i, struct vstate *s, int base,
         k |= ck ? ck : K_SCALAR;
     }
     if (bk & K_STACK) {
+        note_stack(v, soff_add(s->soff[base], off));
         if (s->soff[base] == SOFF_UNKNOWN) {
             k |= K_SCALAR | (size == 8 ? v->spill_any : 0);
         } else {
@@ -645,6 +683,18 @@ do_load(struct verifier *v, uint32_t i, struct vstate *s, int base,
             if (size == 8 && addr % 8 == 0) {
                 k |= s->slot[(addr + OKOVM_STACK_SIZE) / 8];
             } else {
+                int first = (addr + OKOVM_STACK_SIZE) / 8;
+                int last = (addr + size - 1 + OKOVM_STACK_SIZE) / 8;
+                int j;
+
+                for (j = first; j <= last; j++) {
+                    if (s->slot[j] & K_PTRS & ~K_SCALAR) {
+                        return FAILF(v, i, "insn %u: reads %d byte(s) of "
+                                     "a spilled %s pointer at fp%+"PRId64
+                                     ": that leaks addr", i,
+                                     size, ptr_name(s->slot[j]), addr);
+                    }
+                }
                 k |= K_SCALAR;
             }
         }
@@ -654,6 +704,57 @@ do_load(struct verifier *v, uint32_t i, struct vstate *s, int base,
     }
     *kindp = k;
     return 0;
+}
+
+/* Checks that the stack buffer of 'size' bytes that register 'r' points
+ * to at helper call 'i' holds no spilled pointer. */
+static int
+check_stack_buf(struct verifier *v, uint32_t i, const struct vstate *s,
+                int r, uint32_t size, const char *what)
+{
+    int64_t addr;
+    int first, last, j;
+
+    if (s->kind[r] != K_STACK || s->soff[r] == SOFF_UNKNOWN || !size) {
+        return 0;
+    }
+    addr = s->soff[r];
+    if (addr < -OKOVM_STACK_SIZE || addr + size > 0) {
+        return 0;                   /* The kernel verifier refuses it. */
+    }
+    first = (addr + OKOVM_STACK_SIZE) / 8;
+    last = (addr + size - 1 + OKOVM_STACK_SIZE) / 8;
+    for (j = first; j <= last; j++) {
+        if (s->slot[j] & K_PTRS) {
+            return FAILF(v, i, "insn %u: the map %s at fp%+"PRId64" (%u "
+                         "bytes) may hold a spilled %s pointer: that "
+                         "leaks addr into the map", i, what, addr, size,
+                         ptr_name(s->slot[j]));
+        }
+    }
+    return 0;
+}
+
+/* Checks the stack buffers passed to map helper call 'i'. */
+static int
+check_helper_bufs(struct verifier *v, uint32_t i, const struct vstate *s)
+{
+    int32_t id = v->insns[i].imm;
+    const struct okovm_map *m;
+    int error;
+
+    if ((id != BPF_FUNC_map_lookup_elem && id != BPF_FUNC_map_update_elem
+         && id != BPF_FUNC_map_delete_elem)
+        || s->kind[BPF_REG_1] != K_MAP || s->mapi[BPF_REG_1] < 0
+        || (uint32_t) s->mapi[BPF_REG_1] >= v->opts->n_maps) {
+        return 0;
+    }
+    m = v->opts->maps[s->mapi[BPF_REG_1]];
+    error = check_stack_buf(v, i, s, BPF_REG_2, m->key_size, "key");
+    if (!error && id == BPF_FUNC_map_update_elem) {
+        error = check_stack_buf(v, i, s, BPF_REG_3, m->value_size, "value");
+    }
+    return error;
 }
 
 /* Computes in 's' the state after instruction 'i' of function 'f'. */
@@ -671,6 +772,7 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
         if (op == BPF_MOV) {
             if (BPF_SRC(in->code) == BPF_X) {
                 set_reg(s, d, s->kind[r], s->soff[r]);
+                s->mapi[d] = s->mapi[r];
             } else {
                 set_reg(s, d, K_SCALAR, SOFF_NONE);
             }
@@ -680,6 +782,10 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
                                                op == BPF_ADD ? in->imm
                                                              : -(int64_t)
                                                                in->imm));
+            if (s->kind[d] & K_STACK) {
+                /* Helpers may read the stack from here up. */
+                note_stack(v, s->soff[d]);
+            }
         } else if (op == BPF_ADD) {
             k = (s->kind[d] | s->kind[r]) & K_PTRS;
             if ((s->kind[d] & K_SCALAR) && (s->kind[r] & K_SCALAR)) {
@@ -687,6 +793,15 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
             }
             set_reg(s, d, k, SOFF_UNKNOWN);
         } else if (op == BPF_SUB) {
+            uint8_t kd = s->kind[d] & K_PTRS, kr = s->kind[r] & K_PTRS;
+
+            if (kd && kr && !(!((kd | kr) & ~(K_PKT | K_PKT_END))
+                              || (kd == K_STACK && kr == K_STACK))) {
+                return FAILF(v, i, "insn %u: subtracts a %s pointer from a "
+                             "%s pointer: the difference of unrelated "
+                             "pointers leaks addr", i,
+                             ptr_name(kr), ptr_name(kd));
+            }
             k = (s->kind[r] & K_SCALAR) ? s->kind[d] : K_SCALAR;
             set_reg(s, d, k, SOFF_UNKNOWN);
         } else {
@@ -702,6 +817,9 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
         k = (in->src_reg == BPF_PSEUDO_MAP_FD ? K_MAP
              : in->src_reg == BPF_PSEUDO_MAP_VALUE ? K_MAPVAL : K_SCALAR);
         set_reg(s, d, k, SOFF_NONE);
+        if (k == K_MAP) {
+            s->mapi[d] = in->imm;
+        }
         return 0;
 
     case BPF_LDX:
@@ -718,6 +836,11 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
 
     case BPF_STX:
         if (BPF_MODE(in->code) == BPF_ATOMIC) {
+            if (s->kind[r] & K_PTRS) {
+                return FAILF(v, i, "insn %u: atomic operation with a %s "
+                             "pointer operand: that leaks addr",
+                             i, ptr_name(s->kind[r]));
+            }
             error = do_store(v, i, s, d, in->off, size_bytes(in->code),
                              K_SCALAR);
             if (in->imm == BPF_CMPXCHG) {
@@ -758,6 +881,10 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
                 }
                 set_reg(s, BPF_REG_0, callee->ret_kind, SOFF_UNKNOWN);
             } else {
+                error = check_helper_bufs(v, i, s);
+                if (error) {
+                    return error;
+                }
                 set_reg(s, BPF_REG_0,
                         in->imm == BPF_FUNC_map_lookup_elem
                         ? K_MAPVAL | K_SCALAR : K_SCALAR, SOFF_NONE);
@@ -769,6 +896,12 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
             struct vfunc *fn = &v->funcs[v->func_of[i]];
             uint8_t rk = fn->ret_kind | s->kind[BPF_REG_0];
 
+            if (v->func_of[i] == 0 && s->kind[BPF_REG_0] & K_PTRS) {
+                return FAILF(v, i, "insn %u: the program may return a %s "
+                             "pointer as its verdict (R0 leaks addr as "
+                             "return value)", i,
+                             ptr_name(s->kind[BPF_REG_0]));
+            }
             if (rk != fn->ret_kind) {
                 fn->ret_kind = rk;
                 v->changed = true;
@@ -842,15 +975,26 @@ flow_func(struct verifier *v, uint32_t f)
         }
         for (j = 0; j < n_succ; j++) {
             uint32_t t = succ[j];
+            struct vstate *ns = &s, refined;
 
             if (t >= fn->end) {
                 continue;
             }
+            /* On the edge where "if rX == 0" holds, rX is not a
+             * pointer (a NULL map value is the scalar 0). */
+            if (n_succ == 2 && BPF_SRC(in->code) == BPF_K && !in->imm
+                && cls(in) == BPF_JMP
+                && ((op == BPF_JEQ && j == 0) || (op == BPF_JNE && j == 1))
+                && s.kind[in->dst_reg] & K_PTRS) {
+                refined = s;
+                set_reg(&refined, in->dst_reg, K_SCALAR, SOFF_NONE);
+                ns = &refined;
+            }
             if (!v->have[t]) {
-                v->st[t] = s;
+                v->st[t] = *ns;
                 v->have[t] = true;
                 push(v, &n_work, t);
-            } else if (state_merge(&v->st[t], &s)) {
+            } else if (state_merge(&v->st[t], ns)) {
                 push(v, &n_work, t);
             }
         }

@@ -398,7 +398,8 @@ TEST(sandbox_raw)
     };
     struct okovm_test_insn forged_map[] = {
         LDDW(1, 0x1000), MOV64_X(2, 10), ALU64_K(BPF_ADD, 2, -8),
-        ST(BPF_DW, 10, -8, 0), CALL(BPF_FUNC_map_lookup_elem), EXIT(),
+        ST(BPF_DW, 10, -8, 0), CALL(BPF_FUNC_map_lookup_elem),
+        MOV64_K(0, 2), EXIT(),
     };
     struct okovm_ns *ns = new_ns();
     struct okovm_prog *prog;
