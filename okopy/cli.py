@@ -267,7 +267,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from okopy.bench import scaling  # noqa: PLC0415 - benchmarks load on demand
+    from okopy.bench import scaling, vmbench  # noqa: PLC0415 - benchmarks load on demand
 
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else None
     if args.suite == "scaling":
@@ -276,6 +276,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
             sizes=sizes or ((1, 100) if args.quick else (1, 1000, 10000, 100000)),
             runs=1 if args.quick else args.runs,
             seconds=0.5 if args.quick else args.seconds,
+            log=_log,
+            out_dir=Path(args.out) if args.out else None,
+        )
+    elif args.suite == "vm":
+        vmbench.run(
+            default_layout(),
+            repeat=1000 if args.quick else 100_000,
+            n_packets=4 if args.quick else 32,
             log=_log,
             out_dir=Path(args.out) if args.out else None,
         )
@@ -442,7 +450,7 @@ def parser() -> argparse.ArgumentParser:
     lc.set_defaults(func=cmd_lab_ctl)
 
     be = sub.add_parser("bench", help="benchmarks with ratios against an in-run baseline")
-    be.add_argument("suite", choices=("scaling",))
+    be.add_argument("suite", choices=("vm", "scaling"))
     be.add_argument("--sizes", help="comma-separated entry counts (scaling)")
     be.add_argument("--runs", type=int, default=3, help="runs per point (median, spread)")
     be.add_argument("--seconds", type=float, default=2.0, help="traffic per run")

@@ -325,6 +325,13 @@ class Program:
         _, lib = _lib()
         return int(lib.okovm_prog_run(self._h, packet, len(packet), in_port))
 
+    def bench(self, packet: bytes, repeat: int, in_port: int = 0) -> float:
+        """Run on 'packet' 'repeat' times inside the library; ns per run."""
+        ffi, lib = _lib()
+        total = ffi.new("uint64_t *")
+        lib.okovm_prog_bench(self._h, packet, len(packet), in_port, repeat, total)
+        return float(total[0]) / max(repeat, 1)
+
     @property
     def stats(self) -> ProgramStats:
         ffi, lib = _lib()

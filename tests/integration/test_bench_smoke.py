@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from okopy.bench import scaling
+from okopy.bench import scaling, vmbench
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
 
@@ -24,3 +24,10 @@ def test_scaling_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> N
     data = json.loads((tmp_path / "scaling.json").read_text())
     assert data["machine"]["cores"] >= 1
     assert len(data["results"]) == 2 * len(variants)
+
+
+def test_vm_bench_smoke(layout: Layout, kernel_bpf: None, tmp_path: Path) -> None:
+    rows = vmbench.run(layout, repeat=200, n_packets=2, log=lambda m: None, out_dir=tmp_path)
+    assert {r.name for r in rows} >= {"blocklist", "ratelimit", "prefix_blocklist"}
+    assert all(r.vm_ns > 0 and r.kernel_ns > 0 for r in rows)
+    assert "| ratelimit |" in (tmp_path / "vm.md").read_text()
