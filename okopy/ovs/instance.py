@@ -10,6 +10,7 @@ returns only once they are ready, and are stopped by the pids they wrote.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -266,3 +267,13 @@ class OvsInstance:
         if ofport is not None:
             args += ["--", "set", "interface", port, f"ofport_request={ofport}"]
         self.vsctl(*args)
+
+
+def flow_packets(dump: str) -> dict[str, int]:
+    """Map each flow's match (priority and fields) to its packet count."""
+    counts = {}
+    for line in dump.splitlines():
+        m = re.search(r"n_packets=(\d+),.* (priority=\S+?) actions=", line)
+        if m:
+            counts[m.group(2)] = int(m.group(1))
+    return counts

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from okopy.demo import flow_packets, run_demo
-from okopy.ovs.instance import OvsInstance, OvsTools
-from okopy.paths import Layout
+from okopy.ovs.instance import OvsInstance, flow_packets
 from okopy.process import pid_alive
 from okopy.testing.fixtures import BRIDGE, HostFactory
 
@@ -56,9 +54,3 @@ def test_bridge_tap_lives_in_switch_namespace(switch: OvsInstance) -> None:
     assert switch.netns is not None
     links = switch.netns.run(["ip", "-o", "link", "show"])
     assert f" {BRIDGE}:" in links
-
-
-def test_demo_runs(layout: Layout, ovs_tools: OvsTools) -> None:
-    lines: list[str] = []
-    assert run_demo(layout, log=lines.append, pings=1) == 0
-    assert "demo passed" in lines

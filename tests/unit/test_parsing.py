@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from okopy.demo import flow_packets
 from okopy.hosts import parse_ping
+from okopy.ovs.instance import flow_packets
 
 PING = """PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data.
 64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.645 ms
