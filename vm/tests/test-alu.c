@@ -468,3 +468,26 @@ TEST(stats)
     okovm_prog_unref(prog);
     okovm_ns_destroy(ns);
 }
+
+/* A program over the instruction limit is refused before anything else. */
+TEST(oversized)
+{
+    uint32_t n = 1000001;
+    struct okovm_test_insn *insns = calloc(n, sizeof *insns);
+    struct okovm_ns *ns = new_ns();
+    struct okovm_prog *prog = NULL;
+    struct okovm_error *err = calloc(1, sizeof *err);
+    uint32_t i;
+
+    for (i = 0; i + 1 < n; i++) {
+        insns[i] = MOV64_K(0, 2);
+    }
+    insns[n - 1] = EXIT();
+    CHECK_EQ(okovm_test_load_raw(ns, insns, n, NULL, 0,
+                                 OKOVM_LOAD_FORCE_SANDBOX, &prog, err), E2BIG);
+    CHECK(strstr(err->msg, "too large") != NULL);
+    CHECK(prog == NULL);
+    free(err);
+    free(insns);
+    okovm_ns_destroy(ns);
+}
