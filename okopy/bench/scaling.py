@@ -8,8 +8,8 @@ while traffic flows.  Variants:
 - iptables (legacy and nf_tables backends): one rule per entry;
 - nftables: one set with N elements;
 - Open vSwitch flows: one flow per entry (the patched switch, no program);
-- okopy: prefix_blocklist.c's LPM trie in the patched switch (needs the
-  BPF patch series; skipped with a note when the switch lacks it).
+- okopy: prefix_blocklist.c's LPM trie in the patched switch, entries
+  written with ovs-ofctl update-bpf-map.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from okopy.bench.common import Sample, markdown_table, write_report
 from okopy.bench.netpath import NetPath
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
+from okopy.toolchain import compile_program
 
 BLOCK_BASE = int(ipaddress.IPv4Address("100.64.0.0"))
 
@@ -117,6 +118,52 @@ class OvsFlows(Variant):
             self.dir.cleanup()
 
 
+class OkopyLpm(OvsFlows):
+    """prefix_blocklist.c in the patched switch: one LPM-trie entry each."""
+
+    name = "okopy LPM trie"
+    BATCH = 4000  # entries per ovs-ofctl call (argv length)
+
+    def __init__(self, tools: OvsTools, layout: Layout) -> None:
+        super().__init__(tools)
+        self.layout = layout
+
+    @staticmethod
+    def entry(i: int) -> list[str]:
+        key = (32).to_bytes(4, "little") + ipaddress.IPv4Address(blocked(i)).packed
+        value = (1).to_bytes(4, "little") + bytes(12)  # block = 1, hits = 0
+        return [key.hex(), value.hex()]
+
+    def setup(self, path: NetPath, n: int) -> None:
+        self.dir = tempfile.TemporaryDirectory(prefix="okopy-bench-")
+        self.switch = OvsInstance(self.tools, Path(self.dir.name), path.fw).start()
+        sw = self.switch
+        sw.add_bridge("br0")
+        sw.add_port("br0", "f0", 1)
+        sw.add_port("br0", "f1", 2)
+        obj = compile_program(
+            self.layout.repo / "bpf" / "prefix_blocklist.c", Path(self.dir.name) / "pb.o"
+        )
+        sw.ofctl("-O", "OpenFlow13", "load-bpf-prog", "br0", "1", str(obj), "name=blocklist")
+        for start in range(0, n, self.BATCH):
+            args = [x for i in range(start, min(n, start + self.BATCH)) for x in self.entry(i)]
+            sw.ofctl("-O", "OpenFlow13", "update-bpf-map", "br0", "1", "prefixes", *args,
+                     timeout=600)  # fmt: skip
+        sw.ofctl("del-flows", "br0")
+        for flow in (
+            "table=0,priority=100,ip,actions=bpf(prog=1,table=1)",
+            "table=0,priority=0,actions=NORMAL",
+            "table=1,priority=100,bpf_verdict=pass,actions=NORMAL",
+            "table=1,priority=0,actions=drop",
+        ):
+            sw.ofctl("-O", "OpenFlow13", "add-flow", "br0", flow)
+
+    def add_one(self, path: NetPath, i: int) -> None:
+        assert self.switch is not None
+        self.switch.ofctl("-O", "OpenFlow13", "update-bpf-map", "br0", "1", "prefixes",
+                          *self.entry(i))  # fmt: skip
+
+
 @dataclass
 class Result:
     variant: str
@@ -142,6 +189,7 @@ def variants(layout: Layout) -> list[Variant]:
         Iptables("iptables-nft", "iptables (nf_tables)"),
         Nftables(),
         OvsFlows(OvsTools.from_layout(layout)),
+        OkopyLpm(OvsTools.from_layout(layout), layout),
     ]
 
 

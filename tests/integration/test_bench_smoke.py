@@ -17,7 +17,7 @@ def test_scaling_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> N
     run = scaling.run(layout, sizes=(1, 10), runs=1, seconds=0.3, log=lines.append,
                       out_dir=tmp_path)  # fmt: skip
     variants = {r.variant for r in run.results}
-    assert variants >= {"iptables (legacy)", "nftables set", "OVS flows"}
+    assert variants >= {"iptables (legacy)", "nftables set", "OVS flows", "okopy LPM trie"}
     assert all(r.pps.median > 0 for r in run.results), lines
     report = (tmp_path / "scaling.md").read_text()
     assert "| nftables set | 10 |" in report
