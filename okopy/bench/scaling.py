@@ -122,7 +122,7 @@ class OkopyLpm(OvsFlows):
     """prefix_blocklist.c in the patched switch: one LPM-trie entry each."""
 
     name = "okopy LPM trie"
-    BATCH = 4000  # entries per ovs-ofctl call (argv length)
+    BATCH = 2500  # entries per ovs-ofctl call: one OpenFlow message is < 64 kB
 
     def __init__(self, tools: OvsTools, layout: Layout) -> None:
         super().__init__(tools)
