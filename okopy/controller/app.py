@@ -351,9 +351,11 @@ class OkopyController(app_manager.OSKenApp):
         with self.lock:
             checked = config.check(policy.load(Path(self.settings.policy)))
             self.checked = checked
+            # Logged before any switch is reconciled, so that readers of the
+            # log see the reload first.
+            log.info("policy reloaded from %s", self.settings.policy)
             for dp in list(self.datapaths.values()):
                 self._start_sync(dp, "policy reloaded")
-        log.info("policy reloaded from %s", self.settings.policy)
         return {"reloaded": self.settings.policy, "switches": sorted(checked.switches)}
 
     def metrics(self) -> str:

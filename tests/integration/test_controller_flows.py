@@ -3,6 +3,8 @@ on every (re)connection: no duplicates, restored after a switch restart."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,3 +91,34 @@ def test_foreign_flows_survive(controlled: tuple[OvsInstance, ControllerProcess]
     ctl.start()
     ctl.wait_for(r"switch 0x1 reconciled: nothing to do", timeout=60)
     assert "cookie=0x42" in switch.ofctl("-O", "OpenFlow13", "dump-flows", BRIDGE)
+
+
+def test_sighup_reload_applies_only_the_difference(
+    controlled: tuple[OvsInstance, ControllerProcess], tmp_path: Path
+) -> None:
+    switch, ctl = controlled
+    ctl.wait_for(r"switch 0x1 reconciled: 3 AddFlow")
+    before = okopy_flows(switch)
+    # One flow changes its actions, one is removed, one is added.
+    ctl.policy.write_text(
+        POLICY.replace("match: {in_port: 2}, actions: [{output: 1}]",
+                       "match: {in_port: 2}, actions: [controller]")
+        .replace("      - {table: 0, priority: 20, match: {eth_type: 0x800, ipv4_dst: 10.0.0.9}, actions: [drop]}\n",
+                 "      - {table: 0, priority: 30, match: {eth_type: 0x800, ipv4_dst: 10.0.0.8}, actions: [drop]}\n")
+    )  # fmt: skip
+    assert ctl.proc is not None
+    os.kill(ctl.proc.pid, signal.SIGHUP)
+    ctl.wait_for(r"policy reloaded from")
+    line = ctl.wait_for(r"switch 0x1 reconciled: ")
+    assert "2 AddFlow, 1 DeleteFlow" in line, line
+    after = okopy_flows(switch)
+    assert len(after) == 3
+    assert after != before
+    assert any("nw_dst=10.0.0.8" in f for f in after), after
+    assert not any("nw_dst=10.0.0.9" in f for f in after), after
+
+    # A broken policy is refused and the running one kept.
+    ctl.policy.write_text("version: 1\nswitches: {s1: {dpid: 1, colour: red}}\n")
+    os.kill(ctl.proc.pid, signal.SIGHUP)
+    ctl.wait_for(r"policy reload refused, keeping the running policy")
+    assert okopy_flows(switch) == after
