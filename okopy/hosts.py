@@ -70,18 +70,36 @@ class Host:
         self.ns.delete()
 
 
+def plug(
+    ns: Namespace,
+    switch: OvsInstance,
+    bridge: str,
+    ip: str,
+    ofport: int,
+    mac: str | None = None,
+) -> str:
+    """Give 'ns' an `eth0` with address 'ip' (CIDR) on 'bridge' port 'ofport'
+    of 'switch' (which runs in its own namespace); returns the port name."""
+    if switch.netns is None:
+        raise ValueError("the switch must run in its own network namespace")
+    port = f"{bridge}-p{ofport}"[:15]
+    add_veth(ns, "eth0", switch.netns, port)
+    disable_tx_offload(ns, "eth0")
+    disable_tx_offload(switch.netns, port)
+    if mac:
+        ns.run(["ip", "link", "set", "eth0", "address", mac])
+    ns.run(["ip", "addr", "add", ip, "dev", "eth0"])
+    switch.add_port(bridge, port, ofport)
+    return port
+
+
 def attach_host(switch: OvsInstance, bridge: str, name: str, ip: str, ofport: int) -> Host:
     """Create host 'name' with address 'ip' (CIDR) on 'bridge' port 'ofport'."""
     if switch.netns is None:
         raise ValueError("the switch must run in its own network namespace")
     ns = Namespace.create(name)
-    port = f"{bridge}-p{ofport}"[:15]
     try:
-        add_veth(ns, "eth0", switch.netns, port)
-        disable_tx_offload(ns, "eth0")
-        disable_tx_offload(switch.netns, port)
-        ns.run(["ip", "addr", "add", ip, "dev", "eth0"])
-        switch.add_port(bridge, port, ofport)
+        port = plug(ns, switch, bridge, ip, ofport)
     except BaseException:
         ns.delete()
         raise

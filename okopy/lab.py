@@ -32,7 +32,7 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from okopy.controller.process import ControllerProcess
-from okopy.hosts import Host
+from okopy.hosts import Host, plug
 from okopy.netns import Namespace, add_veth, disable_tx_offload
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
@@ -301,15 +301,7 @@ class Lab:
                 inst.add_bridge(sw.name)
                 inst.vsctl("set", "bridge", sw.name, f"other-config:datapath-id={sw.dpid:016x}")
             for h in topo.hosts:
-                ns = self._ns(h.name)
-                port = f"{h.switch}-p{h.port}"
-                add_veth(ns, "eth0", swns, port)
-                disable_tx_offload(ns, "eth0")
-                disable_tx_offload(swns, port)
-                if h.mac:
-                    ns.run(["ip", "link", "set", "eth0", "address", h.mac])
-                ns.run(["ip", "addr", "add", h.ip, "dev", "eth0"])
-                inst.add_port(h.switch, port, h.port)
+                plug(self._ns(h.name), inst, h.switch, h.ip, h.port, h.mac)
             for link in topo.links:
                 pa, pb = f"{link.a}-p{link.a_port}", f"{link.b}-p{link.b_port}"
                 add_veth(swns, pa, swns, pb)

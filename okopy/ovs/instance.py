@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from types import TracebackType
 from okopy.netns import Namespace
 from okopy.ovs.build import missing_binaries
 from okopy.paths import Layout
-from okopy.process import CommandError, pid_alive, run, wait_gone
+from okopy.process import CommandError, pid_alive, run, terminate, wait_gone
 
 
 class OvsNotBuilt(RuntimeError):
@@ -193,12 +192,7 @@ class OvsInstance:
                 return
         except (CommandError, subprocess.TimeoutExpired):
             pass  # Not answering its control socket: signal it instead.
-        if not pid_alive(pid):
-            return
-        os.kill(pid, signal.SIGTERM)
-        if not wait_gone(pid, 5):
-            os.kill(pid, signal.SIGKILL)
-            wait_gone(pid, 5)
+        terminate(pid, 5)
 
     def stop(self) -> None:
         """Stop both daemons (by their own pids); safe to call twice."""
