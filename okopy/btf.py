@@ -308,6 +308,17 @@ class Btf:
         raise BtfError(f"{path}: cannot encode {self.type_name(type_id)}")
 
 
+def decode_or_hex(btf: Btf | None, type_id: int, raw: bytes) -> Any:
+    """'raw' typed through 'btf' when it can be, else its hex digits (for
+    display: a map without BTF, or a type decode() does not handle)."""
+    if btf is None or not type_id:
+        return raw.hex()
+    try:
+        return btf.decode(type_id, raw)
+    except BtfError:
+        return raw.hex()
+
+
 def _is_char(t: BtfType) -> bool:
     """clang marks `char` by name, pahole by the CHAR encoding bit."""
     return bool(t.extra[0] & INT_CHAR) or t.name == "char"

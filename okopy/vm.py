@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import cffi
 
-from okopy.btf import Btf, BtfError
+from okopy.btf import Btf, BtfError, decode_or_hex
 from okopy.paths import default_layout
 
 XDP_VERDICTS = {0: "aborted", 1: "drop", 2: "pass", 3: "tx", 4: "redirect"}
@@ -264,12 +264,7 @@ class Map:
         return self.btf.decode(self.info.btf_key_type_id, key)
 
     def decode_value(self, value: bytes) -> Any:
-        if self.btf is None or not self.info.btf_value_type_id:
-            return value.hex()
-        try:
-            return self.btf.decode(self.info.btf_value_type_id, value)
-        except BtfError:
-            return value.hex()
+        return decode_or_hex(self.btf, self.info.btf_value_type_id, value)
 
     def encode_key(self, key: Any) -> bytes:
         return self._encode(key, self.info.btf_key_type_id, self.info.key_size, "key")

@@ -29,7 +29,6 @@ from os_ken.controller.handler import (
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from okopy import config, policy
-from okopy.btf import BtfError
 from okopy.controller import api, metrics, openflow
 from okopy.controller.desired import BuiltProgram, DesiredSwitch, Flow
 from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
@@ -262,20 +261,6 @@ class OkopyController(app_manager.OSKenApp):
             raise LookupError(f"program {prog.name} has no map {name!r} ({', '.join(prog.maps)})")
         return mdef.key_size, mdef.value_size
 
-    def _decode(self, prog: BuiltProgram, name: str, key: bytes, value: bytes) -> dict[str, Any]:
-        mdef = prog.maps[name]
-        btf = prog.btf
-
-        def conv(type_id: int, raw: bytes) -> Any:
-            if btf is None or not type_id:
-                return raw.hex()
-            try:
-                return btf.decode(type_id, raw)
-            except BtfError:
-                return raw.hex()
-
-        return {"key": conv(mdef.key_type_id, key), "value": conv(mdef.value_type_id, value)}
-
     # api.Backend ------------------------------------------------------------------
 
     def switches(self) -> list[dict[str, Any]]:
@@ -313,7 +298,7 @@ class OkopyController(app_manager.OSKenApp):
             reply = self._request(dpid, m.MapDumpRequest(prog_id, map_name, ks, vs, 0, 0, cursor))
             assert isinstance(reply, m.MapDumpReply)
             for k, v in zip(reply.keys, reply.values, strict=True):
-                out.append(self._decode(prog, map_name, k, v))
+                out.append(prog.decode_entry(map_name, k, v))
             if not reply.more or not reply.keys:
                 break
             cursor = (reply.keys[-1],)
@@ -327,7 +312,7 @@ class OkopyController(app_manager.OSKenApp):
         assert isinstance(reply, m.MapLookupReply)
         if not reply.values:
             return None
-        return self._decode(prog, map_name, raw, reply.values[0])["value"]
+        return prog.decode_entry(map_name, raw, reply.values[0])["value"]
 
     def map_update(
         self, dpid: int, prog_id: int, map_name: str, key: Any, value: Any, flags: str

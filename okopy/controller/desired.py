@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from okopy.btf import Btf, BtfError, MapDef
+from okopy.btf import Btf, BtfError, MapDef, decode_or_hex
 from okopy.policy import BpfAction, FlowSpec, Policy, SwitchSpec
 
 # Flows this controller installs carry this cookie; others are left alone.
@@ -50,6 +50,14 @@ class BuiltProgram:
             _encode(self, m, m.key_type_id, m.key_size, key, "key"),
             _encode(self, m, m.value_type_id, m.value_size, value, "value"),
         )
+
+    def decode_entry(self, map_name: str, key: bytes, value: bytes) -> dict[str, Any]:
+        """Bytes of an entry -> {"key": JSON, "value": JSON} (hex where BTF cannot)."""
+        m = self.maps[map_name]
+        return {
+            "key": decode_or_hex(self.btf, m.key_type_id, key),
+            "value": decode_or_hex(self.btf, m.value_type_id, value),
+        }
 
 
 def _encode(prog: BuiltProgram, m: MapDef, type_id: int, size: int, obj: Any, what: str) -> bytes:
