@@ -136,10 +136,7 @@ int dapper(struct xdp_md *ctx)
     __u8 flags;
 
     cursor_init(&c, ctx);
-    if (parse_eth(&c, NULL) != bpf_htons(ETH_P_IP) ||
-        parse_ipv4(&c, &iph) != IPPROTO_TCP || ipv4_is_later_fragment(iph))
-        return XDP_PASS;
-    hdrs = parse_tcp(&c, &th);
+    hdrs = parse_ipv4_tcp(&c, &iph, &th);
     if (hdrs < 0)
         return XDP_PASS;
 

@@ -71,9 +71,7 @@ int syn_guard(struct xdp_md *ctx)
     okopy_ipv4_t daddr;
 
     cursor_init(&c, ctx);
-    if (parse_eth(&c, NULL) != bpf_htons(ETH_P_IP) ||
-        parse_ipv4(&c, &iph) != IPPROTO_TCP || ipv4_is_later_fragment(iph) ||
-        parse_tcp(&c, &th) < 0)
+    if (parse_ipv4_tcp(&c, &iph, &th) < 0)
         return XDP_PASS;
     if ((tcp_flags(th) & (OKOPY_TCP_SYN | OKOPY_TCP_ACK)) != OKOPY_TCP_SYN)
         return XDP_PASS;

@@ -128,6 +128,18 @@ parse_tcp(struct cursor *c, struct tcphdr **tcphp)
     return len;
 }
 
+/* Parses Ethernet, IPv4 and TCP: the first segment of an IPv4 TCP packet.
+ * Returns the TCP header length, or -1 for anything else (other
+ * protocols, later fragments, truncated headers). */
+static __always_inline int
+parse_ipv4_tcp(struct cursor *c, struct iphdr **iphp, struct tcphdr **tcphp)
+{
+    if (parse_eth(c, NULL) != bpf_htons(ETH_P_IP) ||
+        parse_ipv4(c, iphp) != IPPROTO_TCP || ipv4_is_later_fragment(*iphp))
+        return -1;
+    return parse_tcp(c, tcphp);
+}
+
 /* TCP flag bits, as tcp_flags() returns them. */
 #define OKOPY_TCP_FIN 0x01
 #define OKOPY_TCP_SYN 0x02
