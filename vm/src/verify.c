@@ -86,6 +86,27 @@ cls(const struct bpf_insn *in)
     return BPF_CLASS(in->code);
 }
 
+/* Stores in 'succ' the instructions that may run after instruction 'i'
+ * ('in'), which must not be an exit, and returns how many there are (a
+ * conditional jump has two; ld_imm64 takes two slots). */
+static uint32_t
+insn_successors(const struct bpf_insn *in, uint32_t i, uint32_t succ[2])
+{
+    uint32_t n = 0;
+
+    if (cls(in) == BPF_JMP || cls(in) == BPF_JMP32) {
+        if (BPF_OP(in->code) != BPF_CALL) {
+            succ[n++] = i + 1 + in->off;
+        }
+        if (BPF_OP(in->code) != BPF_JA) {
+            succ[n++] = i + 1;
+        }
+    } else {
+        succ[n++] = i + (cls(in) == BPF_LD ? 2 : 1);
+    }
+    return n;
+}
+
 static bool
 is_pseudo_call(const struct bpf_insn *in)
 {
@@ -424,26 +445,18 @@ check_exits(struct verifier *v)
         v->queued[fn->start] = true;
         while (n_work && !found) {
             const struct bpf_insn *in;
-            uint32_t succ[2], n_succ = 0, s;
+            uint32_t succ[2], n_succ, s;
             uint8_t op;
 
             i = v->work[--n_work];
             in = &v->insns[i];
             op = BPF_OP(in->code);
-            if (cls(in) == BPF_JMP || cls(in) == BPF_JMP32) {
-                if (op == BPF_EXIT) {
-                    found = true;
-                    break;
-                }
-                if (op != BPF_CALL) {
-                    succ[n_succ++] = i + 1 + in->off;
-                }
-                if (op != BPF_JA) {
-                    succ[n_succ++] = i + 1;
-                }
-            } else {
-                succ[n_succ++] = i + (cls(in) == BPF_LD ? 2 : 1);
+            if ((cls(in) == BPF_JMP || cls(in) == BPF_JMP32)
+                && op == BPF_EXIT) {
+                found = true;
+                break;
             }
+            n_succ = insn_successors(in, i, succ);
             for (s = 0; s < n_succ; s++) {
                 if (succ[s] < fn->end && !v->queued[succ[s]]) {
                     v->queued[succ[s]] = true;
@@ -947,7 +960,7 @@ flow_func(struct verifier *v, uint32_t f)
     while (n_work) {
         const struct bpf_insn *in;
         struct vstate s;
-        uint32_t succ[2], n_succ = 0, j;
+        uint32_t succ[2], n_succ, j;
         uint8_t op;
         int error;
 
@@ -960,19 +973,10 @@ flow_func(struct verifier *v, uint32_t f)
         if (error) {
             return error;
         }
-        if (cls(in) == BPF_JMP || cls(in) == BPF_JMP32) {
-            if (op == BPF_EXIT) {
-                continue;
-            }
-            if (op != BPF_CALL) {
-                succ[n_succ++] = i + 1 + in->off;
-            }
-            if (op != BPF_JA) {
-                succ[n_succ++] = i + 1;
-            }
-        } else {
-            succ[n_succ++] = i + (cls(in) == BPF_LD ? 2 : 1);
+        if ((cls(in) == BPF_JMP || cls(in) == BPF_JMP32) && op == BPF_EXIT) {
+            continue;
         }
+        n_succ = insn_successors(in, i, succ);
         for (j = 0; j < n_succ; j++) {
             uint32_t t = succ[j];
             struct vstate *ns = &s, refined;
