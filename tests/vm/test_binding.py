@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import struct
 
 import pytest
 
-from okopy import packets, vm
+from okopy import btf, elf, packets, vm
 
 
 def test_blocklist_typed_maps(objects: dict[str, bytes]) -> None:
@@ -74,6 +75,40 @@ def test_truncated_real_object_refused(objects: dict[str, bytes]) -> None:
     for cut in range(0, len(obj), 311):
         with pytest.raises(vm.VmError):
             ns.load(obj[:cut])
+
+
+def _patch_btf_ref(obj: bytes, kind: int, value: int | None) -> bytes:
+    """'obj' with the type reference of its first BTF type of 'kind' (a
+    struct's first member for structs) set to 'value' (None: itself)."""
+    sec = elf.sections(obj)[".BTF"]
+    hdr_len, type_off, type_len = struct.unpack_from("<III", sec.data, 4)
+    start = hdr_len + type_off
+    off, type_id = start, 1
+    while off < start + type_len:
+        info = struct.unpack_from("<I", sec.data, off + 4)[0]
+        t_kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
+        if t_kind == kind:
+            ref = sec.offset + off + (16 if kind in (btf.STRUCT, btf.UNION) else 8)
+            out = bytearray(obj)
+            out[ref : ref + 4] = struct.pack("<I", type_id if value is None else value)
+            return bytes(out)
+        off += 12 + {btf.INT: 4, btf.ARRAY: 12, btf.VAR: 4, btf.DECL_TAG: 4}.get(t_kind, 0)
+        off += vlen * {btf.STRUCT: 12, btf.UNION: 12, btf.ENUM: 8, btf.DATASEC: 12,
+                       btf.ENUM64: 12, btf.FUNC_PROTO: 8}.get(t_kind, 0)  # fmt: skip
+        type_id += 1
+    raise AssertionError(f"no BTF type of kind {kind}")
+
+
+def test_broken_btf_references_refused(objects: dict[str, bytes]) -> None:
+    """libbpf 1.1 trusts BTF type ids and follows reference chains without a
+    bound; the VM checks them first (found by the ELF fuzz test)."""
+    obj = objects["blocklist"]
+    dangling = _patch_btf_ref(obj, btf.STRUCT, 0x640005)
+    with pytest.raises(vm.VmError, match=r"refers to type 6553605, which does not exist"):
+        vm.Namespace("t").load(dangling)
+    cyclic = _patch_btf_ref(obj, btf.PTR, None)
+    with pytest.raises(vm.VmError, match=r"chain of references does not end"):
+        vm.Namespace("t").load(cyclic)
 
 
 def test_map_errors_name_the_problem(objects: dict[str, bytes]) -> None:
