@@ -1,0 +1,40 @@
+"""okopy.ofclient against the patched switch: replies, refusals, bad sockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from okopy.ofclient import OfClient, OfClientError
+from okopy.ofp.messages import MapLookupReply, MapLookupRequest, MapUpdate, MapUpdateReply
+from okopy.ovs.instance import OvsInstance
+from okopy.testing.fixtures import BRIDGE
+from okopy.toolchain import compile_program
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def test_update_lookup_and_refusals(switch: OvsInstance, tmp_path: Path) -> None:
+    obj = compile_program(ROOT / "bpf/ratelimit.c", tmp_path / "ratelimit.o")
+    switch.ofctl("-O", "OpenFlow13", "load-bpf-prog", BRIDGE, "7", str(obj), "name=limit")
+    key, value = bytes(4), bytes.fromhex("1400000005000000")
+    with OfClient.bridge(switch.rundir, BRIDGE) as client:
+        reply = client.request(MapUpdate(7, "config", 4, 8, 1, 0, (key,), (value,)))
+        assert isinstance(reply, MapUpdateReply)
+        got = client.request(MapLookupRequest(7, "config", 4, 8, 1, 0, (key,)))
+        assert isinstance(got, MapLookupReply)
+        assert got.values == (value,)
+        # Refusals carry the switch's text, and the connection stays usable.
+        with pytest.raises(OfClientError, match="MapUpdate refused: OKOPYBPF_UNKNOWN_MAP"):
+            client.request(MapUpdate(7, "nope", 4, 8, 1, 0, (key,), (value,)))
+        with pytest.raises(OfClientError, match="OKOPYBPF_UNKNOWN_PROG"):
+            client.request(MapLookupRequest(99, "config", 4, 8, 1, 0, (key,)))
+        again = client.request(MapLookupRequest(7, "config", 4, 8, 1, 0, (key,)))
+        assert isinstance(again, MapLookupReply)
+    assert "limit" in switch.ofctl("-O", "OpenFlow13", "dump-bpf-progs", BRIDGE)
+
+
+def test_missing_socket_named(tmp_path: Path) -> None:
+    with pytest.raises(OfClientError, match=r"cannot connect to .*br9\.mgmt"):
+        OfClient.bridge(tmp_path, "br9")
