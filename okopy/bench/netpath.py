@@ -59,7 +59,7 @@ class NetPath:
             if ns is not None:
                 ns.delete()
 
-    def _mac(self, ns: Namespace, dev: str) -> bytes:
+    def mac(self, ns: Namespace, dev: str) -> bytes:
         return bytes.fromhex(
             ns.run(["cat", f"/sys/class/net/{dev}/address"]).strip().replace(":", "")
         )
@@ -69,30 +69,44 @@ class NetPath:
         self.gen.run(["ping", "-c", "2", "-i", "0.2", "-W", "2", self.sink_ip], check=False)
 
     def trafgen_config(self) -> str:
-        dst_mac = self._mac(self.fw, "f0") if self.mode == "l3" else self._mac(self.sink, "s0")
-        src_mac = self._mac(self.gen, "g0")
-        dst_ip = bytes(int(x) for x in self.sink_ip.split("."))
-        src_ip = bytes(int(x) for x in GEN_IP.split("."))
-
-        def hexes(b: bytes) -> str:
-            return ", ".join(f"0x{x:02x}" for x in b)
-
+        """64-byte-class UDP from gen to sink, one flow."""
+        dst_mac = self.mac(self.fw, "f0") if self.mode == "l3" else self.mac(self.sink, "s0")
         return (
             "{\n"
-            f"  {hexes(dst_mac)},\n  {hexes(src_mac)},\n  0x08, 0x00,\n"
+            f"  {_hexes(dst_mac)},\n  {_hexes(self.mac(self.gen, 'g0'))},\n  0x08, 0x00,\n"
             "  0x45, 0x00, 0x00, 0x1c, 0x00, 0x00, 0x00, 0x00, 0x40, 0x11, csumip(14, 33),\n"
-            f"  {hexes(src_ip)}, {hexes(dst_ip)},\n"
+            f"  {_hexes(_ip(GEN_IP))}, {_hexes(_ip(self.sink_ip))},\n"
             "  0x30, 0x39, 0x13, 0x89, 0x00, 0x08, 0x00, 0x00,\n"
+            "}\n"
+        )
+
+    def tcp_syn_config(self, dst_ip: str, ports: int = 256) -> str:
+        """A trafgen configuration of 54-byte TCP SYNs from gen to 'dst_ip'
+        (at sink's MAC address: L2 only), cycling over 'ports' source ports
+        (at most 256), with correct IP and TCP checksums."""
+        if self.mode != "l2" or not 1 <= ports <= 256:
+            raise ValueError("TCP SYN floods need an l2 path and 1-256 source ports")
+        return (
+            "{\n"
+            f"  {_hexes(self.mac(self.sink, 's0'))},\n  {_hexes(self.mac(self.gen, 'g0'))},\n"
+            "  0x08, 0x00,\n"
+            "  0x45, 0x00, 0x00, 0x28, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, csumip(14, 33),\n"
+            f"  {_hexes(_ip(GEN_IP))}, {_hexes(_ip(dst_ip))},\n"
+            f"  0x40, dinc(0, {ports - 1}, 1), 0x13, 0x89,\n"
+            "  0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,\n"
+            "  0x50, 0x02, 0xff, 0xff, csumtcp(14, 34), 0x00, 0x00,\n"
             "}\n"
         )
 
     def rx_packets(self) -> int:
         return int(self.sink.run(["cat", "/sys/class/net/s0/statistics/rx_packets"]).strip())
 
-    def blast(self, seconds: float) -> float:
-        """Send as fast as trafgen can for 'seconds'; packets/s that arrived."""
+    def blast(self, seconds: float, config: str | None = None) -> float:
+        """Send as fast as trafgen can for 'seconds' (the packet of 'config',
+        a trafgen configuration; default trafgen_config()); packets/s that
+        arrived."""
         with tempfile.NamedTemporaryFile("w", suffix=".trafgen", delete=False) as f:
-            f.write(self.trafgen_config())
+            f.write(config or self.trafgen_config())
             conf = f.name
         try:
             before = self.rx_packets()
@@ -115,3 +129,11 @@ class NetPath:
         )
         rtts = [float(x.split("time=")[1].split()[0]) for x in out.splitlines() if "time=" in x]
         return statistics.median(rtts) if rtts else float("nan")
+
+
+def _hexes(b: bytes) -> str:
+    return ", ".join(f"0x{x:02x}" for x in b)
+
+
+def _ip(text: str) -> bytes:
+    return bytes(int(x) for x in text.split("."))

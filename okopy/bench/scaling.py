@@ -25,6 +25,8 @@ from typing import Any
 
 from okopy.bench.common import Sample, markdown_table, write_report
 from okopy.bench.netpath import NetPath
+from okopy.ofclient import OfClient
+from okopy.ofp.messages import MapUpdate, MapUpdateReply
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
 from okopy.toolchain import compile_program
@@ -46,6 +48,11 @@ class Variant:
 
     def add_one(self, path: NetPath, i: int) -> None:
         raise NotImplementedError
+
+    def add_one_connected(self, i: int) -> bool:
+        """Add entry 'i' over a connection opened once, without starting a
+        process; False if the variant has no such path here."""
+        return False
 
     def teardown(self, path: NetPath) -> None:
         """Namespaces are deleted by the caller; only processes here."""
@@ -127,6 +134,7 @@ class OkopyLpm(OvsFlows):
     def __init__(self, tools: OvsTools, layout: Layout) -> None:
         super().__init__(tools)
         self.layout = layout
+        self.client: OfClient | None = None
 
     @staticmethod
     def entry(i: int) -> list[str]:
@@ -157,11 +165,29 @@ class OkopyLpm(OvsFlows):
             "table=1,priority=0,actions=drop",
         ):
             sw.ofctl("-O", "OpenFlow13", "add-flow", "br0", flow)
+        # Opened here, so that timing an add does not include connecting.
+        self.client = OfClient.bridge(sw.rundir, "br0")
 
     def add_one(self, path: NetPath, i: int) -> None:
         assert self.switch is not None
         self.switch.ofctl("-O", "OpenFlow13", "update-bpf-map", "br0", "1", "prefixes",
                           *self.entry(i))  # fmt: skip
+
+    def add_one_connected(self, i: int) -> bool:
+        if self.client is None:
+            return False
+        key, value = (bytes.fromhex(x) for x in self.entry(i))
+        reply = self.client.request(MapUpdate(1, "prefixes", len(key), len(value), 1, 0,
+                                              (key,), (value,)))  # fmt: skip
+        if not isinstance(reply, MapUpdateReply):
+            raise RuntimeError(f"unexpected reply to a map update: {reply}")
+        return True
+
+    def teardown(self, path: NetPath) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        super().teardown(path)
 
 
 @dataclass
@@ -172,6 +198,10 @@ class Result:
     rtt_ms: float
     add_ms: Sample
     setup_s: float
+    # Adds over a connection kept open (okopy only), and the ping flood's
+    # loss while entries were added.
+    add_connected_ms: Sample = field(default_factory=lambda: Sample(()))
+    add_loss: Sample = field(default_factory=lambda: Sample(()))
     note: str = ""
 
 
@@ -203,24 +233,52 @@ def measure(v: Variant, n: int, runs: int, seconds: float, log: Callable[[str], 
         rtt = path.rtt_ms()
         pps = []
         adds = []
+        connected: list[float] = []
+        losses = []
         for r in range(runs):
             pps.append(path.blast(seconds))
-            # Add an entry while a flood is under way.
-            gen = subprocess.Popen(
+            # Add entries while a ping flood crosses the firewall: how long
+            # one add takes, and whether the flood lost packets meanwhile.
+            flood = subprocess.Popen(
                 path.gen.argv(["timeout", "-s", "INT", "1", "ping", "-f", "-q", path.sink_ip]),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             )  # fmt: skip
+            time.sleep(0.2)
             t = time.perf_counter()
             v.add_one(path, n + r)
             adds.append((time.perf_counter() - t) * 1000)
-            gen.wait(timeout=30)
-        res = Result(v.name, n, Sample(tuple(pps)), rtt, Sample(tuple(adds)), setup_s)
+            for k in range(CONNECTED_ADDS):
+                t = time.perf_counter()
+                if not v.add_one_connected(n + runs + r * CONNECTED_ADDS + k):
+                    break
+                connected.append((time.perf_counter() - t) * 1000)
+            out, _ = flood.communicate(timeout=30)
+            loss = _ping_loss(out)
+            if loss is not None:
+                losses.append(loss)
+        res = Result(v.name, n, Sample(tuple(pps)), rtt, Sample(tuple(adds)), setup_s,
+                     Sample(tuple(connected)), Sample(tuple(losses)))  # fmt: skip
+        conn = f" (connected {res.add_connected_ms.fmt(' ms', 3)})" if connected else ""
         log(f"  {v.name:<22} N={n:<7} {res.pps.fmt(' pps')}  rtt {rtt:.3f} ms  "
-            f"add {res.add_ms.fmt(' ms', 1)}  setup {setup_s:.1f} s")  # fmt: skip
+            f"add {res.add_ms.fmt(' ms', 1)}{conn}  flood loss {res.add_loss.fmt('%', 1)}  "
+            f"setup {setup_s:.1f} s")  # fmt: skip
         return res
     finally:
         v.teardown(path)
         path.delete()
+
+
+CONNECTED_ADDS = 20
+HEADER = ["variant", "N", "pps (median, min-max)", "ratio", "RTT ms", "add ms",
+          "connected add ms", "flood loss", "setup s"]  # fmt: skip
+
+
+def _ping_loss(out: str) -> float | None:
+    """The loss in percent from ping's summary line, if it printed one."""
+    for line in out.splitlines():
+        if "packets transmitted" in line and "% packet loss" in line:
+            return float(line.split("% packet loss")[0].split()[-1])
+    return None
 
 
 def run(
@@ -248,7 +306,8 @@ def run(
         "baseline_pps": baseline.values,
         "results": [
             {"variant": r.variant, "n": r.n, "pps": r.pps.values, "rtt_ms": r.rtt_ms,
-             "add_ms": r.add_ms.values, "setup_s": r.setup_s}
+             "add_ms": r.add_ms.values, "add_connected_ms": r.add_connected_ms.values,
+             "add_flood_loss_pct": r.add_loss.values, "setup_s": r.setup_s}
             for r in result.results
         ],
     }  # fmt: skip
@@ -261,8 +320,10 @@ def _report(run_: ScalingRun, baseline: Sample) -> list[str]:
     rows = []
     for r in run_.results:
         ratio = r.pps.median / baseline.median if baseline.median else float("nan")
+        conn = r.add_connected_ms.fmt(digits=3) if r.add_connected_ms.values else "-"
         rows.append([r.variant, r.n, r.pps.fmt(), f"{ratio:.2f}", f"{r.rtt_ms:.3f}",
-                     r.add_ms.fmt(digits=2), f"{r.setup_s:.1f}"])  # fmt: skip
+                     r.add_ms.fmt(digits=2), conn, r.add_loss.fmt("%", 1),
+                     f"{r.setup_s:.1f}"])  # fmt: skip
     return [
         "## Method",
         "",
@@ -271,13 +332,17 @@ def _report(run_: ScalingRun, baseline: Sample) -> list[str]:
         "min-max); the throughput is what sink received per second.  The blocklist holds N "
         "addresses of 100.64.0.0/10, none of them the traffic's source, so every rule is "
         "considered.  RTT: ping through the firewall without load.  Add: wall time of adding "
-        "one entry with the variant's own tool while a ping flood runs (process start "
-        "included).  The ratio is against plain kernel forwarding measured in the same run.",
+        "one entry with the variant's own tool (iptables, nft, ovs-ofctl: process start "
+        "included) while a ping flood runs.  Connected add (okopy only): one map update "
+        "over an OpenFlow connection opened once, from sending the request to the switch's "
+        f"reply, {CONNECTED_ADDS} per run.  Flood loss: what the ping flood lost while the "
+        "entries were added.  The ratio is against plain kernel forwarding measured in the "
+        "same run.",
         "",
         f"Baseline (kernel forwarding, no rules): {baseline.fmt(' pps')}.",
         "",
         *markdown_table(
-            ["variant", "N", "pps (median, min-max)", "ratio", "RTT ms", "add ms", "setup s"],
+            HEADER,
             rows,
         ),
         "",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from okopy.bench import scaling, vmbench
+from okopy.bench import datapath, scaling, vmbench
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
 
@@ -19,6 +19,8 @@ def test_scaling_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> N
     variants = {r.variant for r in run.results}
     assert variants >= {"iptables (legacy)", "nftables set", "OVS flows", "okopy LPM trie"}
     assert all(r.pps.median > 0 for r in run.results), lines
+    okopy = [r for r in run.results if r.variant == "okopy LPM trie"]
+    assert all(len(r.add_connected_ms.values) == scaling.CONNECTED_ADDS for r in okopy), lines
     report = (tmp_path / "scaling.md").read_text()
     assert "| nftables set | 10 |" in report
     data = json.loads((tmp_path / "scaling.json").read_text())
@@ -31,3 +33,16 @@ def test_vm_bench_smoke(layout: Layout, kernel_bpf: None, tmp_path: Path) -> Non
     assert {r.name for r in rows} >= {"blocklist", "ratelimit", "prefix_blocklist"}
     assert all(r.vm_ns > 0 and r.kernel_ns > 0 for r in rows)
     assert "| ratelimit |" in (tmp_path / "vm.md").read_text()
+
+
+def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
+    lines: list[str] = []
+    run = datapath.run(layout, runs=1, seconds=0.3, log=lines.append, out_dir=tmp_path)
+    assert set(run.pps) == {"plain", "monitor", "recirc", "ct"}
+    assert all(s.median > 0 for s in run.pps.values()), lines
+    # The filter ran in both bpf configurations and passed the inside's SYNs.
+    for name in ("monitor", "recirc"):
+        assert run.prog[name]["runs"] > 0, lines
+        assert run.prog[name]["pass"] > 0, lines
+    assert run.prog["plain"]["runs"] == 0, lines
+    assert "| ct(table) firewall |" in (tmp_path / "datapath.md").read_text()
