@@ -54,6 +54,12 @@ class Variant:
         process; False if the variant has no such path here."""
         return False
 
+    def use_reference(self, reference: bool) -> bool:
+        """Switch traffic to a copy of the filter holding one entry (True)
+        or back to the one with N (False), on the same switch, so that the
+        two rates can be compared in one run; False if not supported."""
+        return False
+
     def teardown(self, path: NetPath) -> None:
         """Namespaces are deleted by the caller; only processes here."""
 
@@ -153,6 +159,10 @@ class OkopyLpm(OvsFlows):
             self.layout.repo / "bpf" / "prefix_blocklist.c", Path(self.dir.name) / "pb.o"
         )
         sw.ofctl("-O", "OpenFlow13", "load-bpf-prog", "br0", "1", str(obj), "name=blocklist")
+        # The reference: the same object as program 2, whose own (unpinned)
+        # map holds a single entry.
+        sw.ofctl("-O", "OpenFlow13", "load-bpf-prog", "br0", "2", str(obj), "name=reference")
+        sw.ofctl("-O", "OpenFlow13", "update-bpf-map", "br0", "2", "prefixes", *self.entry(0))
         for start in range(0, n, self.BATCH):
             args = [x for i in range(start, min(n, start + self.BATCH)) for x in self.entry(i)]
             sw.ofctl("-O", "OpenFlow13", "update-bpf-map", "br0", "1", "prefixes", *args,
@@ -183,6 +193,14 @@ class OkopyLpm(OvsFlows):
             raise RuntimeError(f"unexpected reply to a map update: {reply}")
         return True
 
+    def use_reference(self, reference: bool) -> bool:
+        assert self.switch is not None
+        prog = 2 if reference else 1
+        self.switch.ofctl("-O", "OpenFlow13", "mod-flows", "br0",
+                          f"table=0,ip,actions=bpf(prog={prog},table=1)")  # fmt: skip
+        time.sleep(0.5)  # the revalidators move the cached flows over
+        return True
+
     def teardown(self, path: NetPath) -> None:
         if self.client is not None:
             self.client.close()
@@ -202,6 +220,9 @@ class Result:
     # loss while entries were added.
     add_connected_ms: Sample = field(default_factory=lambda: Sample(()))
     add_loss: Sample = field(default_factory=lambda: Sample(()))
+    # Per run: the rate at N over the rate of the one-entry reference
+    # measured right after it on the same switch (okopy only).
+    vs_reference: Sample = field(default_factory=lambda: Sample(()))
     note: str = ""
 
 
@@ -235,8 +256,17 @@ def measure(v: Variant, n: int, runs: int, seconds: float, log: Callable[[str], 
         adds = []
         connected: list[float] = []
         losses = []
+        ref: list[float] = []
         for r in range(runs):
+            # The reference, where there is one, goes first in every other
+            # run, so that neither side always follows the adds below.
+            if r % 2 and v.use_reference(True):
+                ref.append(path.blast(seconds))
+                v.use_reference(False)
             pps.append(path.blast(seconds))
+            if not r % 2 and v.use_reference(True):
+                ref.append(path.blast(seconds))
+                v.use_reference(False)
             # Add entries while a ping flood crosses the firewall: how long
             # one add takes, and whether the flood lost packets meanwhile.
             flood = subprocess.Popen(
@@ -257,8 +287,11 @@ def measure(v: Variant, n: int, runs: int, seconds: float, log: Callable[[str], 
             if loss is not None:
                 losses.append(loss)
         res = Result(v.name, n, Sample(tuple(pps)), rtt, Sample(tuple(adds)), setup_s,
-                     Sample(tuple(connected)), Sample(tuple(losses)))  # fmt: skip
+                     Sample(tuple(connected)), Sample(tuple(losses)),
+                     Sample(tuple(a / b for a, b in zip(pps, ref, strict=False) if b)))  # fmt: skip
         conn = f" (connected {res.add_connected_ms.fmt(' ms', 3)})" if connected else ""
+        if ref:
+            conn += f"  vs 1 entry {res.vs_reference.fmt('', 3)}"
         log(f"  {v.name:<22} N={n:<7} {res.pps.fmt(' pps')}  rtt {rtt:.3f} ms  "
             f"add {res.add_ms.fmt(' ms', 1)}{conn}  flood loss {res.add_loss.fmt('%', 1)}  "
             f"setup {setup_s:.1f} s")  # fmt: skip
@@ -269,7 +302,7 @@ def measure(v: Variant, n: int, runs: int, seconds: float, log: Callable[[str], 
 
 
 CONNECTED_ADDS = 20
-HEADER = ["variant", "N", "pps (median, min-max)", "ratio", "RTT ms", "add ms",
+HEADER = ["variant", "N", "pps (median, min-max)", "ratio", "vs 1 entry", "RTT ms", "add ms",
           "connected add ms", "flood loss", "setup s"]  # fmt: skip
 
 
@@ -307,7 +340,8 @@ def run(
         "results": [
             {"variant": r.variant, "n": r.n, "pps": r.pps.values, "rtt_ms": r.rtt_ms,
              "add_ms": r.add_ms.values, "add_connected_ms": r.add_connected_ms.values,
-             "add_flood_loss_pct": r.add_loss.values, "setup_s": r.setup_s}
+             "add_flood_loss_pct": r.add_loss.values, "vs_reference": r.vs_reference.values,
+             "setup_s": r.setup_s}
             for r in result.results
         ],
     }  # fmt: skip
@@ -321,7 +355,8 @@ def _report(run_: ScalingRun, baseline: Sample) -> list[str]:
     for r in run_.results:
         ratio = r.pps.median / baseline.median if baseline.median else float("nan")
         conn = r.add_connected_ms.fmt(digits=3) if r.add_connected_ms.values else "-"
-        rows.append([r.variant, r.n, r.pps.fmt(), f"{ratio:.2f}", f"{r.rtt_ms:.3f}",
+        vs = r.vs_reference.fmt(digits=3) if r.vs_reference.values else "-"
+        rows.append([r.variant, r.n, r.pps.fmt(), f"{ratio:.2f}", vs, f"{r.rtt_ms:.3f}",
                      r.add_ms.fmt(digits=2), conn, r.add_loss.fmt("%", 1),
                      f"{r.setup_s:.1f}"])  # fmt: skip
     return [
@@ -335,7 +370,10 @@ def _report(run_: ScalingRun, baseline: Sample) -> list[str]:
         "one entry with the variant's own tool (iptables, nft, ovs-ofctl: process start "
         "included) while a ping flood runs.  Connected add (okopy only): one map update "
         "over an OpenFlow connection opened once, from sending the request to the switch's "
-        f"reply, {CONNECTED_ADDS} per run.  Flood loss: what the ping flood lost while the "
+        f"reply, {CONNECTED_ADDS} per run.  vs 1 entry (okopy only): in each run, the rate "
+        "at N divided by the rate of the same object loaded a second time with one entry, "
+        "measured right after on the same switch (flows switched with mod-flows), so that "
+        "drift on the machine cancels.  Flood loss: what the ping flood lost while the "
         "entries were added.  The ratio is against plain kernel forwarding measured in the "
         "same run.",
         "",

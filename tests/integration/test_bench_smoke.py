@@ -21,6 +21,7 @@ def test_scaling_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> N
     assert all(r.pps.median > 0 for r in run.results), lines
     okopy = [r for r in run.results if r.variant == "okopy LPM trie"]
     assert all(len(r.add_connected_ms.values) == scaling.CONNECTED_ADDS for r in okopy), lines
+    assert all(len(r.vs_reference.values) == 1 for r in okopy), lines
     report = (tmp_path / "scaling.md").read_text()
     assert "| nftables set | 10 |" in report
     data = json.loads((tmp_path / "scaling.json").read_text())
