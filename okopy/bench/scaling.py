@@ -26,12 +26,28 @@ from typing import Any
 from okopy.bench.common import Sample, markdown_table, write_report
 from okopy.bench.netpath import NetPath
 from okopy.ofclient import OfClient
-from okopy.ofp.messages import MapUpdate, MapUpdateReply
+from okopy.ofp.messages import MapDelete, MapDeleteReply, MapUpdate, MapUpdateReply
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
 from okopy.toolchain import compile_program
 
 BLOCK_BASE = int(ipaddress.IPv4Address("100.64.0.0"))
+
+
+def kernel_memory() -> int:
+    """Bytes of kernel slab, vmalloc and per-CPU memory, machine-wide."""
+    fields = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        fields[name] = int(rest.split()[0]) * 1024 if rest.split() else 0
+    return sum(fields.get(k, 0) for k in ("Slab", "VmallocUsed", "Percpu"))
+
+
+def process_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def blocked(i: int) -> str:
@@ -42,6 +58,8 @@ def blocked(i: int) -> str:
 class Variant:
     name = ""
     mode = "l3"
+    # memory() before the entries were installed, set by setup().
+    base_memory = 0
 
     def setup(self, path: NetPath, n: int) -> None:
         raise NotImplementedError
@@ -49,10 +67,22 @@ class Variant:
     def add_one(self, path: NetPath, i: int) -> None:
         raise NotImplementedError
 
+    def remove_one(self, path: NetPath, i: int) -> None:
+        raise NotImplementedError
+
     def add_one_connected(self, i: int) -> bool:
         """Add entry 'i' over a connection opened once, without starting a
         process; False if the variant has no such path here."""
         return False
+
+    def remove_one_connected(self, i: int) -> bool:
+        """Remove entry 'i' the same way; False if not supported."""
+        return False
+
+    def memory(self) -> int:
+        """Bytes the variant's rules occupy now, with base_memory: the
+        kernel's slab, vmalloc and per-CPU memory for kernel firewalls."""
+        return kernel_memory()
 
     def use_reference(self, reference: bool) -> bool:
         """Switch traffic to a copy of the filter holding one entry (True)
@@ -70,6 +100,7 @@ class Iptables(Variant):
         self.name = label
 
     def setup(self, path: NetPath, n: int) -> None:
+        self.base_memory = self.memory()
         lines = ["*filter", ":FORWARD ACCEPT [0:0]"]
         lines += [f"-A FORWARD -s {blocked(i)}/32 -j DROP" for i in range(n)]
         lines.append("COMMIT\n")
@@ -78,11 +109,15 @@ class Iptables(Variant):
     def add_one(self, path: NetPath, i: int) -> None:
         path.fw.run([self.binary, "-I", "FORWARD", "-s", f"{blocked(i)}/32", "-j", "DROP"])
 
+    def remove_one(self, path: NetPath, i: int) -> None:
+        path.fw.run([self.binary, "-D", "FORWARD", "-s", f"{blocked(i)}/32", "-j", "DROP"])
+
 
 class Nftables(Variant):
     name = "nftables set"
 
     def setup(self, path: NetPath, n: int) -> None:
+        self.base_memory = self.memory()
         elems = ", ".join(blocked(i) for i in range(n)) or ""
         ruleset = (
             "table inet okbench {\n"
@@ -96,6 +131,10 @@ class Nftables(Variant):
 
     def add_one(self, path: NetPath, i: int) -> None:
         path.fw.run(["nft", "add", "element", "inet", "okbench", "blocked", f"{{ {blocked(i)} }}"])
+
+    def remove_one(self, path: NetPath, i: int) -> None:
+        path.fw.run(["nft", "delete", "element", "inet", "okbench", "blocked",
+                     f"{{ {blocked(i)} }}"])  # fmt: skip
 
 
 class OvsFlows(Variant):
@@ -113,6 +152,7 @@ class OvsFlows(Variant):
         self.switch.add_bridge("br0")
         self.switch.add_port("br0", "f0", 1)
         self.switch.add_port("br0", "f1", 2)
+        self.base_memory = self.memory()
         flows = Path(self.dir.name) / "flows.txt"
         lines = [f"priority=100,ip,nw_src={blocked(i)},actions=drop" for i in range(n)]
         lines += ["priority=0,actions=NORMAL"]
@@ -123,6 +163,15 @@ class OvsFlows(Variant):
     def add_one(self, path: NetPath, i: int) -> None:
         assert self.switch is not None
         self.switch.ofctl("add-flow", "br0", f"priority=100,ip,nw_src={blocked(i)},actions=drop")
+
+    def remove_one(self, path: NetPath, i: int) -> None:
+        assert self.switch is not None
+        self.switch.ofctl("--strict", "del-flows", "br0", f"priority=100,ip,nw_src={blocked(i)}")
+
+    def memory(self) -> int:
+        """ovs-vswitchd's resident memory."""
+        assert self.switch is not None
+        return process_rss(self.switch.pids["ovs-vswitchd"])
 
     def teardown(self, path: NetPath) -> None:
         if self.switch is not None:
@@ -163,6 +212,7 @@ class OkopyLpm(OvsFlows):
         # map holds a single entry.
         sw.ofctl("-O", "OpenFlow13", "load-bpf-prog", "br0", "2", str(obj), "name=reference")
         sw.ofctl("-O", "OpenFlow13", "update-bpf-map", "br0", "2", "prefixes", *self.entry(0))
+        self.base_memory = self.memory()
         for start in range(0, n, self.BATCH):
             args = [x for i in range(start, min(n, start + self.BATCH)) for x in self.entry(i)]
             sw.ofctl("-O", "OpenFlow13", "update-bpf-map", "br0", "1", "prefixes", *args,
@@ -183,6 +233,11 @@ class OkopyLpm(OvsFlows):
         self.switch.ofctl("-O", "OpenFlow13", "update-bpf-map", "br0", "1", "prefixes",
                           *self.entry(i))  # fmt: skip
 
+    def remove_one(self, path: NetPath, i: int) -> None:
+        assert self.switch is not None
+        self.switch.ofctl("-O", "OpenFlow13", "del-bpf-map", "br0", "1", "prefixes",
+                          self.entry(i)[0])  # fmt: skip
+
     def add_one_connected(self, i: int) -> bool:
         if self.client is None:
             return False
@@ -191,6 +246,15 @@ class OkopyLpm(OvsFlows):
                                               (key,), (value,)))  # fmt: skip
         if not isinstance(reply, MapUpdateReply):
             raise RuntimeError(f"unexpected reply to a map update: {reply}")
+        return True
+
+    def remove_one_connected(self, i: int) -> bool:
+        if self.client is None:
+            return False
+        key, value = (bytes.fromhex(x) for x in self.entry(i))
+        reply = self.client.request(MapDelete(1, "prefixes", len(key), len(value), 1, 0, (key,)))
+        if not isinstance(reply, MapDeleteReply):
+            raise RuntimeError(f"unexpected reply to a map delete: {reply}")
         return True
 
     def use_reference(self, reference: bool) -> bool:
@@ -223,6 +287,9 @@ class Result:
     # Per run: the rate at N over the rate of the one-entry reference
     # measured right after it on the same switch (okopy only).
     vs_reference: Sample = field(default_factory=lambda: Sample(()))
+    remove_ms: Sample = field(default_factory=lambda: Sample(()))
+    remove_connected_ms: Sample = field(default_factory=lambda: Sample(()))
+    memory_bytes: int = 0
     note: str = ""
 
 
@@ -250,11 +317,14 @@ def measure(v: Variant, n: int, runs: int, seconds: float, log: Callable[[str], 
         start = time.monotonic()
         v.setup(path, n)
         setup_s = time.monotonic() - start
+        memory = v.memory() - v.base_memory
         path.resolve()
         rtt = path.rtt_ms()
         pps = []
         adds = []
         connected: list[float] = []
+        removes: list[float] = []
+        removes_connected: list[float] = []
         losses = []
         ref: list[float] = []
         for r in range(runs):
@@ -277,23 +347,32 @@ def measure(v: Variant, n: int, runs: int, seconds: float, log: Callable[[str], 
             t = time.perf_counter()
             v.add_one(path, n + r)
             adds.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            v.remove_one(path, n + r)
+            removes.append((time.perf_counter() - t) * 1000)
             for k in range(CONNECTED_ADDS):
+                i = n + runs + r * CONNECTED_ADDS + k
                 t = time.perf_counter()
-                if not v.add_one_connected(n + runs + r * CONNECTED_ADDS + k):
+                if not v.add_one_connected(i):
                     break
                 connected.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                v.remove_one_connected(i)
+                removes_connected.append((time.perf_counter() - t) * 1000)
             out, _ = flood.communicate(timeout=30)
             loss = _ping_loss(out)
             if loss is not None:
                 losses.append(loss)
         res = Result(v.name, n, Sample(tuple(pps)), rtt, Sample(tuple(adds)), setup_s,
                      Sample(tuple(connected)), Sample(tuple(losses)),
-                     Sample(tuple(a / b for a, b in zip(pps, ref, strict=False) if b)))  # fmt: skip
+                     Sample(tuple(a / b for a, b in zip(pps, ref, strict=False) if b)),
+                     Sample(tuple(removes)), Sample(tuple(removes_connected)), memory)  # fmt: skip
         conn = f" (connected {res.add_connected_ms.fmt(' ms', 3)})" if connected else ""
         if ref:
             conn += f"  vs 1 entry {res.vs_reference.fmt('', 3)}"
         log(f"  {v.name:<22} N={n:<7} {res.pps.fmt(' pps')}  rtt {rtt:.3f} ms  "
-            f"add {res.add_ms.fmt(' ms', 1)}{conn}  flood loss {res.add_loss.fmt('%', 1)}  "
+            f"add {res.add_ms.fmt(' ms', 1)}{conn}  remove {res.remove_ms.fmt(' ms', 1)}  "
+            f"flood loss {res.add_loss.fmt('%', 1)}  memory {memory / 2**20:.1f} MiB  "
             f"setup {setup_s:.1f} s")  # fmt: skip
         return res
     finally:
@@ -303,7 +382,8 @@ def measure(v: Variant, n: int, runs: int, seconds: float, log: Callable[[str], 
 
 CONNECTED_ADDS = 20
 HEADER = ["variant", "N", "pps (median, min-max)", "ratio", "vs 1 entry", "RTT ms", "add ms",
-          "connected add ms", "flood loss", "setup s"]  # fmt: skip
+          "remove ms", "connected add ms", "connected remove ms", "flood loss", "memory MiB",
+          "setup s"]  # fmt: skip
 
 
 def _ping_loss(out: str) -> float | None:
@@ -341,7 +421,8 @@ def run(
             {"variant": r.variant, "n": r.n, "pps": r.pps.values, "rtt_ms": r.rtt_ms,
              "add_ms": r.add_ms.values, "add_connected_ms": r.add_connected_ms.values,
              "add_flood_loss_pct": r.add_loss.values, "vs_reference": r.vs_reference.values,
-             "setup_s": r.setup_s}
+             "remove_ms": r.remove_ms.values, "remove_connected_ms": r.remove_connected_ms.values,
+             "memory_bytes": r.memory_bytes, "setup_s": r.setup_s}
             for r in result.results
         ],
     }  # fmt: skip
@@ -355,9 +436,11 @@ def _report(run_: ScalingRun, baseline: Sample) -> list[str]:
     for r in run_.results:
         ratio = r.pps.median / baseline.median if baseline.median else float("nan")
         conn = r.add_connected_ms.fmt(digits=3) if r.add_connected_ms.values else "-"
+        conn_rm = r.remove_connected_ms.fmt(digits=3) if r.remove_connected_ms.values else "-"
         vs = r.vs_reference.fmt(digits=3) if r.vs_reference.values else "-"
         rows.append([r.variant, r.n, r.pps.fmt(), f"{ratio:.2f}", vs, f"{r.rtt_ms:.3f}",
-                     r.add_ms.fmt(digits=2), conn, r.add_loss.fmt("%", 1),
+                     r.add_ms.fmt(digits=2), r.remove_ms.fmt(digits=2), conn, conn_rm,
+                     r.add_loss.fmt("%", 1), f"{r.memory_bytes / 2**20:.1f}",
                      f"{r.setup_s:.1f}"])  # fmt: skip
     return [
         "## Method",
@@ -373,7 +456,10 @@ def _report(run_: ScalingRun, baseline: Sample) -> list[str]:
         f"reply, {CONNECTED_ADDS} per run.  vs 1 entry (okopy only): in each run, the rate "
         "at N divided by the rate of the same object loaded a second time with one entry, "
         "measured right after on the same switch (flows switched with mod-flows), so that "
-        "drift on the machine cancels.  Flood loss: what the ping flood lost while the "
+        "drift on the machine cancels.  Remove: the same for deleting the entry just added.  "
+        "Memory: growth of ovs-vswitchd's resident set from before the entries were installed "
+        "(OVS variants), or of the kernel's slab + vmalloc + per-CPU memory (kernel "
+        "firewalls; machine-wide, so approximate).  Flood loss: what the ping flood lost while the "
         "entries were added.  The ratio is against plain kernel forwarding measured in the "
         "same run.",
         "",
