@@ -10,6 +10,7 @@ OKOPY_PROG_ID_MIN = 1
 OKOPY_PROG_ID_MAX = 0xFFFFFFFE
 OKOPY_NAME_LEN = 32
 OKOPY_PROG_CHUNK_MAX = 65280
+OKOPY_BTF_CHUNK_MAX = 65280
 OKOPY_BPF_NO_TABLE = 255
 OKOPY_BPF_VERDICT_SET = 1 << 32
 
@@ -29,6 +30,10 @@ class MsgType(IntEnum):
     MAP_DELETE_REPLY = 12
     MAP_DUMP_REQUEST = 13
     MAP_DUMP_REPLY = 14
+    MAP_LIST_REQUEST = 15
+    MAP_LIST_REPLY = 16
+    MAP_BTF_REQUEST = 17
+    MAP_BTF_REPLY = 18
 
 
 class ProgLoadFlags(IntEnum):
@@ -80,10 +85,13 @@ class ErrorType(IntEnum):
     NO_ENTRY = 15
     ENTRY_EXISTS = 16
     UNSUPPORTED = 17
+    MAPS_TOO_BIG = 18
 
 
 # Errors whose data is UTF-8 text (e.g. the verifier's log), not the request.
-TEXT_ERRORS = frozenset({ErrorType.BAD_ELF, ErrorType.VERIFIER_REFUSED, ErrorType.NO_ADMISSION})
+TEXT_ERRORS = frozenset(
+    {ErrorType.BAD_ELF, ErrorType.VERIFIER_REFUSED, ErrorType.NO_ADMISSION, ErrorType.MAPS_TOO_BIG}
+)
 
 OKOPYAST_BPF = 1
 OKOXM_ET_BPF_VERDICT = 1

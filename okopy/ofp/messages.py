@@ -129,7 +129,9 @@ class ProgLoad(Message):
 
 @dataclass(frozen=True)
 class MapDesc:
-    FMT: ClassVar[struct.Struct] = struct.Struct("!32sIIIIII")
+    """A map of a loaded program, with its entries when the switch replied."""
+
+    FMT: ClassVar[struct.Struct] = struct.Struct("!32sIIIIIII4x")
     name: str
     map_type: int
     key_size: int
@@ -137,6 +139,7 @@ class MapDesc:
     max_entries: int
     map_flags: int
     flags: int
+    n_entries: int = 0
 
     def pack(self) -> bytes:
         return self.FMT.pack(
@@ -147,12 +150,22 @@ class MapDesc:
             self.max_entries,
             self.map_flags,
             self.flags,
+            self.n_entries,
         )
 
     @classmethod
     def unpack(cls, raw: bytes) -> MapDesc:
         name, *rest = cls.FMT.unpack(raw)
         return cls(_name(name), *rest)
+
+
+def _map_descs(raw: bytes, what: str) -> tuple[MapDesc, ...]:
+    size = MapDesc.FMT.size
+    if len(raw) % size:
+        raise OfpDecodeError(
+            f"{what}: {len(raw)} bytes of map descriptions, not a multiple of {size}"
+        )
+    return tuple(MapDesc.unpack(raw[i : i + size]) for i in range(0, len(raw), size))
 
 
 @dataclass(frozen=True)
@@ -172,17 +185,7 @@ class ProgLoadReply(Message):
     def decode(cls, body: bytes) -> ProgLoadReply:
         _need(body, cls.FMT.size, "program load reply")
         pid, n, mode = cls.FMT.unpack_from(body)
-        rest = body[cls.FMT.size :]
-        if len(rest) % MapDesc.FMT.size:
-            raise OfpDecodeError(
-                f"program load reply: {len(rest)} bytes of map descriptions, "
-                f"not a multiple of {MapDesc.FMT.size}"
-            )
-        maps = tuple(
-            MapDesc.unpack(rest[i : i + MapDesc.FMT.size])
-            for i in range(0, len(rest), MapDesc.FMT.size)
-        )
-        return cls(pid, n, mode, maps)
+        return cls(pid, n, mode, _map_descs(body[cls.FMT.size :], "program load reply"))
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,30 @@ class ProgUnload(_ProgId):
 @dataclass(frozen=True)
 class ProgUnloadReply(_ProgId):
     TYPE: ClassVar[MsgType] = MsgType.PROG_UNLOAD_REPLY
+
+
+@dataclass(frozen=True)
+class MapListRequest(_ProgId):
+    """The maps of a program and their entry counts: `ovs-ofctl dump-bpf-maps SWITCH ID`."""
+
+    TYPE: ClassVar[MsgType] = MsgType.MAP_LIST_REQUEST
+
+
+@dataclass(frozen=True)
+class MapListReply(Message):
+    TYPE: ClassVar[MsgType] = MsgType.MAP_LIST_REPLY
+    FMT: ClassVar[struct.Struct] = struct.Struct("!I4x")
+    prog_id: int
+    maps: tuple[MapDesc, ...] = ()
+
+    def body(self) -> bytes:
+        return self.FMT.pack(self.prog_id) + b"".join(m.pack() for m in self.maps)
+
+    @classmethod
+    def decode(cls, body: bytes) -> MapListReply:
+        _need(body, cls.FMT.size, "map list reply")
+        (pid,) = cls.FMT.unpack_from(body)
+        return cls(pid, _map_descs(body[cls.FMT.size :], "map list reply"))
 
 
 @dataclass(frozen=True)
@@ -407,6 +434,53 @@ class MapDumpReply(_MapMsg):
         return bool(self.flags & LIST_REPLY_MORE)
 
 
+@dataclass(frozen=True)
+class _MapBtf(Message):
+    """okopy_map_btf: a map's BTF, read in chunks (see okopy-ext.h)."""
+
+    FMT: ClassVar[struct.Struct] = struct.Struct("!IIIIII32s")
+    prog_id: int
+    map: str
+    offset: int = 0
+    btf_len: int = 0
+    key_type_id: int = 0
+    value_type_id: int = 0
+    chunk: bytes = b""
+
+    def body(self) -> bytes:
+        head = self.FMT.pack(
+            self.prog_id,
+            self.offset,
+            self.btf_len,
+            len(self.chunk),
+            self.key_type_id,
+            self.value_type_id,
+            _put_name(self.map, "map name"),
+        )
+        return pad8(head + self.chunk)
+
+    @classmethod
+    def decode(cls, body: bytes) -> _MapBtf:
+        _need(body, cls.FMT.size, cls.__name__)
+        pid, off, btf_len, clen, key_t, value_t, name = cls.FMT.unpack_from(body)
+        if cls.FMT.size + clen > len(body):
+            raise OfpDecodeError(f"{cls.__name__}: chunk_len {clen} runs past the message")
+        chunk = body[cls.FMT.size : cls.FMT.size + clen]
+        return cls(pid, _name(name), off, btf_len, key_t, value_t, chunk)
+
+
+@dataclass(frozen=True)
+class MapBtfRequest(_MapBtf):
+    """A map's BTF from 'offset' on: what `ovs-ofctl dump-bpf-map` asks first."""
+
+    TYPE: ClassVar[MsgType] = MsgType.MAP_BTF_REQUEST
+
+
+@dataclass(frozen=True)
+class MapBtfReply(_MapBtf):
+    TYPE: ClassVar[MsgType] = MsgType.MAP_BTF_REPLY
+
+
 MESSAGES: dict[int, type[Message]] = {
     cls.TYPE: cls
     for cls in (
@@ -424,6 +498,10 @@ MESSAGES: dict[int, type[Message]] = {
         MapDeleteReply,
         MapDumpRequest,
         MapDumpReply,
+        MapListRequest,
+        MapListReply,
+        MapBtfRequest,
+        MapBtfReply,
     )
 }
 

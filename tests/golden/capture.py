@@ -101,6 +101,10 @@ def reply(msg: bytes) -> bytes | None:
         return m.ProgUnloadReply(req.prog_id).frame()
     if isinstance(req, m.ProgListRequest):
         return m.ProgListReply(0).frame()
+    if isinstance(req, m.MapListRequest):
+        return m.MapListReply(req.prog_id).frame()
+    if isinstance(req, m.MapBtfRequest):
+        return m.MapBtfReply(req.prog_id, req.map, req.offset).frame()  # no BTF: hex
     if isinstance(req, m.MapDumpRequest):
         return m.MapDumpReply(req.prog_id, req.map, req.key_size, req.value_size).frame()
     if isinstance(req, m.MapLookupRequest):
@@ -125,6 +129,7 @@ COMMANDS: dict[str, list[str]] = {
     "load": ["load-bpf-prog", "7", str(HERE / "tiny.o"), "name=guard", "cookie=0x1234", "replace"],
     "unload": ["unload-bpf-prog", "7"],
     "list": ["dump-bpf-progs"],
+    "maps": ["dump-bpf-maps", "7"],
     "dump": ["dump-bpf-map", "7", "sources"],
     "lookup": ["lookup-bpf-map", "7", "sources", "0a000001"],
     "update": ["update-bpf-map", "7", "config", "00000000", "3200000005000000", "exist"],

@@ -70,7 +70,8 @@ def ofctl_scenario(net: Any, res: dict[str, Any], save: Callable[[], None], prog
     res["h1_h2"] = net.ping([h1, h2], timeout="1")
     res["h1_h3"] = net.ping([h1, h3], timeout="1")
     res["h2_h3"] = net.ping([h2, h3], timeout="1")
-    res["map"] = s1.ofctl("dump-bpf-map", "1", "blocked_v4")
+    # --hex: test_mininet.py reads the counters from the value's bytes.
+    res["map"] = s1.ofctl("dump-bpf-map", "1", "blocked_v4", "--hex")
     res["progs"] = s1.ofctl("dump-bpf-progs")
     save()
     s1.ofctl("del-bpf-map", "1", "blocked_v4", BLOCKED_HEX)

@@ -19,8 +19,9 @@ def test_flood_excess_dropped(switch: OvsInstance, add_host: HostFactory, tmp_pa
     add_host("h3", "10.0.0.3/24", 3)
     obj = compile_program(ROOT / "bpf/ratelimit.c", tmp_path / "ratelimit.o")
     switch.ofctl(*OF13, "load-bpf-prog", BRIDGE, "5", str(obj), "name=limit")
-    # 20 packets/s per source, bursts of 5: {rate: 20, burst: 5} as hex.
-    switch.ofctl(*OF13, "update-bpf-map", BRIDGE, "5", "config", "00000000", "1400000005000000")
+    # 20 packets/s per source, bursts of 5: ovs-ofctl reads the value through
+    # the map's BTF (and would take the same as hex, 1400000005000000).
+    switch.ofctl(*OF13, "update-bpf-map", BRIDGE, "5", "config", "0", "{rate=20,burst=5}")
     switch.ofctl(*OF13, "del-flows", BRIDGE)
     for flow in (
         "table=0,priority=100,ip,actions=bpf(prog=5,table=1)",
@@ -38,7 +39,11 @@ def test_flood_excess_dropped(switch: OvsInstance, add_host: HostFactory, tmp_pa
     assert flood.received >= 5, flood
 
     dump = switch.ofctl(*OF13, "dump-bpf-map", BRIDGE, "5", "sources")
-    assert "key=0a000001" in dump, dump  # h1's state, 10.0.0.1
-    assert "key=0a000002" in dump, dump
+    assert "key=10.0.0.1 " in dump, dump  # h1's state, typed through BTF
+    assert "key=10.0.0.2 " in dump, dump
+    raw = switch.ofctl(*OF13, "--hex", "dump-bpf-map", BRIDGE, "5", "sources")
+    assert "key=0a000001 " in raw, raw
+    config = switch.ofctl(*OF13, "lookup-bpf-map", BRIDGE, "5", "config", "0")
+    assert "key=0 value={rate=20,burst=5}" in config, config
     progs = switch.ofctl(*OF13, "dump-bpf-progs", BRIDGE)
     assert 'name="limit"' in progs, progs

@@ -51,6 +51,7 @@ def test_constants_match_the_header() -> None:
     assert h["OKOPY_PROG_ID_MAX"] == c.OKOPY_PROG_ID_MAX
     assert h["OKOPY_NAME_LEN"] == c.OKOPY_NAME_LEN
     assert h["OKOPY_PROG_CHUNK_MAX"] == c.OKOPY_PROG_CHUNK_MAX
+    assert h["OKOPY_BTF_CHUNK_MAX"] == c.OKOPY_BTF_CHUNK_MAX
     assert h["OKOPY_BPF_NO_TABLE"] == c.OKOPY_BPF_NO_TABLE
     assert h["OKOPYAST_BPF"] == c.OKOPYAST_BPF
     assert h["OKOXM_ET_BPF_VERDICT"] == c.OKOXM_ET_BPF_VERDICT
@@ -81,6 +82,7 @@ def test_struct_sizes_match_the_header() -> None:
     assert int(sizes["okopy_prog_list_reply"]) == m.ProgListReply.FMT.size
     assert int(sizes["okopy_prog_stats"]) == m.ProgStats.FMT.size
     assert int(sizes["okopy_map_ref"]) == m.MapUpdate.FMT.size
+    assert int(sizes["okopy_map_btf"]) == m.MapBtfRequest.FMT.size
     assert int(sizes["okopy_action_bpf"]) == 16
 
 
@@ -88,7 +90,13 @@ SAMPLES: list[m.Message] = [
     m.ProgLoad(7, c.ProgLoadFlags.REPLACE, 100, 0, b"\x7fELF" + bytes(5), "guard", 0xC00C1E),
     m.ProgLoadReply(7, 101, c.ExecMode.INTERP,
                     (m.MapDesc("sources", 9, 4, 24, 65536, 0, 0),
-                     m.MapDesc("config", 2, 4, 8, 1, 0, c.MAP_DESC_PINNED))),
+                     m.MapDesc("config", 2, 4, 8, 1, 0, c.MAP_DESC_PINNED, 1))),
+    m.MapListRequest(7),
+    m.MapListReply(7, (m.MapDesc("sources", 9, 4, 24, 65536, 0, 0, 1234),)),
+    m.MapListReply(7),
+    m.MapBtfRequest(7, "sources", 65280),
+    m.MapBtfReply(7, "sources", 8, 20, 3, 4, bytes(range(12))),
+    m.MapBtfReply(7, "sources"),
     m.ProgUnload(7),
     m.ProgUnloadReply(7),
     m.ProgListRequest(3, 10),
@@ -135,7 +143,14 @@ def test_chunks_cover_the_object() -> None:
             m.ProgLoad.FMT.pack(1, 0, 10, 0, 99, 0, b"x"),
             "runs past the message",
         ),
-        (c.MsgType.PROG_LOAD_REPLY, bytes(16 + 10), "not a multiple of 56"),
+        (c.MsgType.PROG_LOAD_REPLY, bytes(16 + 10), "not a multiple of 64"),
+        (c.MsgType.MAP_LIST_REPLY, bytes(8 + 56), "not a multiple of 64"),
+        (c.MsgType.MAP_LIST_REPLY, bytes(4), "shorter than its 8-byte header"),
+        (
+            c.MsgType.MAP_BTF_REPLY,
+            m.MapBtfReply.FMT.pack(1, 0, 20, 12, 0, 0, b"m") + bytes(8),
+            "runs past the message",
+        ),
         (c.MsgType.PROG_LIST_REPLY, bytes(8 + 3), "not a multiple of 120"),
         (c.MsgType.MAP_UPDATE, m.MapUpdate.FMT.pack(1, 5, 4, 4, 0, b"m") + bytes(8), "do not fit"),
         (99, b"", "unknown okopy message subtype 99"),
