@@ -85,6 +85,7 @@ class OkopyController(app_manager.OSKenApp):
         self.datapaths: dict[int, Any] = {}
         self.waiters: dict[int, Waiter] = {}
         self.samples: dict[int, list[metrics.ProgramSample]] = {}
+        self.map_sizes: dict[int, dict[tuple[int, int, str], int]] = {}
         self.reconciles: dict[int, int] = {}
         self.lock = threading.Lock()
         for name, sw in self.checked.switches.items():
@@ -289,6 +290,12 @@ class OkopyController(app_manager.OSKenApp):
             start = reply.programs[-1].prog_id + 1
         return out
 
+    def map_entries(self, dpid: int, prog_id: int) -> dict[str, int]:
+        """Entries in each map of program 'prog_id' now, by map name."""
+        reply = self._request(dpid, m.MapListRequest(prog_id))
+        assert isinstance(reply, m.MapListReply)
+        return {d.name: d.n_entries for d in reply.maps}
+
     def map_dump(self, dpid: int, prog_id: int, map_name: str) -> list[dict[str, Any]]:
         prog = self._program(dpid, prog_id)
         ks, vs = self._sizes(prog, map_name)
@@ -346,7 +353,8 @@ class OkopyController(app_manager.OSKenApp):
     def metrics(self) -> str:
         connected = {sw.dpid: sw.dpid in self.datapaths for sw in self.checked.switches.values()}
         samples = [s for per in self.samples.values() for s in per]
-        return metrics.render(connected, samples, {}, self.reconciles)
+        sizes = {k: n for per in self.map_sizes.values() for k, n in per.items()}
+        return metrics.render(connected, samples, sizes, self.reconciles)
 
     def _poll_stats(self) -> None:
         while True:
@@ -362,6 +370,20 @@ class OkopyController(app_manager.OSKenApp):
                                           p["run_nsec"], tuple(p["verdicts"].values()))
                     for p in progs
                 ]  # fmt: skip
+                self.map_sizes[dpid] = self._poll_map_sizes(dpid, [p["id"] for p in progs])
+
+    def _poll_map_sizes(self, dpid: int, prog_ids: list[int]) -> dict[tuple[int, int, str], int]:
+        sizes: dict[tuple[int, int, str], int] = {}
+        for pid in prog_ids:
+            try:
+                entries = self.map_entries(dpid, pid)
+            except LookupError:
+                continue  # unloaded since the program list
+            except (ConnectionError, TimeoutError, ValueError) as e:
+                log.debug("map sizes of %#x program %d: %s", dpid, pid, e)
+                continue
+            sizes.update(((dpid, pid, name), n) for name, n in entries.items())
+        return sizes
 
 
 def run(

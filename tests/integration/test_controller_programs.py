@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,31 @@ def api(switch: OvsInstance, *argv: str) -> Any:
     return json.loads(out)
 
 
+def metrics(switch: OvsInstance) -> str:
+    """The controller's /metrics, fetched from inside the switch's namespace."""
+    assert switch.netns is not None
+    url = f"http://127.0.0.1:{API_PORT}/metrics"
+    code = (
+        f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
+    )
+    return subprocess.run(
+        switch.netns.argv([sys.executable, "-c", code]), capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+
+
+def wait_for_metric(switch: OvsInstance, line: str, timeout: float = 30.0) -> None:
+    """Wait until the controller's statistics poll (every 5 s) reports 'line'."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = metrics(switch)
+        if line in text.splitlines():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no {line!r} in /metrics after {timeout} s:\n{text}")
+
+
 def test_filters_act_and_survive(
     deployed: tuple[OvsInstance, ControllerProcess, list[Host]],
 ) -> None:
@@ -89,6 +115,14 @@ def test_filters_act_and_survive(
     (prog,) = api(switch, "prog", "list", "--dpid", "1", "--json")
     assert prog["verdicts"]["drop"] >= 3
     assert prog["verdicts"]["pass"] >= 3
+
+    # The metrics count the map's entries as the switch reports them: the
+    # policy's seed, then one more added through the API.
+    wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v4"} 1')
+    api(switch, "map", "set", "--dpid", "1", "--token-file", str(ctl.token_file), "1",
+        "blocked_v4", '"10.0.0.9"', "{}")  # fmt: skip
+    wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v4"} 2')
+    wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v6"} 0')
 
     # Controller gone: the switch keeps filtering.
     ctl.stop()
