@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import warnings
 
 import pytest
 
@@ -31,11 +32,20 @@ def test_ovs_testsuite(layout: Layout, ovs_tools: OvsTools, keyword: str) -> Non
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     tail = "\n".join(out.splitlines()[-40:])
-    ok = re.search(r"(\d+) tests? (?:were|was) successful", out)
-    skipped = re.search(r"(\d+) tests? (?:were|was) skipped", out)
     assert proc.returncode == 0, tail
-    assert ok is not None or "All " in out, tail
+    # The first summary is the main run's ("All N tests were successful",
+    # "N tests were successful" or "N tests were run, M failed
+    # unexpectedly"); with RECHECK=yes a second one follows for the failed
+    # tests alone, run again one at a time.
+    total = re.search(r"(\d+) tests? (?:were|was) (?:successful|run)", out)
+    skipped = re.search(r"(\d+) tests? (?:were|was) skipped", out)
+    assert total is not None, tail
+    n_skipped = int(skipped.group(1)) if skipped else 0
+    failed = re.search(r"(\d+) failed unexpectedly", out)
+    if failed:
+        rechecked = re.findall(r"^\s*(\d+: .*) ok$", out, re.MULTILINE)
+        warnings.warn(f"{keyword}: {failed.group(1)} failed, then passed on recheck: "
+                      f"{'; '.join(rechecked)}", stacklevel=1)  # fmt: skip
     if keyword == "okopy":
         # The series' own tests must exist and run, not be skipped.
-        assert ok is not None, tail
-        assert int(ok.group(1)) > (int(skipped.group(1)) if skipped else 0), tail
+        assert int(total.group(1)) - n_skipped > n_skipped, tail
