@@ -66,6 +66,18 @@ class Sample:
         return f"{self.median:.{digits}f}{unit} ({lo:.{digits}f}-{hi:.{digits}f})"
 
 
+def pyplot() -> Any | None:
+    """matplotlib.pyplot with a file-only backend, or None without matplotlib."""
+    try:
+        import matplotlib  # noqa: PLC0415 - only reports need it
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return None
+    return plt
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

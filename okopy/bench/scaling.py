@@ -15,6 +15,7 @@ while traffic flows.  Variants:
 from __future__ import annotations
 
 import ipaddress
+import statistics
 import subprocess
 import tempfile
 import time
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from okopy.bench.common import Sample, markdown_table, write_report
+from okopy.bench.common import Sample, markdown_table, pyplot, write_report
 from okopy.bench.netpath import NetPath
 from okopy.ofclient import OfClient
 from okopy.ofp.messages import MapDelete, MapDeleteReply, MapUpdate, MapUpdateReply
@@ -427,6 +428,7 @@ def run(
         ],
     }  # fmt: skip
     md = write_report(report_dir, "scaling", lines, data)
+    plot(data, md.with_suffix(".png"))
     log(f"report: {md}")
     return result
 
@@ -474,3 +476,38 @@ def _report(run_: ScalingRun, baseline: Sample) -> list[str]:
         "veth costs dominate small packets; the userspace switch forwards through AF_PACKET, "
         "so its absolute rate is far below the kernel's whatever the rules.",
     ]
+
+
+def plot(data: dict[str, Any], path: Path) -> None:
+    """Throughput and time to add one entry against N, per variant, from the
+    report's data (scaling.json)."""
+    plt = pyplot()
+    if plt is None:
+        return
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for r in data["results"]:
+        by_variant.setdefault(r["variant"], []).append(r)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, unsorted in by_variant.items():
+        rs = sorted(unsorted, key=lambda r: r["n"])
+        ns = [r["n"] for r in rs]
+        ax1.plot(ns, [statistics.median(r["pps"]) for r in rs], marker="o", label=name)
+        ax2.plot(ns, [statistics.median(r["add_ms"]) for r in rs], marker="o", label=name)
+        if any(r.get("add_connected_ms") for r in rs):
+            ax2.plot(ns, [statistics.median(r["add_connected_ms"]) for r in rs], marker="s",
+                     linestyle="--", label=f"{name}, kept connection")  # fmt: skip
+    if data.get("baseline_pps"):
+        ax1.axhline(statistics.median(data["baseline_pps"]), color="grey", linestyle=":",
+                    label="kernel forwarding, no rules")  # fmt: skip
+    for ax, ylabel in ((ax1, "packets/s received"), (ax2, "ms to add one entry")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("entries in the blocklist (N)")
+        ax.set_ylabel(ylabel)
+    ax1.set_title("Throughput under a 64-byte UDP flood")
+    ax2.set_title("Adding one entry while traffic flows")
+    ax2.legend(fontsize=7)
+    ax1.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from okopy import packets, vm
-from okopy.bench.common import markdown_table, write_report
+from okopy.bench.common import markdown_table, pyplot, write_report
 from okopy.kernel import KernelProgram
 from okopy.paths import Layout
 from okopy.toolchain import compile_program
@@ -101,5 +101,30 @@ def run(
         ],
     }
     md = write_report(out_dir or layout.repo / "docs" / "benchmarks", "vm", lines, data)
+    plot(data, md.with_suffix(".png"))
     log(f"report: {md}")
     return rows
+
+
+def plot(data: dict[str, Any], path: Path) -> None:
+    """Per filter, VM and JIT ns per packet (empty program subtracted), from
+    the report's data (vm.json)."""
+    plt = pyplot()
+    if plt is None:
+        return
+    rows = data["rows"]
+    empty = data["empty"]
+    names = [r["name"] for r in rows]
+    vm = [max(r["vm_ns"] - empty["vm_ns"], 0) for r in rows]
+    jit = [max(r["kernel_ns"] - empty["kernel_ns"], 0) for r in rows]
+    xs = range(len(names))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.bar([x - 0.2 for x in xs], vm, width=0.4, label="libokovm interpreter")
+    ax.bar([x + 0.2 for x in xs], jit, width=0.4, label="kernel JIT")
+    ax.set_xticks(list(xs), names, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("ns per packet (empty program subtracted)")
+    ax.set_title("okopy bench vm: the same objects and packets")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

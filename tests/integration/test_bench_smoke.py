@@ -24,6 +24,7 @@ def test_scaling_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> N
     assert all(len(r.vs_reference.values) == 1 for r in okopy), lines
     report = (tmp_path / "scaling.md").read_text()
     assert "| nftables set | 10 |" in report
+    assert (tmp_path / "scaling.png").stat().st_size > 0
     data = json.loads((tmp_path / "scaling.json").read_text())
     assert data["machine"]["cores"] >= 1
     assert len(data["results"]) == 2 * len(variants)
@@ -34,6 +35,7 @@ def test_vm_bench_smoke(layout: Layout, kernel_bpf: None, tmp_path: Path) -> Non
     assert {r.name for r in rows} >= {"blocklist", "ratelimit", "prefix_blocklist"}
     assert all(r.vm_ns > 0 and r.kernel_ns > 0 for r in rows)
     assert "| ratelimit |" in (tmp_path / "vm.md").read_text()
+    assert (tmp_path / "vm.png").stat().st_size > 0
 
 
 def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
@@ -47,3 +49,4 @@ def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> 
         assert run.prog[name]["pass"] > 0, lines
     assert run.prog["plain"]["runs"] == 0, lines
     assert "| ct(table) firewall |" in (tmp_path / "datapath.md").read_text()
+    assert (tmp_path / "datapath.png").stat().st_size > 0
