@@ -21,7 +21,7 @@ from okopy.paths import Layout, default_layout
 BRIDGE = "br0"
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
     if os.environ.get("OKOPY_REQUIRE_INTEGRATION") == "1":
         pytest.fail(reason + " (OKOPY_REQUIRE_INTEGRATION=1)")
     pytest.skip(reason)
@@ -36,18 +36,18 @@ def layout() -> Layout:
 def kernel_bpf() -> None:
     """The kernel's BPF verifier and test runner: needs root (CAP_BPF)."""
     if os.geteuid() != 0:
-        _unavailable("needs root (CAP_BPF) for the kernel verifier")
+        unavailable("needs root (CAP_BPF) for the kernel verifier")
 
 
 @pytest.fixture(scope="session")
 def ovs_tools(layout: Layout) -> OvsTools:
     """The built Open vSwitch; needs root to be of any use."""
     if os.geteuid() != 0:
-        _unavailable("needs root for network namespaces")
+        unavailable("needs root for network namespaces")
     try:
         return OvsTools.from_layout(layout)
     except OvsNotBuilt as e:
-        _unavailable(str(e))
+        unavailable(str(e))
         raise
 
 

@@ -17,28 +17,11 @@ from okopy.controller.process import ControllerProcess
 from okopy.hosts import Host
 from okopy.ovs.instance import OvsInstance
 from okopy.testing.fixtures import BRIDGE, HostFactory
+from okopy.testing.policies import blocklist_policy
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 API_PORT = 18181
 
-POLICY = f"""\
-version: 1
-programs:
-  block: {{source: {ROOT}/bpf/blocklist.c, id: 1}}
-switches:
-  s1:
-    dpid: 0x1
-    programs: [block]
-    maps:
-      block:
-        blocked_v4: [{{key: 10.0.0.2, value: {{}}}}]
-    flows:
-      - {{table: 0, priority: 100, match: {{eth_type: 0x800}},
-         actions: [{{bpf: {{prog: block, table: 1}}}}]}}
-      - {{table: 0, priority: 0, actions: [normal]}}
-      - {{table: 1, priority: 100, match: {{bpf_verdict: pass}}, actions: [normal]}}
-      - {{table: 1, priority: 0, actions: [drop]}}
-"""
+POLICY = blocklist_policy("10.0.0.2")
 
 
 @pytest.fixture

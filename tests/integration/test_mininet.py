@@ -22,37 +22,21 @@ import pytest
 from okopy.netns import Namespace
 from okopy.ovs.instance import OvsTools
 from okopy.process import terminate
-from okopy.testing.fixtures import _unavailable
+from okopy.testing.fixtures import unavailable
+from okopy.testing.policies import blocklist_policy
 from okopy.toolchain import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHILD = Path(__file__).resolve().parent / "mininet_child.py"
 DEBIAN_MININET = Path("/usr/lib/python3/dist-packages/mininet/net.py")
 
-POLICY = f"""\
-version: 1
-programs:
-  block: {{source: {ROOT}/bpf/blocklist.c, id: 1}}
-switches:
-  s1:
-    dpid: 0x1
-    programs: [block]
-    maps:
-      block:
-        blocked_v4: [{{key: 10.0.0.3, value: {{}}}}]
-    flows:
-      - {{table: 0, priority: 100, match: {{eth_type: 0x800}},
-         actions: [{{bpf: {{prog: block, table: 1}}}}]}}
-      - {{table: 0, priority: 0, actions: [normal]}}
-      - {{table: 1, priority: 100, match: {{bpf_verdict: pass}}, actions: [normal]}}
-      - {{table: 1, priority: 0, actions: [drop]}}
-"""
+POLICY = blocklist_policy("10.0.0.3")
 
 
 @pytest.fixture(scope="module")
 def mininet_installed() -> None:
     if not DEBIAN_MININET.exists() or not Path("/usr/bin/mnexec").exists():
-        _unavailable("Mininet is not installed: run scripts/setup (Debian package mininet)")
+        unavailable("Mininet is not installed: run scripts/setup (Debian package mininet)")
 
 
 def run_child(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
