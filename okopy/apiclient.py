@@ -43,6 +43,9 @@ class ApiClient:
     def programs(self, dpid: int) -> Any:
         return self.call("GET", f"/api/v1/switches/{dpid}/programs")
 
+    def maps(self, dpid: int, prog: int) -> Any:
+        return self.call("GET", f"/api/v1/switches/{dpid}/programs/{prog}/maps")
+
     def _map(self, dpid: int, prog: int, name: str) -> str:
         return f"/api/v1/switches/{dpid}/programs/{prog}/maps/{quote(name)}"
 

@@ -231,6 +231,18 @@ def cmd_prog_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prog_maps(args: argparse.Namespace) -> int:
+    maps = _client(args).maps(int(args.dpid, 0), args.prog)
+    if args.json:
+        _log(json.dumps(maps, indent=2))
+        return 0
+    for mp in maps:
+        pinned = ", pinned" if mp["pinned"] else ""
+        _log(f"{mp['name']:<20} {mp['type']:<10} {mp['entries']:>8} / {mp['max_entries']:<8} "
+             f"key {mp['key_size']} B, value {mp['value_size']} B{pinned}")  # fmt: skip
+    return 0
+
+
 def cmd_switches(args: argparse.Namespace) -> int:
     out = _client(args).switches()
     if args.json:
@@ -407,6 +419,11 @@ def parser() -> argparse.ArgumentParser:
     api_args(pl)
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_prog_list)
+    pm = pr_sub.add_parser("maps", help="a program's maps and their entry counts")
+    api_args(pm)
+    pm.add_argument("prog", type=int, help="program id")
+    pm.add_argument("--json", action="store_true")
+    pm.set_defaults(func=cmd_prog_maps)
 
     mp = sub.add_parser("map", help="map entries on a switch, through the controller API")
     mp_sub = mp.add_subparsers(dest="map_command", metavar="ACTION", required=True)

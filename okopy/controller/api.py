@@ -40,6 +40,7 @@ class Backend(Protocol):
 
     def switches(self) -> list[dict[str, Any]]: ...
     def programs(self, dpid: int) -> list[dict[str, Any]]: ...
+    def maps(self, dpid: int, prog_id: int) -> list[dict[str, Any]]: ...
     def map_dump(self, dpid: int, prog_id: int, map_name: str) -> list[dict[str, Any]]: ...
     def map_lookup(self, dpid: int, prog_id: int, map_name: str, key: Any) -> Any: ...
     def map_update(
@@ -166,6 +167,9 @@ class Api:
     def get_programs(self, req: Request, p: dict[str, str]) -> Response:
         return _json(HTTPStatus.OK, self.backend.programs(_int(p, "dpid")))
 
+    def get_maps(self, req: Request, p: dict[str, str]) -> Response:
+        return _json(HTTPStatus.OK, self.backend.maps(_int(p, "dpid"), _int(p, "prog")))
+
     def get_map(self, req: Request, p: dict[str, str]) -> Response:
         dpid, pid = _int(p, "dpid"), _int(p, "prog")
         if "key" in req.query:
@@ -212,6 +216,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", API + "/switches", Api.get_switches, "Switches in the policy and their state"),
     Route("GET", API + "/switches/{dpid}/programs", Api.get_programs,
           "Programs loaded on a switch, with statistics"),
+    Route("GET", API + "/switches/{dpid}/programs/{prog}/maps", Api.get_maps,
+          "A program's maps as the switch reports them, with their entry counts"),
     Route("GET", _MAP, Api.get_map,
           "All entries of a map, typed through BTF; with ?key=JSON, one entry"),
     Route("PUT", _MAP + "/entries", Api.put_entry, "Create or replace a map entry", True,

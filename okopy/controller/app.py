@@ -33,7 +33,13 @@ from okopy.controller import api, metrics, openflow
 from okopy.controller.desired import BuiltProgram, DesiredSwitch, Flow
 from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
 from okopy.ofp import messages as m
-from okopy.ofp.constants import OKOPY_VENDOR_ID, ErrorType, MapUpdateFlags
+from okopy.ofp.constants import (
+    MAP_DESC_PINNED,
+    OKOPY_VENDOR_ID,
+    ErrorType,
+    MapType,
+    MapUpdateFlags,
+)
 from okopy.schema import ConfigError
 
 log = logging.getLogger("okopy.controller")
@@ -290,11 +296,28 @@ class OkopyController(app_manager.OSKenApp):
             start = reply.programs[-1].prog_id + 1
         return out
 
-    def map_entries(self, dpid: int, prog_id: int) -> dict[str, int]:
-        """Entries in each map of program 'prog_id' now, by map name."""
+    def _map_list(self, dpid: int, prog_id: int) -> tuple[m.MapDesc, ...]:
         reply = self._request(dpid, m.MapListRequest(prog_id))
         assert isinstance(reply, m.MapListReply)
-        return {d.name: d.n_entries for d in reply.maps}
+        return reply.maps
+
+    def map_entries(self, dpid: int, prog_id: int) -> dict[str, int]:
+        """Entries in each map of program 'prog_id' now, by map name."""
+        return {d.name: d.n_entries for d in self._map_list(dpid, prog_id)}
+
+    def maps(self, dpid: int, prog_id: int) -> list[dict[str, Any]]:
+        out = []
+        for d in self._map_list(dpid, prog_id):
+            try:
+                kind = MapType(d.map_type).name.lower()
+            except ValueError:
+                kind = str(d.map_type)
+            out.append({
+                "name": d.name, "type": kind, "key_size": d.key_size,
+                "value_size": d.value_size, "max_entries": d.max_entries,
+                "entries": d.n_entries, "pinned": bool(d.flags & MAP_DESC_PINNED),
+            })  # fmt: skip
+        return out
 
     def map_dump(self, dpid: int, prog_id: int, map_name: str) -> list[dict[str, Any]]:
         prog = self._program(dpid, prog_id)

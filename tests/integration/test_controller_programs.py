@@ -106,6 +106,9 @@ def test_filters_act_and_survive(
         "blocked_v4", '"10.0.0.9"', "{}")  # fmt: skip
     wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v4"} 2')
     wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v6"} 0')
+    maps = {mp["name"]: mp for mp in api(switch, "prog", "maps", "--dpid", "1", "1", "--json")}
+    assert maps["blocked_v4"]["entries"] == 2, maps
+    assert maps["blocked_v4"]["type"] == "hash", maps
 
     # Controller gone: the switch keeps filtering.
     ctl.stop()

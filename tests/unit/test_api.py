@@ -18,7 +18,7 @@ TOKEN = "s3cret"
 
 class FakeBackend:
     def __init__(self) -> None:
-        self.maps: dict[tuple[int, int, str], dict[str, Any]] = {
+        self.tables: dict[tuple[int, int, str], dict[str, Any]] = {
             (1, 2, "config"): {"0": {"rate": 5}}
         }
         self.reloads = 0
@@ -31,9 +31,14 @@ class FakeBackend:
             raise LookupError(f"no switch {dpid:#x}")
         return [{"id": 2, "name": "limit", "runs": 10}]
 
+    def maps(self, dpid: int, prog_id: int) -> list[dict[str, Any]]:
+        if (dpid, prog_id) != (1, 2):
+            raise LookupError(f"no program {prog_id} on switch {dpid:#x}")
+        return [{"name": name, "entries": len(m)} for (_, _, name), m in self.tables.items()]
+
     def _map(self, dpid: int, prog: int, name: str) -> dict[str, Any]:
         try:
-            return self.maps[dpid, prog, name]
+            return self.tables[dpid, prog, name]
         except KeyError:
             raise LookupError(f"no map {name} in program {prog}") from None
 
@@ -89,6 +94,8 @@ def test_reads_need_no_token(api: tuple[Api, FakeBackend]) -> None:
     assert call(a, "GET", "/api/v1/switches", token=None)[0] == HTTPStatus.OK
     assert call(a, "GET", "/api/v1/switches/1/programs", token=None)[1][0]["name"] == "limit"
     assert call(a, "GET", MAP, token=None) == (200, [{"key": 0, "value": {"rate": 5}}])
+    maps = call(a, "GET", "/api/v1/switches/1/programs/2/maps", token=None)
+    assert maps == (200, [{"name": "config", "entries": 1}])
     assert call(a, "GET", MAP, token=None, query={"key": "0"}) == (
         200,
         {"key": 0, "value": {"rate": 5}},
@@ -99,7 +106,7 @@ def test_reads_need_no_token(api: tuple[Api, FakeBackend]) -> None:
 def test_update_and_delete(api: tuple[Api, FakeBackend]) -> None:
     a, b = api
     assert call(a, "PUT", MAP + "/entries", {"key": 0, "value": {"rate": 9}})[0] == 200
-    assert b.maps[1, 2, "config"]["0"] == {"rate": 9}
+    assert b.tables[1, 2, "config"]["0"] == {"rate": 9}
     assert call(a, "DELETE", MAP + "/entries", {"key": 0})[0] == 200
     assert call(a, "DELETE", MAP + "/entries", {"key": 0})[0] == HTTPStatus.NOT_FOUND
     assert call(a, "POST", "/api/v1/policy/reload")[1] == {"reloaded": True}
@@ -120,7 +127,7 @@ def test_changes_need_the_token(api: tuple[Api, FakeBackend], method: str, path:
     status, out = call(a, method, path, body, token=token)
     assert status == HTTPStatus.UNAUTHORIZED
     assert "token" in out["error"]
-    assert b.maps[1, 2, "config"] == {"0": {"rate": 5}}
+    assert b.tables[1, 2, "config"] == {"0": {"rate": 5}}
     assert b.reloads == 0
 
 
@@ -150,7 +157,7 @@ def test_malformed_bodies(
     got, out = call(a, "PUT", MAP + "/entries", raw=raw)
     assert got == status
     assert message in out["error"]
-    assert b.maps[1, 2, "config"] == {"0": {"rate": 5}}
+    assert b.tables[1, 2, "config"] == {"0": {"rate": 5}}
 
 
 @pytest.mark.parametrize(
@@ -160,6 +167,7 @@ def test_malformed_bodies(
         ("GET", "/api/v1/switches/zz/programs", 400),
         ("GET", "/api/v1/switches/7/programs", 404),
         ("GET", "/api/v1/switches/1/programs/2/maps/nomap", 404),
+        ("GET", "/api/v1/switches/1/programs/9/maps", 404),
         ("PATCH", "/api/v1/switches", 405),
     ],
 )
