@@ -36,7 +36,6 @@ import importlib.util
 import os
 import re
 import shlex
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -404,26 +403,6 @@ def controller_python() -> str:
     return str(python)
 
 
-class _Controller(ControllerProcess):
-    """`okopy controller`, run by controller_python()."""
-
-    def __init__(self, python: str, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.python = python
-
-    def start(self) -> ControllerProcess:
-        argv = [self.python, "-m", "okopy", "controller", "--policy", str(self.policy),
-                "--listen", f"127.0.0.1:{self.port}", "--verbose"]  # fmt: skip
-        if self.api:
-            argv += ["--api", self.api]
-        if self.token_file:
-            argv += ["--api-token-file", str(self.token_file)]
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        return self
-
-
 class OkopyController(Controller):
     """okopy's controller for a policy file, on 127.0.0.1:port; it loads the
     policy's programs, maps and flows into the switches of that policy.
@@ -459,9 +438,9 @@ class OkopyController(Controller):
 
     def start(self) -> None:
         """Start the controller; return once it has read the policy."""
-        proc = _Controller(
-            controller_python(), self.policy, self.log_file, None, self.port,
-            api=self.api, token_file=self.token_file,
+        proc = ControllerProcess(
+            self.policy, self.log_file, None, self.port,
+            api=self.api, token_file=self.token_file, python=controller_python(),
         )  # fmt: skip
         self.process = proc
         _CONTROLLERS.append(proc)

@@ -31,8 +31,10 @@ class ControllerProcess:
         port: int = 6653,
         api: str | None = None,
         token_file: Path | None = None,
+        python: str = sys.executable,
     ) -> None:
         self.policy = policy
+        self.python = python  # a Python that has okopy and os-ken
         self.log_file = log_file
         self.netns = netns
         self.port = port
@@ -47,7 +49,7 @@ class ControllerProcess:
         return f"tcp:127.0.0.1:{self.port}"
 
     def start(self) -> ControllerProcess:
-        argv = [sys.executable, "-m", "okopy", "controller", "--policy", str(self.policy),
+        argv = [self.python, "-m", "okopy", "controller", "--policy", str(self.policy),
                 "--listen", f"127.0.0.1:{self.port}", "--verbose"]  # fmt: skip
         if self.api:
             argv += ["--api", self.api]
