@@ -42,6 +42,8 @@ class DiffReport:
     # Runts the kernel's test runner refuses (XDP needs an Ethernet header);
     # they still ran in the VM.
     vm_only: int = 0
+    # The VM ran the program as native code (libokovm's JIT).
+    jit: bool = False
 
     @property
     def ok(self) -> bool:
@@ -79,6 +81,7 @@ def run(
     prandom: int = DEFAULT_PRANDOM,
     seeds: dict[str, list[tuple[bytes, bytes]]] | None = None,
     prog_name: str | None = None,
+    jit: bool = True,
 ) -> DiffReport:
     """Run 'packets' through both runtimes; 'clock_ns[i]' is packet i's time."""
     clocks = list(clock_ns) if clock_ns is not None else [DEFAULT_CLOCK_NS] * len(packets)
@@ -88,7 +91,8 @@ def run(
     fixed = elfmod.fix_helpers(obj, clock_ns=clocks[0] if clocks else 0, prandom=prandom)
 
     ns = vm.Namespace("differential")
-    prog = ns.load(elfmod.fix_helpers(obj, prandom=prandom), prog_name=prog_name)
+    prog = ns.load(elfmod.fix_helpers(obj, prandom=prandom), prog_name=prog_name, jit=jit)
+    report.jit = prog.info.jit
     with KernelProgram(fixed, prog_name) as kern:
         kmaps = {_canonical(n): m for n, m in kern.maps.items()}
         for name, entries in (seeds or {}).items():

@@ -26,6 +26,7 @@ MAP_TYPES = {1: "hash", 2: "array", 9: "lru_hash", 11: "lpm_trie"}
 UPDATE_FLAGS = {"any": 0, "noexist": 1, "exist": 2}
 Sandbox = Literal["never", "allow", "force"]
 _SANDBOX_FLAGS = {"never": 0, "allow": 1, "force": 2}
+_NO_JIT = 8  # OKOVM_LOAD_NO_JIT
 
 
 class VmNotBuilt(RuntimeError):
@@ -127,6 +128,8 @@ class ProgramInfo:
     # True when the kernel admitted it under its strict (unprivileged) rules;
     # False when it needed the privileged verifier (see libokovm's kernel.c).
     kernel_strict: bool
+    # True when it runs as native code (the JIT; x86-64, verified programs).
+    jit: bool = False
 
 
 @dataclass(frozen=True)
@@ -313,6 +316,7 @@ class Program:
             _string(ffi, i.name), _string(ffi, i.section), i.n_insns,
             "sandbox" if i.mode == 1 else "verified", i.n_maps,
             bool(i.kernel_verified), i.kernel_verify_ns, bool(i.kernel_strict),
+            bool(i.jit),
         )  # fmt: skip
 
     def run(self, packet: bytes, in_port: int = 0) -> int:
@@ -394,8 +398,11 @@ class Namespace:
         prog_name: str | None = None,
         section: str | None = None,
         sandbox: Sandbox = "never",
+        jit: bool = True,
     ) -> Program:
-        """Load and verify one program of the object 'elf'."""
+        """Load and verify one program of the object 'elf'.  Verified
+        programs run as native code where libokovm has a JIT (x86-64),
+        in the interpreter with 'jit=False'."""
         ffi, lib = _lib()
         opts = ffi.new("struct okovm_load_opts *")
         keep = []
@@ -405,7 +412,7 @@ class Namespace:
         if section:
             keep.append(ffi.new("char[]", section.encode()))
             opts.section = keep[-1]
-        opts.flags = _SANDBOX_FLAGS[sandbox]
+        opts.flags = _SANDBOX_FLAGS[sandbox] | (0 if jit else _NO_JIT)
         out = ffi.new("struct okovm_prog **")
         err = ffi.new("struct okovm_error *")
         rc = lib.okovm_prog_load(self._h, elf, len(elf), opts, out, err)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import platform
 import struct
 import zlib
 
@@ -101,12 +102,19 @@ def clocks_for(name: str) -> list[int]:
     return [MS + (i // every) * 10 * MS * every // 20 for i in range(N_PACKETS)]
 
 
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "interp"])
 @pytest.mark.parametrize("name", PROGRAMS)
-def test_vm_matches_kernel(objects: dict[str, bytes], name: str) -> None:
+def test_vm_matches_kernel(objects: dict[str, bytes], name: str, jit: bool) -> None:
+    """Both of the VM's engines for verified programs: native code (where
+    libokovm has a JIT) and the interpreter."""
     pkts = packets.random_packets(
         seed=zlib.crc32(name.encode()) & 0xFFFF, count=N_PACKETS, extras=True
     )
-    report = differential.run(objects[name], pkts, clock_ns=clocks_for(name), seeds=SEEDS.get(name))
+    report = differential.run(
+        objects[name], pkts, clock_ns=clocks_for(name), seeds=SEEDS.get(name), jit=jit
+    )
+    if platform.machine() == "x86_64":
+        assert report.jit == jit, "the JIT was expected to compile it" if jit else "NO_JIT ignored"
     assert report.ok, report.summary()
     assert report.maps_compared, report.summary()
 

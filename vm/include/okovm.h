@@ -68,6 +68,9 @@ enum okovm_load_flags {
      * privileged check is accepted instead, and okovm_prog_info's
      * 'kernel_strict' is 0. */
     OKOVM_LOAD_ALLOW_LENIENT_KERNEL = 4,
+    /* Run a verified program in the interpreter even where the JIT could
+     * compile it to native code (x86-64).  For comparisons and tests. */
+    OKOVM_LOAD_NO_JIT = 8,
 };
 
 /* Execution mode of a loaded program (see okovm_prog_get_info()). */
@@ -281,6 +284,7 @@ struct okovm_prog_info {
     uint64_t kernel_verify_ns;  /* Time the kernel admission took. */
     uint32_t kernel_strict;     /* 1 if the kernel checked it with its
                                  * strict (unprivileged) rules. */
+    uint32_t jit;               /* 1 if it runs as native code. */
 };
 
 /* Fills 'info' for 'prog'. */

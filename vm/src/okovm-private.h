@@ -176,6 +176,9 @@ struct okovm_run {
     struct okovm_grant grants[OKOVM_MAX_GRANTS];
     const char *fault;
     int32_t fault_insn;
+
+    /* JIT only: the machine stack pointer to unwind to. */
+    uint64_t jit_rsp;
 };
 
 struct okovm_stats_shard {
@@ -211,6 +214,10 @@ struct okovm_prog {
     struct bpf_insn *insns;         /* Linked instructions. */
     struct okovm_xinsn *code;       /* Pre-decoded. */
     uint64_t (*exec)(const struct okovm_prog *, struct okovm_run *);
+    bool no_jit;                    /* OKOVM_LOAD_NO_JIT. */
+    void *jit_code;                 /* Native code (jit.c), or NULL. */
+    size_t jit_size;
+    uint64_t (*jit_fn)(struct okovm_run *, uint64_t stack_top);
 
     uint32_t n_maps;
     struct okovm_map **maps;
@@ -300,6 +307,8 @@ int okovm_decode(struct okovm_prog *, const struct okovm_vinfo *,
 uint64_t okovm_exec_fast(const struct okovm_prog *, struct okovm_run *);
 uint64_t okovm_exec_sandbox(const struct okovm_prog *, struct okovm_run *);
 const void *const *okovm_exec_fast_labels(void);
+int okovm_jit_compile(struct okovm_prog *, const struct okovm_vinfo *);
+void okovm_jit_free(struct okovm_prog *);
 const void *const *okovm_exec_sandbox_labels(void);
 
 /* elf.c */

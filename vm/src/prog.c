@@ -71,6 +71,7 @@ okovm_prog_unref(struct okovm_prog *prog)
     free(prog->maps);
     free(prog->insns);
     free(prog->code);
+    okovm_jit_free(prog);
     free(prog->btf_raw);
     btf__free(prog->btf);
     free(prog->lines);
@@ -106,6 +107,11 @@ okovm_prog_finish(struct okovm_prog *prog, bool allow_back_edges,
             }
         }
         error = okovm_decode(prog, &vi, err);
+        if (!error && prog->mode == OKOVM_MODE_VERIFIED && !prog->no_jit) {
+            /* Without native code the interpreter runs it: not an
+             * error. */
+            okovm_jit_compile(prog, &vi);
+        }
         okovm_vinfo_free(&vi);
     }
     return error;
@@ -272,6 +278,7 @@ okovm_prog_load(struct okovm_ns *ns, const void *elf, size_t len,
     }
 
     /* Kernel admission. */
+    prog->no_jit = (flags & OKOVM_LOAD_NO_JIT) != 0;
     if (flags & OKOVM_LOAD_FORCE_SANDBOX) {
         prog->mode = OKOVM_MODE_SANDBOX;
     } else {
@@ -384,6 +391,7 @@ okovm_test_load_raw(struct okovm_ns *ns, const struct okovm_test_insn *insns,
         prog->maps[i] = maps[i];
     }
     prog->n_maps = n_maps;
+    prog->no_jit = (flags & OKOVM_LOAD_NO_JIT) != 0;
     prog->mode = (flags & OKOVM_LOAD_FORCE_SANDBOX) ? OKOVM_MODE_SANDBOX
                                                     : OKOVM_MODE_VERIFIED;
     error = okovm_prog_finish(prog, prog->mode == OKOVM_MODE_SANDBOX, err);
@@ -461,7 +469,7 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
         }
         verdict = okovm_exec_sandbox(prog, &run);
     } else {
-        verdict = okovm_exec_fast(prog, &run);
+        verdict = prog->exec(prog, &run);
     }
 
     if (!ns->defer_fn) {
@@ -505,6 +513,7 @@ okovm_prog_get_info(const struct okovm_prog *prog,
     info->kernel_verified = prog->kernel_verified;
     info->kernel_verify_ns = prog->kernel_ns;
     info->kernel_strict = prog->kernel_verified && prog->kernel_strict;
+    info->jit = prog->jit_code != NULL;
 }
 
 void
