@@ -656,7 +656,7 @@ emit_call(struct jit *j, const struct bpf_insn *in, uint32_t i,
         pop(j, R13);
         pop(j, RBX);
     } else {
-        helper_fn *fn = helper_for(in->imm);
+        helper_fn *fn = in->src_reg ? NULL : helper_for(in->imm);
 
         if (!fn) {
             j->why = "unknown helper";
@@ -669,15 +669,16 @@ emit_call(struct jit *j, const struct bpf_insn *in, uint32_t i,
 }
 
 static void
-emit_jump(struct jit *j, const struct bpf_insn *in, uint32_t i)
+emit_jump(struct jit *j, const struct bpf_insn *in, uint32_t i,
+          uint32_t n_insns)
 {
     int w = BPF_CLASS(in->code) == BPF_JMP ? W : 0;
     int dst = reg_map[in->dst_reg], src = reg_map[in->src_reg & 0xf];
     uint8_t op = BPF_OP(in->code);
     uint32_t target = i + 1 + in->off;
 
-    if (!jmp_cc[op >> 4]) {
-        j->why = "unknown jump";
+    if (!jmp_cc[op >> 4] || target >= n_insns) {
+        j->why = "unknown jump or target";
         return;
     }
     if (op == BPF_JSET) {
@@ -767,17 +768,21 @@ emit_prog(struct jit *j, const struct okovm_prog *prog,
             break;
         case BPF_JMP:
             if (BPF_OP(in->code) == BPF_JA) {
+                if (i + 1 + in->off >= n) {
+                    j->why = "jump outside the program";
+                    break;
+                }
                 jump_to(j, -1, j->addr[i + 1 + in->off]);
             } else if (BPF_OP(in->code) == BPF_EXIT) {
                 emit1(j, 0xc3);
             } else if (BPF_OP(in->code) == BPF_CALL) {
                 emit_call(j, in, i, n);
             } else {
-                emit_jump(j, in, i);
+                emit_jump(j, in, i, n);
             }
             break;
         case BPF_JMP32:
-            emit_jump(j, in, i);
+            emit_jump(j, in, i, n);
             break;
         case BPF_LDX:
             if (vi->ctx_access[i] == OKOVM_CTX_REWRITE) {

@@ -21,6 +21,10 @@
 #define ALU64_X(OP, D, S) I(BPF_ALU64 | (OP) | BPF_X, D, S, 0, 0)
 #define ALU32_K(OP, D, IMM) I(BPF_ALU | (OP) | BPF_K, D, 0, 0, IMM)
 #define ALU32_X(OP, D, S) I(BPF_ALU | (OP) | BPF_X, D, S, 0, 0)
+#define MOV32_K(D, IMM) ALU32_K(BPF_MOV, D, IMM)
+#define MOV32_X(D, S) ALU32_X(BPF_MOV, D, S)
+#define NEG64(D) I(BPF_ALU64 | BPF_NEG, D, 0, 0, 0)
+#define NEG32(D) I(BPF_ALU | BPF_NEG, D, 0, 0, 0)
 #define END(SRC, D, BITS) I(BPF_ALU | BPF_END | (SRC), D, 0, 0, BITS)
 #define JMP_K(OP, D, IMM, OFF) I(BPF_JMP | (OP) | BPF_K, D, 0, OFF, IMM)
 #define JMP_X(OP, D, S, OFF) I(BPF_JMP | (OP) | BPF_X, D, S, OFF, 0)
@@ -45,6 +49,38 @@
 #define ATOMIC(SZ, OP, D, S, OFF) I(BPF_STX | BPF_ATOMIC | (SZ), D, S, OFF, OP)
 
 #define N_INSNS(A) (sizeof (A) / sizeof (A)[0])
+
+/* The ways a trusted program can run, for tests that compare them: native
+ * code where the JIT supports the machine (the interpreter elsewhere), the
+ * threaded interpreter, the checked interpreter. */
+enum run_mode { RUN_JIT, RUN_INTERP, RUN_SANDBOX, N_RUN_MODES };
+
+/* okovm_test_load_raw() flags for 'mode'. */
+static inline uint32_t
+run_mode_flags(enum run_mode mode)
+{
+    return (mode == RUN_JIT ? 0
+            : mode == RUN_INTERP ? OKOVM_LOAD_NO_JIT
+            : OKOVM_LOAD_FORCE_SANDBOX);
+}
+
+/* Name of 'mode' for messages. */
+static inline const char *
+run_mode_name(enum run_mode mode)
+{
+    return (mode == RUN_JIT ? "jit"
+            : mode == RUN_INTERP ? "interp" : "sandbox");
+}
+
+/* Returns true if 'prog' runs as native code. */
+static inline bool
+prog_is_jit(const struct okovm_prog *prog)
+{
+    struct okovm_prog_info info;
+
+    okovm_prog_get_info(prog, &info);
+    return info.jit != 0;
+}
 
 /* Runs 'prog' on 'pkt' and returns the full 64-bit r0. */
 static inline uint64_t

@@ -1,6 +1,7 @@
 /*
  * test-alu.c -- instruction semantics, one hand-assembled program per
- * case, in both interpreters; structural refusals of raw programs.
+ * case, in every mode (JIT, interpreter, sandbox); structural refusals of
+ * raw programs.
  */
 
 #include <errno.h>
@@ -19,32 +20,38 @@ new_ns(void)
     return ns;
 }
 
-/* Loads 'insns' in both modes, checks that both return 'expect'. */
+/* Loads 'insns' in every mode (asm.h), checks that each returns
+ * 'expect'. */
 static void
 expect_r0(const char *what, const struct okovm_test_insn *insns, uint32_t n,
           uint64_t expect)
 {
-    static const uint32_t modes[2] = { 0, OKOVM_LOAD_FORCE_SANDBOX };
     static uint8_t pkt[64];
     struct okovm_ns *ns = new_ns();
     struct okovm_error err;
     int m;
 
-    for (m = 0; m < 2; m++) {
+    for (m = 0; m < N_RUN_MODES; m++) {
         struct okovm_prog *prog;
-        int error = okovm_test_load_raw(ns, insns, n, NULL, 0, modes[m],
-                                        &prog, &err);
+        int error = okovm_test_load_raw(ns, insns, n, NULL, 0,
+                                        run_mode_flags(m), &prog, &err);
 
         if (error) {
-            fprintf(stderr, "%s: load failed: %s\n", what, err.msg);
+            fprintf(stderr, "%s (%s): load failed: %s\n", what,
+                    run_mode_name(m), err.msg);
             test_failures++;
             continue;
+        }
+        if (m != RUN_JIT && prog_is_jit(prog)) {
+            fprintf(stderr, "%s (%s): runs as native code\n", what,
+                    run_mode_name(m));
+            test_failures++;
         }
         uint64_t got = run64(prog, pkt, sizeof pkt, 7);
 
         if (got != expect) {
-            fprintf(stderr, "%s (mode %d): got %#"PRIx64", expected %#"
-                    PRIx64"\n", what, m, got, expect);
+            fprintf(stderr, "%s (%s): got %#"PRIx64", expected %#"
+                    PRIx64"\n", what, run_mode_name(m), got, expect);
             test_failures++;
         }
         okovm_prog_unref(prog);
@@ -362,8 +369,8 @@ TEST(ctx_raw)
     struct okovm_error err;
     int m;
 
-    for (m = 0; m < 2; m++) {
-        uint32_t flags = m ? OKOVM_LOAD_FORCE_SANDBOX : 0;
+    for (m = 0; m < N_RUN_MODES; m++) {
+        uint32_t flags = run_mode_flags(m);
 
         CHECK_EQ(okovm_test_load_raw(ns, p, N_INSNS(p), NULL, 0, flags,
                                      &prog, &err), 0);

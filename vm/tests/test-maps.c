@@ -284,8 +284,8 @@ TEST(map_helpers_raw)
     int mode;
 
     okovm_ns_create("t", &ns);
-    for (mode = 0; mode < 2; mode++) {
-        uint32_t flags = mode ? OKOVM_LOAD_FORCE_SANDBOX : 0;
+    for (mode = 0; mode < N_RUN_MODES; mode++) {
+        uint32_t flags = run_mode_flags(mode);
 
         m = mk(ns, OKOVM_MAP_HASH, 4, 8, 8, 0);
         CHECK_EQ(okovm_test_load_raw(ns, p, N_INSNS(p), &m, 1, flags, &prog,

@@ -1,7 +1,8 @@
 /*
  * test-regcache.c -- the interpreters' register slots (src/ops.h): random
  * straight-line programs with forward jumps give the same results with
- * and without them, in both interpreters.
+ * and without them, in both interpreters (and in the JIT, which has no
+ * slots but must agree).
  */
 
 #include "asm.h"
@@ -141,16 +142,20 @@ TEST(register_slots_differential)
         uint32_t n = gen_program(insns);
         uint32_t port = rnd(1u << 31);
         bool ok = true;
-        uint32_t ref = run_one(insns, n, 0, false, port, &ok);
-        uint32_t fast = run_one(insns, n, 0, true, port, &ok);
+        uint32_t ref = run_one(insns, n, OKOVM_LOAD_NO_JIT, false, port,
+                               &ok);
+        uint32_t fast = run_one(insns, n, OKOVM_LOAD_NO_JIT, true, port,
+                                &ok);
         uint32_t sb = run_one(insns, n, OKOVM_LOAD_FORCE_SANDBOX, true,
                               port, &ok);
+        uint32_t jit = run_one(insns, n, 0, true, port, &ok);
 
         CHECK(ok);
-        if (ref != fast || ref != sb) {
+        if (ref != fast || ref != sb || ref != jit) {
             if (mismatches++ < 3) {
-                fprintf(stderr, "program %d: %#x (no slots) %#x (fast) "
-                        "%#x (sandbox)\n", iter, ref, fast, sb);
+                fprintf(stderr, "program %d: %#x (interp, no slots) %#x "
+                        "(interp) %#x (sandbox) %#x (jit)\n", iter, ref,
+                        fast, sb, jit);
             }
         }
     }
