@@ -12,12 +12,17 @@ measurements on the same switch:
   ignored (side effects only, no recirculation);
 - recirc:  bpf(prog=1,table=1), then bpf_verdict=pass -> output in table 1
   (the firewall's verdict decides; one recirculation per packet);
+- recirc-interp: the same with program 2, the same object loaded with
+  other_config:bpf-jit=false, so that it runs in libokovm's interpreter
+  (program 1 runs as native code where libokovm has a JIT);
 - ct:      the same policy with Open vSwitch's userspace conntrack:
   ct(table=1), +new from the inside -> ct(commit), +est -> output.
 
 Rounds interleave the configurations so that drift on a shared machine
 hits them all alike; each figure is the median over the rounds with the
-spread, and ratios are against plain forwarding in the same run.
+spread, and ratios are against plain forwarding in the same run.  The
+recirculating firewall and ct() are also compared round by round (the
+median of the per-round ratios), which cancels drift between rounds.
 """
 
 from __future__ import annotations
@@ -62,6 +67,13 @@ CONFIGS: dict[str, list[str]] = {
         "table=1,priority=100,bpf_verdict=pass,in_port=2,actions=output:1",
         "table=1,priority=0,actions=drop",
     ],
+    "recirc-interp": [
+        *_ARP,
+        "table=0,priority=100,ip,actions=bpf(prog=2,table=1)",
+        "table=1,priority=100,bpf_verdict=pass,in_port=1,actions=output:2",
+        "table=1,priority=100,bpf_verdict=pass,in_port=2,actions=output:1",
+        "table=1,priority=0,actions=drop",
+    ],
     "ct": [
         *_ARP,
         "table=0,priority=100,ip,actions=ct(table=1)",
@@ -76,8 +88,12 @@ DESCRIPTIONS = {
     "plain": "plain forwarding (output)",
     "monitor": "bpf(prog) monitor + output",
     "recirc": "bpf(prog,table) + bpf_verdict",
+    "recirc-interp": "bpf(prog,table), interpreter",
     "ct": "ct(table) firewall",
 }
+# The program each configuration runs (None: none).
+PROGRAM = {"monitor": 1, "recirc": 1, "recirc-interp": 2}
+DEFAULT_CONFIGS = ("plain", "monitor", "recirc", "recirc-interp", "ct")
 
 
 @dataclass
@@ -88,6 +104,10 @@ class DatapathRun:
     rtt_ms: dict[str, Sample] = field(default_factory=dict)
     # Per configuration, the filter's counters over its floods (and pings).
     prog: dict[str, dict[str, int]] = field(default_factory=dict)
+    # How each loaded program runs in the switch ("jit", "interp", ...).
+    modes: dict[int, str] = field(default_factory=dict)
+    # Per round, recirc's rate over ct()'s (rounds where both ran).
+    paired: Sample | None = None
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
 
     def ratio(self, name: str, base: str = "plain") -> float:
@@ -111,10 +131,16 @@ class Bench:
             obj = compile_program(
                 layout.repo / "bpf" / "tcp_firewall.c", Path(self.dir.name) / "fw.o"
             )
+            # Program 1 as the switch runs it by default (native code where
+            # libokovm has a JIT), program 2 in the interpreter.
             self.ofctl("load-bpf-prog", "br0", "1", str(obj), "name=tcp_firewall")
+            sw.vsctl("set", "Open_vSwitch", ".", "other_config:bpf-jit=false")
+            self.ofctl("load-bpf-prog", "br0", "2", str(obj), "name=tcp_firewall")
+            sw.vsctl("remove", "Open_vSwitch", ".", "other_config", "bpf-jit")
             # inside_ports[1] = 1: port 1 faces the inside.
             key, mark = INSIDE.to_bytes(4, "little").hex(), (1).to_bytes(4, "little").hex()
-            self.ofctl("update-bpf-map", "br0", "1", "inside_ports", key, mark)
+            for prog in ("1", "2"):
+                self.ofctl("update-bpf-map", "br0", prog, "inside_ports", key, mark)
         except BaseException:
             self.close()
             raise
@@ -132,11 +158,16 @@ class Bench:
         time.sleep(0.5)
         self.path.blast(0.3, self.path.tcp_syn_config(FLOOD_DST))
 
-    def prog_stats(self) -> dict[str, int]:
-        """Program 1's counters from dump-bpf-progs: runs, run_nsec, pass, ..."""
-        out = self.ofctl("dump-bpf-progs", "br0", "1")
+    def prog_stats(self, prog: int) -> dict[str, int]:
+        """A program's counters from dump-bpf-progs: runs, run_nsec, pass, ..."""
+        out = self.ofctl("dump-bpf-progs", "br0", str(prog))
         words = (w.split("=", 1) for w in out.split() if "=" in w)
         return {k: int(v) for k, v in words if v.isdigit()}
+
+    def prog_mode(self, prog: int) -> str:
+        """How the switch runs a program: "jit", "interp" or "sandbox"."""
+        out = self.ofctl("dump-bpf-progs", "br0", str(prog))
+        return next((w.split("=", 1)[1] for w in out.split() if w.startswith("mode=")), "?")
 
     def close(self) -> None:
         if self.switch is not None:
@@ -149,7 +180,7 @@ def run(
     layout: Layout,
     runs: int = 5,
     seconds: float = 3.0,
-    configs: Sequence[str] = ("plain", "monitor", "recirc", "ct"),
+    configs: Sequence[str] = DEFAULT_CONFIGS,
     log: Callable[[str], None] = print,
     out_dir: Path | None = None,
 ) -> DatapathRun:
@@ -159,13 +190,16 @@ def run(
     bench = Bench(layout)
     try:
         flood = bench.path.tcp_syn_config(FLOOD_DST)
+        result.modes = {p: bench.prog_mode(p) for p in (1, 2)}
+        log("programs: " + ", ".join(f"{p} runs as {m}" for p, m in result.modes.items()))
         for r in range(runs):
             for name in configs:
                 bench.configure(name)
                 rtt[name].append(bench.path.rtt_ms(count=10))
-                before = bench.prog_stats()
+                prog = PROGRAM.get(name, 1)
+                before = bench.prog_stats(prog)
                 pps[name].append(bench.path.blast(seconds, flood))
-                after = bench.prog_stats()
+                after = bench.prog_stats(prog)
                 delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
                 tally = result.prog.setdefault(name, {})
                 for k in ("runs", "run_nsec", "pass", "drop"):
@@ -176,6 +210,9 @@ def run(
         bench.close()
     result.pps = {c: Sample(tuple(v)) for c, v in pps.items()}
     result.rtt_ms = {c: Sample(tuple(v)) for c, v in rtt.items()}
+    if "recirc" in pps and "ct" in pps:
+        pairs = [a / b for a, b in zip(pps["recirc"], pps["ct"], strict=True) if b]
+        result.paired = Sample(tuple(pairs)) if pairs else None
     result.checks = _checks(result)
     for what, ok, detail in result.checks:
         log(f"{'met' if ok else 'MISSED'}: {what} ({detail})")
@@ -185,6 +222,7 @@ def run(
         "pps": {c: s.values for c, s in result.pps.items()},
         "rtt_ms": {c: s.values for c, s in result.rtt_ms.items()},
         "prog": result.prog,
+        "modes": {str(p): m for p, m in result.modes.items()},
     }
     md = write_report(out_dir or layout.repo / "docs" / "benchmarks", "datapath",
                       _report(result), data)  # fmt: skip
@@ -207,6 +245,10 @@ def _checks(r: DatapathRun) -> list[tuple[str, bool, str]]:
         lo, hi = r.pps["recirc"].spread
         if rc < ct and lo <= ct <= hi:
             detail += "; within recirc's own run-to-run spread"
+        if r.paired is not None:
+            plo, phi = r.paired.spread
+            detail += (f"; round by round recirc / ct() = {r.paired.median:.3f} "
+                       f"(min {plo:.3f}, max {phi:.3f})")  # fmt: skip
         out.append(("recirc at least the ct() firewall's rate", rc >= ct, detail))
     return out
 
@@ -229,7 +271,10 @@ def _report(r: DatapathRun) -> list[str]:
         "throughput is what sink's interface received per second (sink drops the SYNs "
         "unanswered: their destination address is nobody's).  The program is "
         "`bpf/tcp_firewall.c` with port 1 marked inside: every SYN is a connection it looks "
-        "up in its LRU hash.  The `ct()` firewall is the same policy on Open vSwitch's "
+        "up in its LRU hash.  It is loaded twice: as program 1, which the switch runs as "
+        f"{r.modes.get(1, '?')!r}, and as program 2 with `other_config:bpf-jit=false`, run as "
+        f"{r.modes.get(2, '?')!r} (the interpreter configuration).  "
+        "The `ct()` firewall is the same policy on Open vSwitch's "
         "userspace conntrack.  Flows are replaced between measurements on one switch; "
         f"{r.runs} rounds interleave the configurations; figures are medians with min-max.  "
         "RTT: 10 pings through the switch without load, before each flood.",
@@ -241,10 +286,11 @@ def _report(r: DatapathRun) -> list[str]:
         "The filter's own counters in the switch over the measurements (dump-bpf-progs):",
         "",
         *markdown_table(
-            ["configuration", "filter runs", "pass", "drop", "ns per run"],
+            ["configuration", "runs as", "filter runs", "pass", "drop", "ns per run"],
             [
                 [
                     DESCRIPTIONS.get(n, n),
+                    r.modes.get(PROGRAM[n], "?") if n in PROGRAM else "-",
                     t["runs"],
                     t["pass"],
                     t["drop"],

@@ -5,6 +5,7 @@ Speed is measured by `okopy bench`, never asserted here."""
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 from okopy.bench import datapath, scaling, vmbench
@@ -34,6 +35,8 @@ def test_vm_bench_smoke(layout: Layout, kernel_bpf: None, tmp_path: Path) -> Non
     rows = vmbench.run(layout, repeat=200, n_packets=2, log=lambda m: None, out_dir=tmp_path)
     assert {r.name for r in rows} >= {"blocklist", "ratelimit", "prefix_blocklist"}
     assert all(r.vm_ns > 0 and r.kernel_ns > 0 for r in rows)
+    if platform.machine() == "x86_64":
+        assert all(r.jit and r.jit_ns > 0 for r in rows), rows
     assert "| ratelimit |" in (tmp_path / "vm.md").read_text()
     assert (tmp_path / "vm.png").stat().st_size > 0
 
@@ -41,10 +44,15 @@ def test_vm_bench_smoke(layout: Layout, kernel_bpf: None, tmp_path: Path) -> Non
 def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
     lines: list[str] = []
     run = datapath.run(layout, runs=1, seconds=0.3, log=lines.append, out_dir=tmp_path)
-    assert set(run.pps) == {"plain", "monitor", "recirc", "ct"}
+    assert set(run.pps) == {"plain", "monitor", "recirc", "recirc-interp", "ct"}
     assert all(s.median > 0 for s in run.pps.values()), lines
-    # The filter ran in both bpf configurations and passed the inside's SYNs.
-    for name in ("monitor", "recirc"):
+    # Program 2 was loaded with bpf-jit=false; program 1 as the switch runs it.
+    assert run.modes[2] == "interp", run.modes
+    assert run.modes[1] == ("jit" if platform.machine() == "x86_64" else "interp"), run.modes
+    assert run.paired is not None
+    assert len(run.paired.values) == 1
+    # The filter ran in every bpf configuration and passed the inside's SYNs.
+    for name in ("monitor", "recirc", "recirc-interp"):
         assert run.prog[name]["runs"] > 0, lines
         assert run.prog[name]["pass"] > 0, lines
     assert run.prog["plain"]["runs"] == 0, lines
