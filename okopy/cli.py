@@ -87,6 +87,7 @@ def _load(args: argparse.Namespace, ns: vm.Namespace) -> vm.Program:
         _read_object(args.object),
         prog_name=args.prog,
         sandbox="force" if args.sandbox else "never",
+        jit=not args.no_jit,
     )
 
 
@@ -103,7 +104,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if i.kernel_verified
         else "sandbox mode: not kernel-verified, every access checked at run time"
     )
-    _log(f"{args.object}: program {i.name} OK, {i.n_insns} insns, {i.n_maps} maps, {how}")
+    engine = "runs as native code (JIT)" if i.jit else "runs in the interpreter"
+    _log(f"{args.object}: program {i.name} OK, {i.n_insns} insns, {i.n_maps} maps, {how}; {engine}")
     return 0
 
 
@@ -360,6 +362,12 @@ def parser() -> argparse.ArgumentParser:
             "--sandbox",
             action="store_true",
             help="skip the kernel verifier; check every access at run time",
+        )
+        p.add_argument(
+            "--no-jit",
+            action="store_true",
+            help="run a verified program in the interpreter, not as native code "
+            "(as the switch with other_config:bpf-jit=false)",
         )
 
     ver = sub.add_parser("verify", help="verify a program as the switch would")

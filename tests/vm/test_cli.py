@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,26 @@ def files(objects: dict[str, bytes], tmp_path: Path) -> dict[str, Path]:
 
 def test_verify_ok(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", str(files["ratelimit"])]) == 0
-    assert "admitted by the kernel verifier" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "admitted by the kernel verifier" in out
+    if platform.machine() == "x86_64":
+        assert "runs as native code (JIT)" in out
+    assert main(["verify", "--no-jit", str(files["ratelimit"])]) == 0
+    assert "runs in the interpreter" in capsys.readouterr().out
+
+
+def test_run_same_result_without_jit(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--no-jit runs the interpreter: the same verdicts and maps."""
+    argv = ["run", str(files["ratelimit"]), "--pcap", str(files["pcap"]), "--json"]
+    argv += ["--seed", 'config=0={"rate": 50, "burst": 5}']
+    results = []
+    for extra in ([], ["--no-jit"]):
+        assert main(argv + extra) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    assert results[0] == results[1]
+    assert results[0]["verdicts"]["drop"] > 0
 
 
 def test_verify_refusal(
