@@ -94,6 +94,15 @@ kernel_ns(const char *name, const void *pkt, size_t len, uint32_t iters)
     return ns;
 }
 
+/* The engine that load flags 'flags' select. */
+static const char *
+mode_name(uint32_t flags)
+{
+    return (flags & OKOVM_LOAD_FORCE_SANDBOX ? "sandbox"
+            : flags & OKOVM_LOAD_NO_JIT ? "interp"
+            : "jit");
+}
+
 static void
 bench(struct okovm_ns *ns, const char *name, uint32_t flags,
       const uint8_t *pkt, size_t len, uint32_t iters, double n_insns,
@@ -122,8 +131,7 @@ bench(struct okovm_ns *ns, const char *name, uint32_t flags,
     {
         double per_run = (double) (t1 - t0) / iters;
 
-        printf("%-26s %-8s %8.1f ns/run", label,
-               flags ? "sandbox" : "verified", per_run);
+        printf("%-26s %-8s %8.1f ns/run", label, mode_name(flags), per_run);
         if (n_insns > 0) {
             printf("  %6.2f ns/insn (%.0f insns/run)", per_run / n_insns,
                    n_insns);
@@ -168,8 +176,8 @@ bench_raw_ilp(struct okovm_ns *ns, uint32_t flags, uint32_t iters)
         double per_run = (double) (now_ns() - t0) / iters;
 
         printf("%-26s %-8s %8.1f ns/run  %6.2f ns/insn (%u insns/run)%s\n",
-               "raw 4-way ILP (hook)", flags ? "sandbox" : "trusted",
-               per_run, per_run / n, n, sink == 42 ? " " : "");
+               "raw 4-way ILP (hook)", mode_name(flags), per_run,
+               per_run / n, n, sink == 42 ? " " : "");
     }
     okovm_prog_unref(prog);
     free(err);
@@ -200,8 +208,11 @@ main(int argc, char *argv[])
     okovm_ns_set_defer(ns_hook, no_defer, NULL);
 
     printf("iterations: %u\n", iters);
-    for (mode = 0; mode < 2; mode++) {
-        uint32_t f = mode ? OKOVM_LOAD_FORCE_SANDBOX : 0;
+    for (mode = 0; mode < 3; mode++) {
+        static const uint32_t modes[3] = {
+            OKOVM_LOAD_NO_JIT, OKOVM_LOAD_FORCE_SANDBOX, 0,
+        };
+        uint32_t f = modes[mode];
 
         /* alu.o: 447 instructions, all executed (straight line). */
         bench(ns_hook, "alu.o", f, tiny, sizeof tiny, iters, 447,
