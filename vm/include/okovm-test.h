@@ -49,6 +49,12 @@ int okovm_test_map_create(struct okovm_ns *ns, const char *name,
  * behaviour.  Process-wide. */
 void okovm_test_fail_privilege_drop(int error);
 
+/* Makes the JIT's executable mapping fail with 'error' (a positive errno),
+ * as a W^X policy that refuses executable memory would: programs loaded
+ * afterwards stay in the interpreter.  0 restores normal behaviour.
+ * Process-wide. */
+void okovm_test_fail_jit(int error);
+
 /* Makes programs loaded afterwards run without the interpreters'
  * register slots (every operand from the register file) if 'disable' is
  * nonzero; for differential tests.  Process-wide. */

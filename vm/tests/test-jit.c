@@ -1947,3 +1947,42 @@ TEST(jit_differential)
         test_failures++;
     }
 }
+
+/* Where executable memory is refused (a W^X policy), programs are loaded
+ * anyway and run in the interpreter with the same results. */
+TEST(jit_refused_executable_memory)
+{
+    static const struct okovm_test_insn p[] = {
+        MOV64_K(0, 40), ALU64_K(BPF_ADD, 0, 2), EXIT(),
+    };
+    static uint8_t pkt[64];
+    struct okovm_error err;
+    struct okovm_prog *prog;
+    struct okovm_ns *ns;
+    int fail;
+
+    if (okovm_ns_create("test", &ns)) {
+        abort();
+    }
+    for (fail = 1; fail >= 0; fail--) {
+        okovm_test_fail_jit(fail ? EACCES : 0);
+        if (okovm_test_load_raw(ns, p, N_INSNS(p), NULL, 0, 0, &prog,
+                                &err)) {
+            fprintf(stderr, "load failed: %s\n", err.msg);
+            test_failures++;
+            continue;
+        }
+        if (fail) {
+            CHECK(!prog_is_jit(prog));
+        }
+#if defined(__x86_64__)
+        if (!fail) {
+            CHECK(prog_is_jit(prog));
+        }
+#endif
+        CHECK_EQ(run64(prog, pkt, sizeof pkt, 1), 42);
+        okovm_prog_unref(prog);
+    }
+    okovm_test_fail_jit(0);
+    okovm_ns_destroy(ns);
+}
