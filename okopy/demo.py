@@ -275,12 +275,13 @@ def report(r: DemoResult) -> list[str]:
     for t in r.talkers:
         lines.append(f"    {t['key']:<16} {t['value']['estimate']}")
     lines.append("  programs:")
-    lines.append(f"    {'id':>3} {'name':<12} {'runs':>9} {'pass':>9} {'drop':>9} {'ns/run':>7}")
+    lines.append(f"    {'id':>3} {'name':<12} {'runs as':<11} {'runs':>9} {'pass':>9} "
+                 f"{'drop':>9} {'ns/run':>7}")  # fmt: skip
     for p in r.programs:
         v = p["verdicts"]
         per = p["run_nsec"] / p["runs"] if p["runs"] else 0
-        lines.append(f"    {p['id']:>3} {p['name']:<12} {p['runs']:>9} {v['pass']:>9} "
-                     f"{v['drop']:>9} {per:>7.0f}")  # fmt: skip
+        lines.append(f"    {p['id']:>3} {p['name']:<12} {p.get('mode', '?'):<11} {p['runs']:>9} "
+                     f"{v['pass']:>9} {v['drop']:>9} {per:>7.0f}")  # fmt: skip
     if r.plot:
         lines.append(f"  plot: {r.plot}")
     lines.append("")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+
 from okopy import demo
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
@@ -16,6 +18,9 @@ def test_short_demo(layout: Layout, ovs_tools: OvsTools) -> None:
     assert result.attack_sent > 2000, text
     assert result.attack_dropped_fraction >= 0.8, text
     assert [p["name"] for p in result.programs] == ["hh", "block", "limit", "synguard"], text
+    if platform.machine() == "x86_64":
+        assert {p["mode"] for p in result.programs} == {"jit"}, text
+        assert " jit " in text, text
     # The two attack sources top the heavy-hitters table, above the client.
     assert {t["key"] for t in result.talkers[:2]} == {"10.0.0.66", "203.0.113.7"}, text
     by_name = {p["name"]: p for p in result.programs}
