@@ -91,7 +91,8 @@ DESCRIPTIONS = {
     "recirc-interp": "bpf(prog,table), interpreter",
     "ct": "ct(table) firewall",
 }
-# The program each configuration runs (None: none).
+# The program each configuration runs; the others run none (their counters
+# are read from program 1, to show that it did not run).
 PROGRAM = {"monitor": 1, "recirc": 1, "recirc-interp": 2}
 DEFAULT_CONFIGS = ("plain", "monitor", "recirc", "recirc-interp", "ct")
 
