@@ -108,9 +108,16 @@ okovm_prog_finish(struct okovm_prog *prog, bool allow_back_edges,
         }
         error = okovm_decode(prog, &vi, err);
         if (!error && prog->mode == OKOVM_MODE_VERIFIED && !prog->no_jit) {
-            /* Without native code the interpreter runs it: not an
-             * error. */
-            okovm_jit_compile(prog, &vi);
+            /* Without native code the interpreter runs it: not an error,
+             * but worth saying where a JIT exists. */
+            int jit_error = okovm_jit_compile(prog, &vi);
+
+            if (jit_error && jit_error != EOPNOTSUPP) {
+                okovm_ns_log(prog->ns, OKOVM_LOG_WARN, false, "%s: program "
+                             "'%s' runs in the interpreter: compiling it to "
+                             "native code failed (%s)", prog->ns->name,
+                             prog->name, strerror(jit_error));
+            }
         }
         okovm_vinfo_free(&vi);
     }

@@ -1948,10 +1948,19 @@ TEST(jit_differential)
     }
 }
 
+static void
+keep_log(void *aux, int level, const char *msg)
+{
+    (void) level;
+    snprintf(aux, 256, "%s", msg);
+}
+
 /* Where executable memory is refused (a W^X policy), programs are loaded
- * anyway and run in the interpreter with the same results. */
+ * anyway and run in the interpreter with the same results, and the log
+ * says why. */
 TEST(jit_refused_executable_memory)
 {
+    static char logged[256];
     static const struct okovm_test_insn p[] = {
         MOV64_K(0, 40), ALU64_K(BPF_ADD, 0, 2), EXIT(),
     };
@@ -1964,6 +1973,7 @@ TEST(jit_refused_executable_memory)
     if (okovm_ns_create("test", &ns)) {
         abort();
     }
+    okovm_ns_set_log(ns, keep_log, logged);
     for (fail = 1; fail >= 0; fail--) {
         okovm_test_fail_jit(fail ? EACCES : 0);
         if (okovm_test_load_raw(ns, p, N_INSNS(p), NULL, 0, 0, &prog,
@@ -1974,6 +1984,10 @@ TEST(jit_refused_executable_memory)
         }
         if (fail) {
             CHECK(!prog_is_jit(prog));
+#if defined(__x86_64__)
+            CHECK_STR(logged, "runs in the interpreter: compiling it to "
+                      "native code failed (Permission denied)");
+#endif
         }
 #if defined(__x86_64__)
         if (!fail) {
