@@ -370,12 +370,9 @@ okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
             break;
         case BPF_LDX:
             if (vi->ctx_access[i] == OKOVM_CTX_REWRITE) {
-                /* 'struct xdp_md' has u32 fields at 4-byte steps; ours
-                 * are u64 at 8-byte steps.  Pointer fields become 64-bit
-                 * loads, narrow loads keep their byte offset in the
-                 * (little-endian) slot. */
-                x->off = in->off / 4 * 8 + in->off % 4;
-                o = (in->off < 12 ? OP_LDX_DW
+                /* Pointer fields become 64-bit loads. */
+                x->off = okovm_xdp_ctx_offset(in->off);
+                o = (in->off < OKOVM_XDP_MD_PTR_END ? OP_LDX_DW
                      : ldx[size_index(in->code)]);
             } else if (vi->ctx_access[i] == OKOVM_CTX_DYNAMIC) {
                 o = ldxc[size_index(in->code)];

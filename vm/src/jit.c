@@ -427,8 +427,8 @@ emit_load_dynamic(struct jit *j, int size, int dst, int src, int16_t off)
     op_rm(j, W, 0x8d, T2, src, off);                    /* lea t2, [src+off] */
     op_rm(j, W, 0x8d, T1, RUN, offsetof(struct okovm_run, ctx));
     op_rr(j, W, 0x29, T1, T2);                          /* t2 -= t1 */
-    op_rr(j, W, 0x81, 7, T2);                           /* cmp t2, 24 */
-    emit4(j, 24);
+    op_rr(j, W, 0x81, 7, T2);                           /* cmp t2, imm */
+    emit4(j, OKOVM_XDP_MD_SIZE);
     to_ctx = jcc8(j, CC_B);
     emit_load(j, size, dst, src, off);
     to_done = jcc8(j, -1);
@@ -438,11 +438,12 @@ emit_load_dynamic(struct jit *j, int size, int dst, int src, int16_t off)
         op_rr(j, 0, 0xf7, 0, T2);                       /* test t2d, 3 */
         emit4(j, 3);
         to_zero = jcc8(j, CC_NE);
+        /* rel is a multiple of 4: okovm_xdp_ctx_offset(rel) = 2 rel. */
         op_rr(j, W, 0x01, T2, T2);                      /* t2 *= 2 */
         op_rr(j, W, 0x01, T2, T1);                      /* t1 += t2 */
         if (size == 4) {
-            op_rr(j, W, 0x81, 7, T2);                   /* cmp t2, 24 */
-            emit4(j, 24);
+            op_rr(j, W, 0x81, 7, T2);                   /* cmp t2, imm */
+            emit4(j, okovm_xdp_ctx_offset(OKOVM_XDP_MD_PTR_END));
             to_narrow = jcc8(j, CC_AE);
             emit_load(j, 8, dst, T1, 0);                /* Pointer field. */
             to_done2 = jcc8(j, -1);
@@ -787,10 +788,10 @@ emit_prog(struct jit *j, const struct okovm_prog *prog,
             break;
         case BPF_LDX:
             if (vi->ctx_access[i] == OKOVM_CTX_REWRITE) {
-                /* As okovm_decode(): u32 fields at 4-byte steps become
-                 * u64 ones at 8-byte steps. */
-                emit_load(j, in->off < 12 ? 8 : bpf_size(in->code), dst,
-                          src, in->off / 4 * 8 + in->off % 4);
+                /* As okovm_decode(): pointer fields become 64-bit. */
+                emit_load(j, (in->off < OKOVM_XDP_MD_PTR_END
+                              ? 8 : bpf_size(in->code)),
+                          dst, src, okovm_xdp_ctx_offset(in->off));
             } else if (vi->ctx_access[i] == OKOVM_CTX_DYNAMIC) {
                 emit_load_dynamic(j, bpf_size(in->code), dst, src, in->off);
             } else {
@@ -876,10 +877,10 @@ okovm_jit_compile(struct okovm_prog *prog, const struct okovm_vinfo *vi)
             error = errno;
         } else {
             memcpy(mem, j.buf, j.len);
-            if (atomic_load(&exec_fault)
-                || mprotect(mem, j.len, PROT_READ | PROT_EXEC)) {
-                error = atomic_load(&exec_fault) ? atomic_load(&exec_fault)
-                                                 : errno;
+            int fault = atomic_load(&exec_fault);
+
+            if (fault || mprotect(mem, j.len, PROT_READ | PROT_EXEC)) {
+                error = fault ? fault : errno;
                 munmap(mem, j.len);
             } else {
                 prog->jit_code = mem;

@@ -146,6 +146,20 @@ struct okovm_xinsn {
     int32_t imm;
 };
 
+/* 'struct xdp_md' as programs address it: u32 fields at 4-byte steps, the
+ * first OKOVM_XDP_MD_PTR_END bytes pointers (data, data_end, data_meta). */
+#define OKOVM_XDP_MD_SIZE 24
+#define OKOVM_XDP_MD_PTR_END 12
+
+/* The offset in 'struct okovm_xdp_ctx' of byte 'off' of 'struct xdp_md':
+ * fields widen to 8-byte slots, narrow loads keep their byte offset in the
+ * (little-endian) slot. */
+static inline int32_t
+okovm_xdp_ctx_offset(int32_t off)
+{
+    return off / 4 * 8 + off % 4;
+}
+
 /* The context the program sees, 64-bit wide: loads of 'struct xdp_md'
  * fields are rewritten at load time to these slots. */
 struct okovm_xdp_ctx {
