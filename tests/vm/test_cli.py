@@ -32,6 +32,14 @@ def files(objects: dict[str, bytes], tmp_path: Path) -> dict[str, Path]:
     return out
 
 
+def flood_run_argv(files: dict[str, Path]) -> list[str]:
+    """`okopy run` of the rate limiter (50/s, bursts of 5) over the flood."""
+    return [
+        "run", str(files["ratelimit"]), "--pcap", str(files["pcap"]), "--json",
+        "--seed", 'config=0={"rate": 50, "burst": 5}',
+    ]  # fmt: skip
+
+
 def test_verify_ok(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", str(files["ratelimit"])]) == 0
     out = capsys.readouterr().out
@@ -46,8 +54,7 @@ def test_run_same_result_without_jit(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--no-jit runs the interpreter: the same verdicts and maps."""
-    argv = ["run", str(files["ratelimit"]), "--pcap", str(files["pcap"]), "--json"]
-    argv += ["--seed", 'config=0={"rate": 50, "burst": 5}']
+    argv = flood_run_argv(files)
     results = []
     for extra in ([], ["--no-jit"]):
         assert main(argv + extra) == 0
@@ -69,9 +76,7 @@ def test_run_rate_limits_a_flood(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # 100 packets in 100 ms from one source; 50/s with bursts of 5.
-    argv = ["run", str(files["ratelimit"]), "--pcap", str(files["pcap"]), "--json"]
-    argv += ["--seed", 'config=0={"rate": 50, "burst": 5}']
-    assert main(argv) == 0
+    assert main(flood_run_argv(files)) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["packets"] == 100
     assert out["verdicts"]["pass"] == 10

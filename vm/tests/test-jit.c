@@ -104,36 +104,25 @@ spec_end(uint8_t code, int32_t bits, uint64_t d)
 static bool
 spec_jmp(uint8_t cls, uint8_t op, uint64_t d, uint64_t s)
 {
-    if (cls == BPF_JMP32) {
-        uint32_t a = d, b = s;
+    /* JMP32 compares the low halves: zero-extended for the unsigned
+     * comparisons, sign-extended for the signed ones. */
+    bool w32 = cls == BPF_JMP32;
+    uint64_t a = w32 ? (uint32_t) d : d, b = w32 ? (uint32_t) s : s;
+    int64_t sa = w32 ? (int32_t) d : (int64_t) d;
+    int64_t sb = w32 ? (int32_t) s : (int64_t) s;
 
-        switch (op) {
-        case BPF_JEQ: return a == b;
-        case BPF_JGT: return a > b;
-        case BPF_JGE: return a >= b;
-        case BPF_JSET: return (a & b) != 0;
-        case BPF_JNE: return a != b;
-        case BPF_JSGT: return (int32_t) a > (int32_t) b;
-        case BPF_JSGE: return (int32_t) a >= (int32_t) b;
-        case BPF_JLT: return a < b;
-        case BPF_JLE: return a <= b;
-        case BPF_JSLT: return (int32_t) a < (int32_t) b;
-        case BPF_JSLE: return (int32_t) a <= (int32_t) b;
-        }
-    } else {
-        switch (op) {
-        case BPF_JEQ: return d == s;
-        case BPF_JGT: return d > s;
-        case BPF_JGE: return d >= s;
-        case BPF_JSET: return (d & s) != 0;
-        case BPF_JNE: return d != s;
-        case BPF_JSGT: return (int64_t) d > (int64_t) s;
-        case BPF_JSGE: return (int64_t) d >= (int64_t) s;
-        case BPF_JLT: return d < s;
-        case BPF_JLE: return d <= s;
-        case BPF_JSLT: return (int64_t) d < (int64_t) s;
-        case BPF_JSLE: return (int64_t) d <= (int64_t) s;
-        }
+    switch (op) {
+    case BPF_JEQ: return a == b;
+    case BPF_JGT: return a > b;
+    case BPF_JGE: return a >= b;
+    case BPF_JSET: return (a & b) != 0;
+    case BPF_JNE: return a != b;
+    case BPF_JSGT: return sa > sb;
+    case BPF_JSGE: return sa >= sb;
+    case BPF_JLT: return a < b;
+    case BPF_JLE: return a <= b;
+    case BPF_JSLT: return sa < sb;
+    case BPF_JSLE: return sa <= sb;
     }
     abort();
 }
