@@ -75,7 +75,9 @@ enum okovm_load_flags {
 
 /* Execution mode of a loaded program (see okovm_prog_get_info()). */
 enum okovm_exec_mode {
-    /* Admitted by the kernel verifier: fast interpreter. */
+    /* Admitted by the kernel verifier: JIT-compiled native code, or the
+     * fast interpreter.  okovm_prog_load() is the only entry point of the
+     * library, and kernel admission the only path to this mode. */
     OKOVM_MODE_VERIFIED = 0,
     /* Not kernel-verified: every memory access and helper argument is
      * checked at run time, loops are bounded by an instruction budget;

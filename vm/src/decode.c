@@ -7,13 +7,11 @@
  */
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "okovm-private.h"
 #include "ops.h"
-#include "okovm-test.h"
 
 static const enum okovm_op alu64_ops[16][2] = {
     [BPF_ADD >> 4] = { OP_ADD64_K, OP_ADD64_X },
@@ -194,14 +192,6 @@ slot_forget(struct slots *sl, int r)
  * and writes its result to the register slots the decoder assigns (see
  * ops.h).  The slots start empty at every jump or call target and after
  * every instruction that does not fall through or returns from a call. */
-static atomic_bool no_slots;
-
-void
-okovm_test_disable_register_slots(int disable)
-{
-    atomic_store(&no_slots, disable != 0);
-}
-
 static void
 select_variants(const struct okovm_prog *prog, enum okovm_op *opv)
 {
@@ -413,7 +403,7 @@ okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
         }
         opv[i] = o;
     }
-    if (!atomic_load(&no_slots)) {
+    if (!prog->no_slots) {
         select_variants(prog, opv);
     }
     for (i = 0; i < prog->n_insns; i++) {

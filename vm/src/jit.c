@@ -29,7 +29,6 @@
  */
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -837,15 +836,6 @@ exec_jit(const struct okovm_prog *prog, struct okovm_run *run)
     return prog->jit_fn(run, (uintptr_t) stack + sizeof stack);
 }
 
-/* Test hook: nonzero makes making code executable fail with this errno. */
-static atomic_int exec_fault;
-
-void
-okovm_test_fail_jit(int error)
-{
-    atomic_store(&exec_fault, error);
-}
-
 int
 okovm_jit_compile(struct okovm_prog *prog, const struct okovm_vinfo *vi)
 {
@@ -877,10 +867,8 @@ okovm_jit_compile(struct okovm_prog *prog, const struct okovm_vinfo *vi)
             error = errno;
         } else {
             memcpy(mem, j.buf, j.len);
-            int fault = atomic_load(&exec_fault);
-
-            if (fault || mprotect(mem, j.len, PROT_READ | PROT_EXEC)) {
-                error = fault ? fault : errno;
+            if (mprotect(mem, j.len, PROT_READ | PROT_EXEC)) {
+                error = errno;
                 munmap(mem, j.len);
             } else {
                 prog->jit_code = mem;
@@ -906,12 +894,6 @@ okovm_jit_free(struct okovm_prog *prog)
 }
 
 #else /* !__x86_64__ */
-
-void
-okovm_test_fail_jit(int error)
-{
-    (void) error;
-}
 
 int
 okovm_jit_compile(struct okovm_prog *prog, const struct okovm_vinfo *vi)

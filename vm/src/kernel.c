@@ -27,7 +27,6 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,6 @@
 #include <bpf/libbpf.h>
 
 #include "okovm-private.h"
-#include "okovm-test.h"
 
 #define LOG_SIZE (1u << 20)
 
@@ -48,15 +46,6 @@
 #ifndef CAP_BPF
 #define CAP_BPF 39
 #endif
-
-/* Test hook: nonzero makes dropping privileges fail with this errno. */
-static atomic_int drop_fault;
-
-void
-okovm_test_fail_privilege_drop(int error)
-{
-    atomic_store(&drop_fault, error);
-}
 
 static uint64_t
 now_ns(void)
@@ -123,12 +112,7 @@ drop_privileges(char *why, size_t why_size)
     struct __user_cap_header_struct hdr;
     struct __user_cap_data_struct data[2];
     size_t i;
-    int fault = atomic_load(&drop_fault);
 
-    if (fault) {
-        snprintf(why, why_size, "capset: %s (simulated)", strerror(fault));
-        return fault;
-    }
     memset(&hdr, 0, sizeof hdr);
     hdr.version = _LINUX_CAPABILITY_VERSION_3;
     if (syscall(SYS_capget, &hdr, data)) {

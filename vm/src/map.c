@@ -189,18 +189,6 @@ nomem:
     return ENOMEM;
 }
 
-int
-okovm_test_map_create(struct okovm_ns *ns, const char *name, uint32_t type,
-                      uint32_t key_size, uint32_t value_size,
-                      uint32_t max_entries, uint32_t map_flags,
-                      struct okovm_map **mapp)
-{
-    char why[256];
-
-    return okovm_map_create(ns, name, type, key_size, value_size,
-                            max_entries, map_flags, mapp, why, sizeof why);
-}
-
 /* Returns true if 'a' and 'b' have the same definition (for sharing a
  * pinned map). */
 bool

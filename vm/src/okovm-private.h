@@ -3,6 +3,11 @@
  * libokovm: namespaces, maps, programs, the run context, the pre-decoded
  * instruction form and the interfaces between loader, verifier, decoder
  * and interpreter.  Not installed; not part of the ABI.
+ *
+ * Everything declared here has hidden visibility: the modules of the
+ * library (and the test-only archive, linked statically with it) can call
+ * it, but libokovm.so never exports it, whatever its version script
+ * says.
  */
 
 #ifndef OKOVM_PRIVATE_H
@@ -17,6 +22,8 @@
 #include <linux/bpf.h>
 
 #include "okovm.h"
+
+#pragma GCC visibility push(hidden)
 
 #define OKOVM_STACK_SIZE 512
 #define OKOVM_MAX_FRAMES 8
@@ -229,6 +236,8 @@ struct okovm_prog {
     struct okovm_xinsn *code;       /* Pre-decoded. */
     uint64_t (*exec)(const struct okovm_prog *, struct okovm_run *);
     bool no_jit;                    /* OKOVM_LOAD_NO_JIT. */
+    bool no_slots;                  /* Decode without register slots
+                                     * (only the test archive sets it). */
     void *jit_code;                 /* Native code (jit.c), or NULL. */
     size_t jit_size;
     uint64_t (*jit_fn)(struct okovm_run *, uint64_t stack_top);
@@ -365,9 +374,19 @@ int okovm_kernel_admit(const struct okovm_admit_req *, bool *strictp,
                        char *why, size_t why_size, uint64_t *elapsed_ns,
                        struct okovm_error *);
 
-/* prog.c */
+/* prog.c
+ *
+ * The internal constructor: okovm_prog_alloc() returns an empty program;
+ * the caller fills in its instructions, maps and 'mode', then
+ * okovm_prog_finish() verifies, decodes and (in OKOVM_MODE_VERIFIED)
+ * compiles it.  In the library only okovm_prog_load() calls them, and it
+ * sets OKOVM_MODE_VERIFIED only after okovm_kernel_admit() succeeded: that
+ * is the one way the public API reaches a verified program.  The test
+ * archive (vm/testing) uses them to load hand-assembled instructions. */
 int okovm_prog_finish(struct okovm_prog *, bool allow_back_edges,
                       struct okovm_error *);
 struct okovm_prog *okovm_prog_alloc(struct okovm_ns *);
+
+#pragma GCC visibility pop
 
 #endif /* okovm-private.h */

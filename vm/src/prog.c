@@ -12,7 +12,6 @@
 #include <bpf/btf.h>
 
 #include "okovm-private.h"
-#include "okovm-test.h"
 
 /* Per-thread state for statistics: a shard index (exclusive to this
  * thread for the first OKOVM_STATS_SHARDS threads, shared afterwards) and
@@ -368,46 +367,6 @@ out:
     okovm_linked_free(&linked);
     okovm_object_close(obj);
     return error;
-}
-
-int
-okovm_test_load_raw(struct okovm_ns *ns, const struct okovm_test_insn *insns,
-                    uint32_t n, struct okovm_map **maps, uint32_t n_maps,
-                    uint32_t flags, struct okovm_prog **progp,
-                    struct okovm_error *err)
-{
-    struct okovm_prog *prog;
-    uint32_t i;
-    int error;
-
-    okovm_error_clear(err);
-    *progp = NULL;
-    prog = okovm_prog_alloc(ns);
-    if (!prog || !(prog->insns = calloc(n + 1, sizeof *prog->insns))
-        || !(prog->maps = calloc(n_maps + 1, sizeof *prog->maps))) {
-        okovm_prog_unref(prog);
-        return okovm_error_set(err, ENOMEM, -1, "out of memory");
-    }
-    snprintf(prog->name, sizeof prog->name, "raw");
-    if (n) {
-        memcpy(prog->insns, insns, n * sizeof *prog->insns);
-    }
-    prog->n_insns = n;
-    for (i = 0; i < n_maps; i++) {
-        okovm_map_ref(maps[i]);
-        prog->maps[i] = maps[i];
-    }
-    prog->n_maps = n_maps;
-    prog->no_jit = (flags & OKOVM_LOAD_NO_JIT) != 0;
-    prog->mode = (flags & OKOVM_LOAD_FORCE_SANDBOX) ? OKOVM_MODE_SANDBOX
-                                                    : OKOVM_MODE_VERIFIED;
-    error = okovm_prog_finish(prog, prog->mode == OKOVM_MODE_SANDBOX, err);
-    if (error) {
-        okovm_prog_unref(prog);
-        return error;
-    }
-    *progp = prog;
-    return 0;
 }
 
 static void
