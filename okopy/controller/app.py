@@ -5,6 +5,14 @@ its okopy flows, then sends what `reconcile()` returns.  It also answers
 the HTTP API (map access typed through BTF, statistics, policy reload),
 polls statistics for the metrics, and reloads the policy on SIGHUP.  It
 holds no policy logic of its own.  Run it with `okopy controller`.
+
+One thread owns the controller's state, as in Faucet: os-ken's event loop
+of this app.  os-ken calls the OpenFlow handlers there; the HTTP threads,
+the statistics poller and the SIGHUP thread never touch the state, they
+post an `OwnerCall` (a closure) to that loop and wait on its future, with a
+timeout.  The owner allocates every xid okopy sends (`PendingRequests`), so
+a reply is handed to exactly one waiter; a reply nobody waits for is logged
+and dropped.
 """
 
 from __future__ import annotations
@@ -12,14 +20,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from os_ken import cfg
 from os_ken.base import app_manager
-from os_ken.controller import ofp_event
+from os_ken.controller import event, ofp_event
 from os_ken.controller.handler import (
     CONFIG_DISPATCHER,
     DEAD_DISPATCHER,
@@ -29,8 +39,11 @@ from os_ken.controller.handler import (
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from okopy import config, policy
+from okopy.config import Checked
 from okopy.controller import api, metrics, openflow
 from okopy.controller.desired import BuiltProgram, DesiredSwitch, Flow
+from okopy.controller.metrics import ProgramSample
+from okopy.controller.pending import PendingRequests, Waiter
 from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
 from okopy.ofp import messages as m
 from okopy.ofp.constants import (
@@ -43,8 +56,21 @@ from okopy.ofp.constants import (
 from okopy.schema import ConfigError
 
 log = logging.getLogger("okopy.controller")
-REQUEST_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 10.0  # a switch's answer to one request
+OWNER_TIMEOUT = 10.0  # the owner thread taking up a posted call
 NOT_FOUND_ERRORS = {ErrorType.UNKNOWN_PROG, ErrorType.UNKNOWN_MAP, ErrorType.NO_ENTRY}
+# The reply each request okopy waits for is answered with.
+REPLIES: dict[type[m.Message], type[m.Message]] = {
+    m.ProgListRequest: m.ProgListReply,
+    m.MapListRequest: m.MapListReply,
+    m.MapLookupRequest: m.MapLookupReply,
+    m.MapUpdate: m.MapUpdateReply,
+    m.MapDelete: m.MapDeleteReply,
+    m.MapDumpRequest: m.MapDumpReply,
+    m.MapBtfRequest: m.MapBtfReply,
+    m.ProgUnload: m.ProgUnloadReply,
+}
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,16 +83,7 @@ class Sync:
     programs_done: bool = False
     flows_done: bool = False
     list_xid: int = -1
-
-
-@dataclass
-class Waiter:
-    """A request from an API thread waiting for its reply."""
-
-    done: threading.Event = field(default_factory=threading.Event)
-    reply: m.Message | None = None
-    error: str | None = None
-    error_type: int | None = None
+    flows_xid: int = -1
 
 
 @dataclass
@@ -78,6 +95,15 @@ class Settings:
     stats_interval: float = 5.0
 
 
+class OwnerCall(event.EventBase):
+    """A closure for the owner thread to run, and the future of its result."""
+
+    def __init__(self, fn: Callable[[], Any], future: Future[Any]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.future = future
+
+
 class OkopyController(app_manager.OSKenApp):
     OFP_VERSIONS: ClassVar[list[int]] = [ofp.OFP_VERSION]
     settings: ClassVar[Settings] = Settings()
@@ -85,15 +111,22 @@ class OkopyController(app_manager.OSKenApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         openflow.register_extension()
-        self.checked = config.check(policy.load(Path(self.settings.policy)))
+        # The state below belongs to the owner thread (see the module's
+        # docstring).  `checked` is replaced whole, never changed in place,
+        # so other threads may read one snapshot of it.
+        self.checked: Checked = config.check(policy.load(Path(self.settings.policy)))
         self.syncs: dict[int, Sync] = {}
         self.applied: dict[int, DesiredSwitch] = {}
         self.datapaths: dict[int, Any] = {}
-        self.waiters: dict[int, Waiter] = {}
+        self.pending = PendingRequests()
         self.samples: dict[int, list[metrics.ProgramSample]] = {}
         self.map_sizes: dict[int, dict[tuple[int, int, str], int]] = {}
         self.reconciles: dict[int, int] = {}
-        self.lock = threading.Lock()
+        self._owner: threading.Thread | None = None
+        self._stopped = threading.Event()
+        # Not the state's lock: it orders reloads, so that the last policy
+        # read from the file is the last one applied.
+        self._reloading = threading.Lock()
         for name, sw in self.checked.switches.items():
             log.info("policy: switch %s (dpid %#x): %d programs, %d flows",
                      name, sw.dpid, len(sw.programs), len(sw.flows))  # fmt: skip
@@ -103,10 +136,56 @@ class OkopyController(app_manager.OSKenApp):
                 api.Api(self, self.settings.api_token), self.settings.api_host,
                 self.settings.api_port,
             )  # fmt: skip
-            log.info("API on http://%s:%d%s (changes %s)", self.settings.api_host,
-                     self.settings.api_port, api.API,
-                     "need the token" if self.settings.api_token else "disabled")  # fmt: skip
+            log.info("API on http://%s:%d%s (changes and map contents %s)",
+                     self.settings.api_host, self.settings.api_port, api.API,
+                     "need the token" if self.settings.api_token
+                     else "changes disabled, map contents open")  # fmt: skip
+
+    def start(self) -> None:
+        super().start()
+        self._owner = self.threads[-1]  # the event loop os-ken just spawned
         threading.Thread(target=self._poll_stats, daemon=True, name="okopy-stats").start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        super().stop()
+
+    # The owner thread ---------------------------------------------------------------
+
+    @set_ev_cls(OwnerCall)
+    def _run_call(self, ev: OwnerCall) -> None:
+        if not ev.future.set_running_or_notify_cancel():
+            return  # the caller gave up waiting
+        try:
+            ev.future.set_result(ev.fn())
+        except Exception as e:  # handed to the caller, who raises it
+            ev.future.set_exception(e)
+
+    def _post(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Queue 'fn' for the owner thread; returns the future of its result."""
+        future: Future[Any] = Future()
+        self._send_event(OwnerCall(fn, future), None)
+        return future
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run 'fn' in the owner thread and return its result."""
+        if threading.current_thread() is self._owner:
+            return fn()
+        future = self._post(fn)
+        try:
+            return future.result(OWNER_TIMEOUT)  # type: ignore[no-any-return]
+        except TimeoutError:
+            if future.cancel():
+                raise TimeoutError(
+                    f"the controller is busy: no answer in {OWNER_TIMEOUT:.0f} s"
+                ) from None
+            return future.result()  # type: ignore[no-any-return]
+
+    def _send(self, dp: Any, msg: Any) -> int:
+        """Send an os-ken message with an xid of ours; returns the xid."""
+        msg.set_xid(self.pending.next_xid())
+        dp.send_msg(msg)
+        return int(msg.xid)
 
     # Connection ---------------------------------------------------------------
 
@@ -115,6 +194,11 @@ class OkopyController(app_manager.OSKenApp):
         dp = ev.msg.datapath
         # os-ken's own handler of this event sets dp.id, maybe after this one.
         dp.id = ev.msg.datapath_id
+        old = self.datapaths.get(dp.id)
+        if old is not None and old is not dp:
+            self.pending.fail_connection(
+                old, ConnectionError(f"switch {dp.id:#x} reconnected; try again")
+            )
         self.datapaths[dp.id] = dp
         self._start_sync(dp, "connected")
 
@@ -122,7 +206,10 @@ class OkopyController(app_manager.OSKenApp):
     def switch_gone(self, ev: Any) -> None:
         dp: Any = ev.datapath
         dpid = dp.id
-        if dpid is not None and self.datapaths.get(dpid) is dp:
+        if dpid is None:
+            return
+        self.pending.fail_connection(dp, ConnectionError(f"switch {dpid:#x} disconnected"))
+        if self.datapaths.get(dpid) is dp:
             del self.datapaths[dpid]
             self.syncs.pop(dpid, None)
             log.warning("switch %#x disconnected", dpid)
@@ -136,13 +223,10 @@ class OkopyController(app_manager.OSKenApp):
         sync = Sync(desired)
         self.syncs[dp.id] = sync
         self._ask_programs(dp, sync, 0)
-        dp.send_msg(openflow.flow_stats_request(dp))
+        sync.flows_xid = self._send(dp, openflow.flow_stats_request(dp))
 
     def _ask_programs(self, dp: Any, sync: Sync, start: int) -> None:
-        msg = openflow.experimenter(dp, m.ProgListRequest(start, 0))
-        dp.set_xid(msg)
-        sync.list_xid = msg.xid
-        dp.send_msg(msg)
+        sync.list_xid = self._send(dp, openflow.experimenter(dp, m.ProgListRequest(start, 0)))
 
     @set_ev_cls(ofp_event.EventOFPExperimenter, MAIN_DISPATCHER)
     def experimenter_reply(self, ev: Any) -> None:
@@ -154,10 +238,7 @@ class OkopyController(app_manager.OSKenApp):
         except m.OfpDecodeError as e:
             log.error("switch %#x: undecodable reply: %s", dp.id, e)
             return
-        waiter = self.waiters.get(msg.xid)
-        if waiter is not None:
-            waiter.reply = reply
-            waiter.done.set()
+        if self.pending.resolve(dp, msg.xid, reply):
             return
         sync = self.syncs.get(dp.id)
         if isinstance(reply, m.ProgListReply) and sync is not None and msg.xid == sync.list_xid:
@@ -173,12 +254,17 @@ class OkopyController(app_manager.OSKenApp):
                      dp.id, reply.prog_id, reply.n_insns, len(reply.maps))  # fmt: skip
         elif isinstance(reply, m.ProgUnloadReply):
             log.info("switch %#x: program %d unloaded", dp.id, reply.prog_id)
+        else:
+            # Seeds' update replies, and answers to requests whose waiter
+            # gave up or whose xid is not ours.
+            log.debug("switch %#x: %s (xid %#x) matches no request: dropped",
+                      dp.id, type(reply).__name__, msg.xid)  # fmt: skip
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def flow_stats_reply(self, ev: Any) -> None:
         dp = ev.msg.datapath
         sync = self.syncs.get(dp.id)
-        if sync is None:
+        if sync is None or ev.msg.xid != sync.flows_xid:
             return
         for stat in ev.msg.body:
             sync.flows.add(openflow.flow_from_stats(stat))
@@ -196,10 +282,8 @@ class OkopyController(app_manager.OSKenApp):
             err_type = err.error if err else None
         else:
             text = f"OpenFlow error type {msg.type} code {msg.code}"
-        waiter = self.waiters.get(msg.xid)
-        if waiter is not None:
-            waiter.error, waiter.error_type = text, err_type
-            waiter.done.set()
+        failure = LookupError(text) if err_type in NOT_FOUND_ERRORS else ValueError(text)
+        if self.pending.fail(dp, msg.xid, failure):
             return
         sync = self.syncs.get(dp.id)
         if sync is not None and msg.xid == sync.list_xid and not sync.programs_done:
@@ -221,7 +305,7 @@ class OkopyController(app_manager.OSKenApp):
         steps = reconcile(sync.desired, observed, self.applied.get(dp.id))
         for step in steps:
             for msg in openflow.messages(dp, step):
-                dp.send_msg(msg)
+                self._send(dp, msg)
         self.applied[dp.id] = sync.desired
         self.reconciles[dp.id] = self.reconciles.get(dp.id, 0) + 1
         kinds: dict[str, int] = {}
@@ -232,26 +316,28 @@ class OkopyController(app_manager.OSKenApp):
 
     # Requests from other threads -------------------------------------------------
 
-    def _request(self, dpid: int, message: m.Message) -> m.Message:
+    def _send_request(self, dpid: int, message: m.Message) -> Waiter:
+        """Owner side of `_request`: register a waiter and send."""
         dp = self.datapaths.get(dpid)
         if dp is None:
             raise ConnectionError(f"switch {dpid:#x} is not connected")
         msg = openflow.experimenter(dp, message)
-        dp.set_xid(msg)
-        waiter = Waiter()
-        self.waiters[msg.xid] = waiter
+        waiter = self.pending.add(dp, REPLIES[type(message)])
+        msg.set_xid(waiter.xid)
+        dp.send_msg(msg)
+        return waiter
+
+    def _request(self, dpid: int, message: m.Message) -> m.Message:
+        """Send 'message' to switch 'dpid' and wait for its reply (any thread
+        but the owner's)."""
+        waiter = self._call(partial(self._send_request, dpid, message))
         try:
-            dp.send_msg(msg)
-            if not waiter.done.wait(REQUEST_TIMEOUT):
-                raise TimeoutError(f"switch {dpid:#x} did not answer in {REQUEST_TIMEOUT:.0f} s")
-        finally:
-            self.waiters.pop(msg.xid, None)
-        if waiter.error is not None:
-            if waiter.error_type in NOT_FOUND_ERRORS:
-                raise LookupError(waiter.error)
-            raise ValueError(waiter.error)
-        assert waiter.reply is not None
-        return waiter.reply
+            return waiter.future.result(REQUEST_TIMEOUT)  # type: ignore[no-any-return]
+        except TimeoutError:
+            self._post(partial(self.pending.forget, waiter))
+            raise TimeoutError(
+                f"switch {dpid:#x} did not answer in {REQUEST_TIMEOUT:.0f} s"
+            ) from None
 
     def _program(self, dpid: int, prog_id: int) -> BuiltProgram:
         sw = next((s for s in self.checked.switches.values() if s.dpid == dpid), None)
@@ -271,6 +357,9 @@ class OkopyController(app_manager.OSKenApp):
     # api.Backend ------------------------------------------------------------------
 
     def switches(self) -> list[dict[str, Any]]:
+        return self._call(self._switches)
+
+    def _switches(self) -> list[dict[str, Any]]:
         return [
             {"name": name, "dpid": sw.dpid, "connected": sw.dpid in self.datapaths,
              "programs": sorted(sw.programs), "flows": len(sw.flows)}
@@ -363,37 +452,59 @@ class OkopyController(app_manager.OSKenApp):
 
     def reload(self) -> dict[str, Any]:
         """Re-read and re-check the policy; reconcile every connected switch."""
-        with self.lock:
+        with self._reloading:
+            # Built and verified here, not in the owner thread, which keeps
+            # answering the switches meanwhile.
             checked = config.check(policy.load(Path(self.settings.policy)))
-            self.checked = checked
-            # Logged before any switch is reconciled, so that readers of the
-            # log see the reload first.
-            log.info("policy reloaded from %s", self.settings.policy)
-            for dp in list(self.datapaths.values()):
-                self._start_sync(dp, "policy reloaded")
+            self._call(partial(self._apply_policy, checked))
         return {"reloaded": self.settings.policy, "switches": sorted(checked.switches)}
 
+    def _apply_policy(self, checked: Checked) -> None:
+        self.checked = checked
+        # Logged before any switch is reconciled, so that readers of the log
+        # see the reload first.
+        log.info("policy reloaded from %s", self.settings.policy)
+        for dp in list(self.datapaths.values()):
+            self._start_sync(dp, "policy reloaded")
+
     def metrics(self) -> str:
+        return self._call(self._metrics)
+
+    def _metrics(self) -> str:
         connected = {sw.dpid: sw.dpid in self.datapaths for sw in self.checked.switches.values()}
         samples = [s for per in self.samples.values() for s in per]
         sizes = {k: n for per in self.map_sizes.values() for k, n in per.items()}
         return metrics.render(connected, samples, sizes, self.reconciles)
 
     def _poll_stats(self) -> None:
-        while True:
-            time.sleep(self.settings.stats_interval)
-            for dpid in list(self.datapaths):
+        while not self._stopped.wait(self.settings.stats_interval):
+            try:
+                dpids = self._call(lambda: list(self.datapaths))
+            except TimeoutError as e:
+                log.warning("statistics: %s", e)
+                continue
+            for dpid in dpids:
                 try:
                     progs = self.programs(dpid)
                 except (ConnectionError, TimeoutError, ValueError, LookupError) as e:
                     log.debug("statistics of %#x: %s", dpid, e)
                     continue
-                self.samples[dpid] = [
+                samples = [
                     metrics.ProgramSample(dpid, p["id"], p["name"], p["instructions"], p["runs"],
                                           p["run_nsec"], tuple(p["verdicts"].values()))
                     for p in progs
                 ]  # fmt: skip
-                self.map_sizes[dpid] = self._poll_map_sizes(dpid, [p["id"] for p in progs])
+                sizes = self._poll_map_sizes(dpid, [p["id"] for p in progs])
+                self._post(partial(self._store_stats, dpid, samples, sizes))
+
+    def _store_stats(
+        self,
+        dpid: int,
+        samples: list[ProgramSample],
+        sizes: dict[tuple[int, int, str], int],
+    ) -> None:
+        self.samples[dpid] = samples
+        self.map_sizes[dpid] = sizes
 
     def _poll_map_sizes(self, dpid: int, prog_ids: list[int]) -> dict[tuple[int, int, str], int]:
         sizes: dict[tuple[int, int, str], int] = {}
@@ -426,9 +537,11 @@ def run(
     manager = app_manager.AppManager.get_instance()
 
     def on_hup(signum: int, frame: Any) -> None:
+        # A signal handler must not wait on the owner thread: a thread does.
         app = manager.applications.get("OkopyController")
         if app is not None:
-            threading.Thread(target=_reload_logged, args=(app,), daemon=True).start()
+            threading.Thread(target=_reload_logged, args=(app,), daemon=True,
+                             name="okopy-sighup").start()  # fmt: skip
 
     signal.signal(signal.SIGHUP, on_hup)
     app_manager.AppManager.run_apps([__name__])
@@ -439,3 +552,5 @@ def _reload_logged(app: OkopyController) -> None:
         app.reload()
     except ConfigError as e:
         log.error("policy reload refused, keeping the running policy:\n%s", e)
+    except (OSError, TimeoutError) as e:
+        log.error("policy reload failed, keeping the running policy: %s", e)

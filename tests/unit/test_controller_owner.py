@@ -1,0 +1,357 @@
+"""The controller's state has one owner: reloads, reconnections, statistics
+polls and API requests arriving together all take effect, and every reply
+reaches the request that asked for it.
+
+The os-ken app runs its real event loop against a fake switch: each
+connection answers from a thread of its own (as os-ken's receive loop
+does), in shuffled order, so replies overtake each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER
+from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as parser
+
+from okopy import config, policy
+from okopy.btf import MapDef
+from okopy.config import Checked
+from okopy.controller import app as appmod
+from okopy.controller import openflow
+from okopy.controller.desired import BuiltProgram, DesiredSwitch, Flow
+from okopy.controller.pending import PendingRequests
+from okopy.ofp import messages as m
+from okopy.ofp.constants import OKOPY_VENDOR_ID, ErrorType
+
+DPID = 1
+PROG = 1
+MAP = "m"
+KS, VS = 4, 8
+
+
+def key(i: int) -> str:
+    return "0x" + i.to_bytes(KS, "big").hex()
+
+
+def value(i: int) -> str:
+    return "0x" + (i * 7919).to_bytes(VS, "big").hex()
+
+
+def policy_generation(gen: int) -> Checked:
+    """Policy number 'gen': one program and one flow whose in_port is 'gen'."""
+    prog = BuiltProgram("counter", PROG, b"\x7fELF fake", None,
+                        {MAP: MapDef(MAP, 1, 0, 0, KS, VS, 4096, 0, 0)})  # fmt: skip
+    flow = Flow(0, 10, (("in_port", str(gen)),), ("output:2",))
+    sw = DesiredSwitch(DPID, {PROG: prog}, (), frozenset({flow}))
+    return Checked(None, {"counter": prog}, {"s1": sw})  # type: ignore[arg-type]
+
+
+class FakeSwitch:
+    """Programs, one map and okopy's flows; survives its connections."""
+
+    def __init__(self, app: appmod.OkopyController) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.programs: dict[int, tuple[str, int]] = {}
+        self.table: dict[bytes, bytes] = {}
+        self.flows: dict[tuple[Any, ...], Flow] = {}
+        self.conn: FakeConnection | None = None
+
+    def connect(self) -> FakeConnection:
+        old, self.conn = self.conn, FakeConnection(self)
+        if old is not None and random.random() < 0.5:
+            old.drop()  # the old connection is noticed dead before the new one
+            old = None
+        self.app._send_event(
+            ofp_event.EventOFPSwitchFeatures(SimpleNamespace(datapath=self.conn, datapath_id=DPID)),
+            CONFIG_DISPATCHER,
+        )
+        if old is not None:
+            old.drop()
+        return self.conn
+
+    def handle(self, msg: Any) -> list[Any]:
+        """Apply one message; the replies, as os-ken message stand-ins."""
+        with self.lock:
+            if isinstance(msg, parser.OFPFlowMod):
+                f = Flow(msg.table_id, msg.priority, openflow.canonical_match(msg.match),
+                         openflow.canonical_actions(msg.instructions), msg.cookie)  # fmt: skip
+                if msg.command == ofp.OFPFC_ADD:
+                    self.flows[f.key] = f
+                else:
+                    self.flows.pop(f.key, None)
+                return []
+            if isinstance(msg, parser.OFPFlowStatsRequest):
+                body = [SimpleNamespace(table_id=f.table, priority=f.priority, cookie=f.cookie,
+                                        match=parser.OFPMatch(**openflow.match_kwargs(f)),
+                                        instructions=openflow.instructions(f))
+                        for f in self.flows.values()]  # fmt: skip
+                return [("flows", SimpleNamespace(xid=msg.xid, flags=0, body=body))]
+            req = m.decode(msg.exp_type, bytes(msg.data))
+            return [self._answer(msg.xid, req)]
+
+    def _answer(self, xid: int, req: m.Message) -> tuple[str, Any]:
+        def reply(r: m.Message) -> tuple[str, Any]:
+            return ("exp", SimpleNamespace(xid=xid, experimenter=OKOPY_VENDOR_ID,
+                                           exp_type=int(r.TYPE), data=r.body()))  # fmt: skip
+
+        if isinstance(req, m.ProgLoad):
+            if req.offset + len(req.chunk) == req.elf_len:
+                self.programs[req.prog_id] = (req.name, req.cookie)
+            return reply(m.ProgLoadReply(req.prog_id, 10, 2))
+        if isinstance(req, m.ProgListRequest):
+            stats = tuple(
+                m.ProgStats(pid, 10, name, 2, 0, cookie, 0, 0, (0, 0, 0, 0, 0, 0))
+                for pid, (name, cookie) in sorted(self.programs.items())
+                if pid >= req.start_id
+            )
+            return reply(m.ProgListReply(0, stats))
+        if not isinstance(req, m.MapListRequest | m._MapMsg) or req.prog_id not in self.programs:
+            return ("err", SimpleNamespace(xid=xid, type=ofp.OFPET_EXPERIMENTER, code=0,
+                                           experimenter=OKOPY_VENDOR_ID,
+                                           exp_type=int(ErrorType.UNKNOWN_PROG),
+                                           data=b"no such program"))  # fmt: skip
+        if isinstance(req, m.MapListRequest):
+            desc = m.MapDesc(MAP, 1, KS, VS, 4096, 0, 0, len(self.table))
+            return reply(m.MapListReply(req.prog_id, (desc,)))
+        if isinstance(req, m.MapUpdate):
+            self.table.update(zip(req.keys, req.values, strict=True))
+            return reply(m.MapUpdateReply(req.prog_id, MAP, KS, VS, 1))
+        if isinstance(req, m.MapLookupRequest):
+            found = [(k, self.table[k]) for k in req.keys if k in self.table]
+            return reply(m.MapLookupReply(req.prog_id, MAP, KS, VS, len(found), 0,
+                                          tuple(k for k, _ in found),
+                                          tuple(v for _, v in found)))  # fmt: skip
+        raise AssertionError(f"unexpected request {req}")
+
+
+class FakeConnection:
+    """One OpenFlow connection: what the app sees as an os-ken Datapath."""
+
+    ofproto = ofp
+    ofproto_parser = parser
+
+    def __init__(self, switch: FakeSwitch) -> None:
+        self.switch = switch
+        self.id: int | None = None
+        self.alive = True
+        self.in_flight: set[int] = set()
+        self.replies: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._deliver, daemon=True).start()
+
+    def send_msg(self, msg: Any) -> None:
+        assert msg.xid is not None, "every message gets its xid from the owner"
+        assert msg.xid not in self.in_flight, f"xid {msg.xid:#x} given twice"
+        if not self.alive:
+            return
+        for kind, reply in self.switch.handle(msg):
+            self.in_flight.add(msg.xid)
+            self.replies.put((kind, reply))
+
+    def drop(self) -> None:
+        self.alive = False
+        self.replies.put(None)
+        self.switch.app._send_event(ofp_event.EventOFPStateChange(self), DEAD_DISPATCHER)
+
+    def _deliver(self) -> None:
+        events = {"exp": ofp_event.EventOFPExperimenter, "err": ofp_event.EventOFPErrorMsg,
+                  "flows": ofp_event.EventOFPFlowStatsReply}  # fmt: skip
+        while True:
+            batch = [self.replies.get()]
+            while not self.replies.empty():
+                batch.append(self.replies.get())
+            random.shuffle(batch)  # replies overtake each other
+            for item in batch:
+                if item is None or not self.alive:
+                    return
+                kind, msg = item
+                msg.datapath = self
+                self.in_flight.discard(msg.xid)
+                self.switch.app._send_event(events[kind](msg), MAIN_DISPATCHER)
+
+
+@pytest.fixture
+def controller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[appmod.OkopyController, FakeSwitch, list[int]]]:
+    generations = [0]
+
+    def check(_: Any) -> Checked:
+        time.sleep(0.005)  # building takes time, outside the owner thread
+        return policy_generation(generations[-1])
+
+    monkeypatch.setattr(policy, "load", lambda path: None)
+    monkeypatch.setattr(config, "check", check)
+    monkeypatch.setattr(appmod.OkopyController, "settings",
+                        appmod.Settings(str(tmp_path / "policy.yaml"), stats_interval=0.02))  # fmt: skip
+    app = appmod.OkopyController()
+    app_manager.register_instance(app)
+    app.start()
+    switch = FakeSwitch(app)
+    try:
+        yield app, switch, generations
+    finally:
+        app.stop()
+
+
+def wait_until(what: str, cond: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {timeout} s")
+        time.sleep(0.01)
+
+
+def expected_flows(gen: int) -> set[Flow]:
+    return set(policy_generation(gen).switches["s1"].flows)
+
+
+def test_reloads_reconnections_and_api_writes_together(
+    controller: tuple[appmod.OkopyController, FakeSwitch, list[int]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, switch, generations = controller
+    switch.connect()
+    wait_until("deployed", lambda: set(switch.flows.values()) == expected_flows(0)
+               and PROG in switch.programs)  # fmt: skip
+    seeded = range(1000, 1100)
+    for i in seeded:
+        switch.table[bytes.fromhex(key(i)[2:])] = bytes.fromhex(value(i)[2:])
+
+    failures: list[str] = []
+    written: list[int] = []
+
+    def retrying(fn: Any) -> Any:
+        for _ in range(100):
+            try:
+                return fn()
+            except (ConnectionError, TimeoutError):
+                time.sleep(0.005)  # the switch was reconnecting: try again
+        raise AssertionError("never got through")
+
+    def writer(base: int) -> None:
+        for i in range(base, base + 25):
+            retrying(lambda i=i: app.map_update(DPID, PROG, MAP, key(i), value(i), "any"))
+            written.append(i)
+
+    def reader(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(40):
+            i = rng.choice(seeded)
+            got = retrying(lambda i=i: app.map_lookup(DPID, PROG, MAP, key(i)))
+            if got != value(i)[2:]:  # hex, without BTF
+                failures.append(f"lookup of {key(i)} got {got}, not {value(i)}")
+
+    def reloader() -> None:
+        for _ in range(8):
+            generations.append(generations[-1] + 1)
+            app.reload()
+            time.sleep(random.random() * 0.02)
+
+    def reconnector() -> None:
+        for _ in range(8):
+            switch.connect()
+            time.sleep(random.random() * 0.03)
+
+    threads = [threading.Thread(target=writer, args=(b,)) for b in range(0, 200, 25)]
+    threads += [threading.Thread(target=reader, args=(s,)) for s in range(8)]
+    threads += [threading.Thread(target=reloader), threading.Thread(target=reconnector)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive()
+
+    assert failures == []
+    assert sorted(written) == list(range(200))
+    for i in written:
+        assert switch.table[bytes.fromhex(key(i)[2:])] == bytes.fromhex(value(i)[2:])
+    # The last policy is what the switch holds, once the last sync is done.
+    wait_until("converged", lambda: set(switch.flows.values()) == expected_flows(generations[-1]))
+    wait_until("idle", lambda: app._call(lambda: not app.syncs))
+    assert app._call(lambda: app.applied[DPID]) == policy_generation(generations[-1]).switches["s1"]
+    assert set(switch.programs) == {PROG}
+    # Statistics polls ran alongside and reached the metrics.
+    wait_until("polled", lambda: f'map="{MAP}"' in app.metrics())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_requests_fail_fast_when_the_switch_goes(
+    controller: tuple[appmod.OkopyController, FakeSwitch, list[int]],
+) -> None:
+    app, switch, _ = controller
+    with pytest.raises(ConnectionError, match="not connected"):
+        app.map_lookup(DPID, PROG, MAP, key(1))
+    conn = switch.connect()
+    wait_until("deployed", lambda: PROG in switch.programs)
+    conn.alive = False  # the switch stops answering on this connection
+    started = time.monotonic()
+    result: list[BaseException] = []
+
+    def lookup() -> None:
+        try:
+            app.map_lookup(DPID, PROG, MAP, key(1))
+        except ConnectionError as e:
+            result.append(e)
+
+    t = threading.Thread(target=lookup)
+    t.start()
+    time.sleep(0.1)
+    conn.drop()
+    t.join(timeout=5)
+    assert len(result) == 1
+    assert "disconnected" in str(result[0])
+    assert time.monotonic() - started < 3
+    assert app._call(lambda: len(app.pending)) == 0
+
+
+def test_switch_errors_reach_their_requester(
+    controller: tuple[appmod.OkopyController, FakeSwitch, list[int]],
+) -> None:
+    app, switch, _ = controller
+    switch.connect()
+    wait_until("deployed", lambda: PROG in switch.programs)
+    with pytest.raises(LookupError, match="UNKNOWN_PROG"):
+        app._request(DPID, m.MapListRequest(7))
+    assert app.map_entries(DPID, PROG) == {MAP: 0}
+
+
+def test_pending_requests_match_replies_exactly() -> None:
+    p = PendingRequests(first_xid=0xFFFFFFFF)
+    a, b = object(), object()
+    w1 = p.add(a, m.MapLookupReply)
+    w2 = p.add(a, m.MapLookupReply)
+    assert (w1.xid, w2.xid) == (0xFFFFFFFF, 1)  # wraps, skipping 0
+    reply = m.MapLookupReply(1, MAP, KS, VS)
+    assert not p.resolve(b, w1.xid, reply)  # same xid, other connection
+    assert not p.resolve(a, w1.xid, m.MapListReply(1))  # not the answer it waits for
+    assert p.resolve(a, w1.xid, reply)
+    assert w1.future.result(0) is reply
+    assert not p.resolve(a, w1.xid, reply)  # a second reply finds nobody
+    p.forget(w2)
+    assert not p.resolve(a, w2.xid, reply)
+    w3 = p.add(b, m.MapUpdateReply)
+    assert p.fail_connection(b, ConnectionError("gone")) == 1
+    with pytest.raises(ConnectionError):
+        w3.future.result(0)
+    assert len(p) == 0
+
+
+def test_xids_skip_those_in_use() -> None:
+    p = PendingRequests(first_xid=5)
+    held = p.add(None, m.MapListReply)
+    p._next = held.xid  # the counter came round to an xid still waiting
+    assert p.next_xid() == held.xid + 1
