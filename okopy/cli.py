@@ -406,7 +406,9 @@ def parser() -> argparse.ArgumentParser:
     ct.add_argument("--policy", required=True, help="policy YAML (okopy check-config it first)")
     ct.add_argument("--listen", default="127.0.0.1:6653", help="OpenFlow HOST:PORT")
     ct.add_argument("--api", help="serve the HTTP API on HOST:PORT (e.g. 127.0.0.1:8080)")
-    ct.add_argument("--api-token-file", help="file holding the bearer token that API changes need")
+    ct.add_argument(
+        "--api-token-file", help="file with the bearer token that API changes and map reads need"
+    )
     ct.add_argument("-v", "--verbose", action="store_true")
     ct.set_defaults(func=cmd_controller)
 
@@ -443,7 +445,7 @@ def parser() -> argparse.ArgumentParser:
     )
     for action, text in map_actions:
         p_ = mp_sub.add_parser(action, help=text)
-        api_args(p_, token=action in ("set", "delete"))
+        api_args(p_, token=True)  # map contents need the token too
         p_.add_argument("prog", type=int, help="program id")
         p_.add_argument("map", help="map name")
         if action != "dump":

@@ -361,7 +361,7 @@ class Lab:
         if args[:1] == ["switches"]:
             args = [*args, *api]
         elif args[:1] in (["prog"], ["map"]) and len(args) > 1:
-            if args[0] == "map" and args[1] in ("set", "delete"):
+            if args[0] == "map":  # map contents, read or written, need the token
                 api += ["--token-file", str(self.token_file)]
             args = [*args[:2], *api, *args[2:]]
         ns = Namespace.adopt(self.state.switch_ns)

@@ -2,29 +2,46 @@
 
 Routing, validation and responses are pure functions of a request and a
 `Backend` (the running controller, or a fake in tests); `serve()` puts
-them behind Python's threading HTTP server.  Anything that changes state
-needs `Authorization: Bearer <token>`.  `GET /api/v1/openapi.json`
-describes every route.
+them behind Python's threading HTTP server.  Anything that changes state,
+and any read of map contents, needs `Authorization: Bearer <token>`.
+`GET /api/v1/openapi.json` describes every route.
+
+Every request is answered, at once, and within a bound: a malformed one
+with a 4xx and a JSON `{"error": ...}` naming what is wrong (bad
+Content-Length, a body over `MAX_BODY` or nested deeper than
+`MAX_JSON_DEPTH`, ids out of range, HTTP/0.9), one that does not arrive
+within `READ_TIMEOUT` seconds with 408.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
+import socket
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
-from urllib.parse import parse_qs
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import parse_qs, unquote
 
 from okopy import __version__
 
+log = logging.getLogger("okopy.controller.api")
+
 API = "/api/v1"
-MAX_BODY = 1 << 20
+MAX_BODY = 1 << 20  # bytes of a request body
+MAX_JSON_DEPTH = 32  # nesting of arrays and objects in a body or ?key=
+READ_TIMEOUT = 5.0  # seconds for a whole request (line, headers, body) to arrive
+MAX_CONNECTIONS = 256  # served at once; more are answered 503 at once
 UPDATE_FLAGS = ("any", "noexist", "exist")
+# Ids as the wire carries them: datapath ids are 64 bits, program ids 32.
+ID_BITS = {"dpid": 64, "prog": 32}
 
 
 class ApiError(Exception):
@@ -84,19 +101,57 @@ class Route:
     mutates: bool = False
     body: dict[str, Any] | None = None
 
+    reads_secrets: bool = False  # map contents: the token is needed to read them
+
+    @property
+    def needs_token(self) -> bool:
+        return self.mutates or self.reads_secrets
+
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method != self.method:
             return None
         rx = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern) + "$"
         m = re.match(rx, path)
-        return m.groupdict() if m else None
+        return {k: unquote(v) for k, v in m.groupdict().items()} if m else None
 
 
 def _int(params: dict[str, str], name: str) -> int:
+    """Path parameter 'name' as an id: decimal or 0x-hex, in its wire range."""
     try:
-        return int(params[name], 0)
+        n = int(params[name], 0)
     except ValueError:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"{name} {params[name]!r} is not a number") from None
+    top = (1 << ID_BITS[name]) - 1
+    if not 0 <= n <= top:
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"{name} {params[name]} is out of range 0..{top}")
+    return n
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_NESTING = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in JSON text 'raw' (brackets
+    inside strings do not count)."""
+    depth = deepest = 0
+    for m in _JSON_NESTING.finditer(_JSON_STRING.sub(b"", raw)):
+        depth += 1 if m.group() in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def parse_json(raw: bytes, what: str) -> Any:
+    """JSON text -> object; ApiError 400 naming 'what' when it is not JSON
+    or nests deeper than MAX_JSON_DEPTH."""
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"{what} is not JSON: {e}") from None
+    except RecursionError:
+        raise ApiError(HTTPStatus.BAD_REQUEST, f"{what} nests too deeply") from None
 
 
 def _body(
@@ -104,10 +159,7 @@ def _body(
 ) -> dict[str, Any]:
     if len(req.body) > MAX_BODY:
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY} bytes")
-    try:
-        obj = json.loads(req.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(HTTPStatus.BAD_REQUEST, f"body is not JSON: {e}") from None
+    obj = parse_json(req.body or b"null", "body")
     if not isinstance(obj, dict):
         raise ApiError(HTTPStatus.BAD_REQUEST, "body must be a JSON object")
     unknown = sorted(set(obj) - set(required) - set(optional))
@@ -130,8 +182,8 @@ class Api:
                 params = route.match(req.method, req.path.rstrip("/") or "/")
                 if params is None:
                     continue
-                if route.mutates:
-                    self._authorize(req)
+                if route.needs_token:
+                    self._authorize(req, route)
                 return route.handler(self, req, params)
             if any(r.match(m, req.path.rstrip("/")) is not None for r in ROUTES
                    for m in ("GET", "PUT", "POST", "DELETE")):  # fmt: skip
@@ -147,9 +199,16 @@ class Api:
             return _json(HTTPStatus.GATEWAY_TIMEOUT, {"error": str(e)})
         except ConnectionError as e:
             return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(e)})
+        except Exception:
+            # A bug, not the client's fault: it still gets an answer.
+            log.exception("API: %s %s failed", req.method, req.path)
+            error = "internal error; the controller's log has the details"
+            return _json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": error})
 
-    def _authorize(self, req: Request) -> None:
+    def _authorize(self, req: Request, route: Route) -> None:
         if self.token is None:
+            if not route.mutates:
+                return  # without a token the API is read-only, and reads are open
             raise ApiError(
                 HTTPStatus.FORBIDDEN, "changes are disabled: start with --api-token-file"
             )
@@ -173,10 +232,7 @@ class Api:
     def get_map(self, req: Request, p: dict[str, str]) -> Response:
         dpid, pid = _int(p, "dpid"), _int(p, "prog")
         if "key" in req.query:
-            try:
-                key = json.loads(req.query["key"])
-            except json.JSONDecodeError:
-                raise ApiError(HTTPStatus.BAD_REQUEST, "query key must be JSON") from None
+            key = parse_json(req.query["key"].encode(), "query key")
             value = self.backend.map_lookup(dpid, pid, p["map"], key)
             if value is None:
                 raise ApiError(HTTPStatus.NOT_FOUND, f"no entry {req.query['key']} in {p['map']}")
@@ -219,7 +275,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", API + "/switches/{dpid}/programs/{prog}/maps", Api.get_maps,
           "A program's maps as the switch reports them, with their entry counts"),
     Route("GET", _MAP, Api.get_map,
-          "All entries of a map, typed through BTF; with ?key=JSON, one entry"),
+          "All entries of a map, typed through BTF; with ?key=JSON, one entry. "
+          "Needs the token when the controller has one", reads_secrets=True),
     Route("PUT", _MAP + "/entries", Api.put_entry, "Create or replace a map entry", True,
           {"key": "any", "value": "any", "flags": "any|noexist|exist"}),
     Route("DELETE", _MAP + "/entries", Api.delete_entry, "Delete a map entry", True,
@@ -242,14 +299,21 @@ def openapi() -> dict[str, Any]:
             ],
             "responses": {
                 "200": {"description": "OK"},
-                "400": {"description": "malformed request: the body says what is wrong"},
+                "400": {"description": "malformed request (bad id, Content-Length, JSON, "
+                                       "HTTP/0.9): the body says what is wrong"},
                 "404": {"description": "no such switch, program, map or entry"},
+                "408": {"description": f"the request did not arrive in {READ_TIMEOUT:g} s"},
+                "503": {"description": "switch not connected, or too many connections"},
+                "504": {"description": "the switch did not answer in time"},
             },
-        }
-        if r.mutates:
+        }  # fmt: skip
+        if r.needs_token:
             op["security"] = [{"bearer": []}]
             op["responses"]["401"] = {"description": "missing or wrong token"}
+        if r.mutates:
+            op["responses"]["403"] = {"description": "changes disabled: no token configured"}
         if r.body:
+            op["responses"]["413"] = {"description": f"body over {MAX_BODY} bytes"}
             op["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": {
@@ -266,39 +330,206 @@ def openapi() -> dict[str, Any]:
         paths.setdefault(r.pattern, {})[r.method.lower()] = op
     return {
         "openapi": "3.0.3",
-        "info": {"title": "okopy controller API", "version": __version__},
+        "info": {
+            "title": "okopy controller API",
+            "version": __version__,
+            "description": (
+                "Changes (PUT, DELETE, POST) and reads of map contents (GET .../maps/{map}) "
+                "need `Authorization: Bearer <token>` (the controller's --api-token-file). "
+                "Without a configured token, changes are refused (403) and every read is "
+                "open. Listings (switches, programs, a program's maps with entry counts), "
+                "metrics and this document need no token. Limits: a body of at most "
+                f"{MAX_BODY} bytes, JSON nested at most {MAX_JSON_DEPTH} levels, a request "
+                f"that arrives within {READ_TIMEOUT:g} s, program ids 0..2^32-1, datapath "
+                'ids 0..2^64-1; errors are JSON objects {"error": text}.'
+            ),
+        },
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "paths": paths,
     }
 
 
-def serve(api: Api, host: str, port: int) -> ThreadingHTTPServer:
-    """Serve 'api' from a daemon thread; returns the server (shutdown())."""
+class _DeadlineReader:
+    """A request's input stream whose every read ends by the request's
+    deadline: a client that trickles or stalls cannot hold its thread
+    longer than READ_TIMEOUT (the socket's own timeout restarts with each
+    byte, so it alone does not bound a request)."""
 
-    class H(BaseHTTPRequestHandler):
-        server_version = f"okopy/{__version__}"
+    def __init__(self, raw: BinaryIO, sock: socket.socket) -> None:
+        self.raw = raw
+        self.sock = sock
+        self.deadline = time.monotonic() + READ_TIMEOUT
 
-        def _go(self) -> None:
-            path, _, qs = self.path.partition("?")
-            query = {k: v[-1] for k, v in parse_qs(qs).items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                resp = _json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
-            else:
-                body = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                resp = api.handle(Request(self.command, path, query, headers, body))
+    def _arm(self) -> None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request deadline passed")
+        self.sock.settimeout(left)
+
+    def readline(self, size: int = -1) -> bytes:
+        limit = size if size >= 0 else MAX_BODY
+        out = bytearray()
+        while len(out) < limit:
+            self._arm()
+            ahead = self.raw.peek(1)[: limit - len(out)]  # type: ignore[attr-defined]
+            if not ahead:
+                break
+            end = ahead.find(b"\n")
+            out += self.raw.read(len(ahead) if end < 0 else end + 1)
+            if end >= 0:
+                break
+        return bytes(out)
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def read(self, size: int) -> bytes:
+        """Up to 'size' bytes: fewer only at the end of the stream."""
+        out = bytearray()
+        while len(out) < size:
+            self._arm()
+            chunk = self.raw.read1(min(size - len(out), 1 << 16))  # type: ignore[attr-defined]
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)
+
+
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One connection, one request (HTTP/1.0), always one answer."""
+
+    server: ApiServer
+    rfile: Any
+    server_version = f"okopy/{__version__}"
+    timeout = READ_TIMEOUT  # the socket's, until the deadline reader takes over
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _DeadlineReader(self.rfile, self.connection)
+
+    def handle_one_request(self) -> None:
+        self.close_connection = True
+        self.request_version = "HTTP/1.0"  # answers always carry a status line
+        self.requestline = self.command = ""
+        self.rfile.deadline = time.monotonic() + READ_TIMEOUT
+        try:
+            resp = self._read_and_handle()
+        except TimeoutError:
+            error = f"the request did not arrive within {READ_TIMEOUT:g} s"
+            resp = _json(HTTPStatus.REQUEST_TIMEOUT, {"error": error})
+        except ApiError as e:
+            resp = _json(e.status, {"error": str(e)})
+        if resp is not None:
+            self._answer(resp)
+
+    def _read_and_handle(self) -> Response | None:
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            return None  # the client left without asking
+        if len(self.raw_requestline) > 65536:
+            raise ApiError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line over 65536 bytes")
+        if len(self.raw_requestline.split()) == 2:
+            error = "HTTP/0.9 requests are not supported: send HTTP/1.0 or HTTP/1.1"
+            raise ApiError(HTTPStatus.BAD_REQUEST, error)
+        if not self.parse_request():
+            return None  # parse_request() answered through send_error()
+        if self.headers.get("Transfer-Encoding"):
+            raise ApiError(HTTPStatus.LENGTH_REQUIRED,
+                           "Transfer-Encoding is not supported: send Content-Length")  # fmt: skip
+        lengths = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if len(lengths) > 1:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "conflicting Content-Length headers")
+        length = 0
+        if lengths:
+            (text,) = lengths
+            if not _CONTENT_LENGTH.fullmatch(text):
+                raise ApiError(HTTPStatus.BAD_REQUEST,
+                               f"Content-Length {text!r} is not a number of bytes")  # fmt: skip
+            length = int(text)
+        if length > MAX_BODY:
+            raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                           f"body of {length} bytes is over the limit of {MAX_BODY}")  # fmt: skip
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise ApiError(HTTPStatus.BAD_REQUEST,
+                           f"the body ended after {len(body)} of {length} bytes")  # fmt: skip
+        path, _, qs = self.path.partition("?")
+        query = {k: v[-1] for k, v in parse_qs(qs).items()}
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        return self.server.api.handle(Request(self.command, path, query, headers, body))
+
+    def _answer(self, resp: Response) -> None:
+        self.connection.settimeout(READ_TIMEOUT)  # for the client to take the answer
+        self.request_version = "HTTP/1.0"  # so http.server writes a status line, even to 0.9
+        try:
             self.send_response(resp.status)
             self.send_header("Content-Type", resp.content_type)
             self.send_header("Content-Length", str(len(resp.body)))
+            for k, v in resp.headers.items():
+                self.send_header(k, v)
             self.end_headers()
             self.wfile.write(resp.body)
+        except OSError as e:
+            log.debug("API: answer to %s not delivered: %s", self.client_address[0], e)
 
-        do_GET = do_PUT = do_POST = do_DELETE = _go
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, headers), as JSON."""
+        status = HTTPStatus(code)
+        self.close_connection = True
+        self._answer(_json(status, {"error": message or status.phrase}))
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
-    server = ThreadingHTTPServer((host, port), H)
+
+class ApiServer(ThreadingHTTPServer):
+    """A thread per connection, at most MAX_CONNECTIONS at once."""
+
+    daemon_threads = True
+    # The listen backlog: a burst of clients waits in the queue rather than
+    # having its SYNs dropped and retried seconds later.
+    request_queue_size = 1024
+
+    def __init__(
+        self, address: tuple[str, int], api: Api, max_connections: int = MAX_CONNECTIONS
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.api = api
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            body = json.dumps({"error": "too many connections; try again"}).encode()
+            try:
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\n"
+                                b"Content-Type: application/json\r\nContent-Length: "
+                                + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.warning("API: connection from %s failed: %s", client_address[0], sys.exc_info()[1])
+
+
+def serve(api: Api, host: str, port: int) -> ApiServer:
+    """Serve 'api' from a daemon thread; returns the server (shutdown())."""
+    server = ApiServer((host, port), api)
     threading.Thread(target=server.serve_forever, daemon=True, name="okopy-api").start()
     return server

@@ -93,7 +93,8 @@ def test_filters_act_and_survive(
         assert h1.ping("10.0.0.2", count=3, interval=0.2).received == 0
 
     blocked_then_open()
-    (entry,) = api(switch, "map", "dump", "--dpid", "1", "1", "blocked_v4")
+    (entry,) = api(switch, "map", "dump", "--dpid", "1", "--token-file", str(ctl.token_file),
+                   "1", "blocked_v4")  # fmt: skip
     assert entry["key"] == "10.0.0.2"
     assert entry["value"]["packets"] >= 3
     (prog,) = api(switch, "prog", "list", "--dpid", "1", "--json")

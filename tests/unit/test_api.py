@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import urllib.error
 import urllib.request
 from http import HTTPStatus
@@ -89,18 +90,37 @@ def call(api: Api, method: str, path: str, body: Any = None, token: str | None =
 MAP = "/api/v1/switches/1/programs/2/maps/config"
 
 
-def test_reads_need_no_token(api: tuple[Api, FakeBackend]) -> None:
+def test_listings_need_no_token(api: tuple[Api, FakeBackend]) -> None:
     a, _ = api
     assert call(a, "GET", "/api/v1/switches", token=None)[0] == HTTPStatus.OK
     assert call(a, "GET", "/api/v1/switches/1/programs", token=None)[1][0]["name"] == "limit"
-    assert call(a, "GET", MAP, token=None) == (200, [{"key": 0, "value": {"rate": 5}}])
     maps = call(a, "GET", "/api/v1/switches/1/programs/2/maps", token=None)
     assert maps == (200, [{"name": "config", "entries": 1}])
-    assert call(a, "GET", MAP, token=None, query={"key": "0"}) == (
-        200,
-        {"key": 0, "value": {"rate": 5}},
-    )
     assert call(a, "GET", "/metrics", token=None) == (200, "okopy_up 1\n")
+    assert call(a, "GET", "/api/v1/openapi.json", token=None)[0] == HTTPStatus.OK
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+@pytest.mark.parametrize("query", [{}, {"key": "0"}])
+def test_map_contents_need_the_token(
+    api: tuple[Api, FakeBackend], token: str | None, query: dict[str, str]
+) -> None:
+    a, _ = api
+    status, out = call(a, "GET", MAP, token=token, query=query)
+    assert status == HTTPStatus.UNAUTHORIZED
+    assert "token" in out["error"]
+    assert "rate" not in json.dumps(out)
+
+
+def test_map_contents_with_the_token(api: tuple[Api, FakeBackend]) -> None:
+    a, _ = api
+    assert call(a, "GET", MAP) == (200, [{"key": 0, "value": {"rate": 5}}])
+    assert call(a, "GET", MAP, query={"key": "0"}) == (200, {"key": 0, "value": {"rate": 5}})
+
+
+def test_without_a_token_configured_reads_are_open() -> None:
+    a = Api(FakeBackend(), None)
+    assert call(a, "GET", MAP, token=None) == (200, [{"key": 0, "value": {"rate": 5}}])
 
 
 def test_update_and_delete(api: tuple[Api, FakeBackend]) -> None:
@@ -148,6 +168,8 @@ def test_no_token_configured_means_read_only() -> None:
         (b'{"key": 0, "value": {}, "flags": "maybe"}', 400, "flags must be one of"),
         (b'{"key": 0, "value": 5}', 400, "expected an object"),
         (b"\xff\xfe", 400, "body is not JSON"),
+        (b'{"key": ' + b"[" * 100_000 + b"]" * 100_000 + b', "value": {}}', 400, "nests deeper"),
+        (b'{"key": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", "value": {}}', 200, ""),
     ],
 )
 def test_malformed_bodies(
@@ -156,6 +178,8 @@ def test_malformed_bodies(
     a, b = api
     got, out = call(a, "PUT", MAP + "/entries", raw=raw)
     assert got == status
+    if status == 200:
+        return  # brackets inside strings are not nesting
     assert message in out["error"]
     assert b.tables[1, 2, "config"] == {"0": {"rate": 5}}
 
@@ -169,12 +193,40 @@ def test_malformed_bodies(
         ("GET", "/api/v1/switches/1/programs/2/maps/nomap", 404),
         ("GET", "/api/v1/switches/1/programs/9/maps", 404),
         ("PATCH", "/api/v1/switches", 405),
+        ("GET", "/api/v1/switches/1/programs/-1/maps", 400),
+        ("GET", "/api/v1/switches/1/programs/1099511627776/maps", 400),
+        ("GET", "/api/v1/switches/1/programs/4294967296/maps", 400),
+        ("GET", "/api/v1/switches/-1/programs", 400),
+        ("GET", "/api/v1/switches/18446744073709551616/programs", 400),
+        ("GET", MAP + "?key=" + "[" * 100_000, 400),
+        ("GET", MAP + "?key={nope", 400),
     ],
 )
 def test_errors(api: tuple[Api, FakeBackend], method: str, path: str, status: int) -> None:
-    got, out = call(api[0], method, path)
+    path, _, key = path.partition("?key=")
+    got, out = call(api[0], method, path, query={"key": key} if key else None)
     assert got == status
     assert out["error"]
+
+
+def test_ids_at_the_edges_of_their_range(api: tuple[Api, FakeBackend]) -> None:
+    a, _ = api
+    for path in ("/api/v1/switches/1/programs/4294967295/maps",
+                 "/api/v1/switches/0xffffffffffffffff/programs/0/maps"):  # fmt: skip
+        status, out = call(a, "GET", path)
+        assert status == HTTPStatus.NOT_FOUND, out  # in range: the backend says it is not there
+
+
+class BrokenBackend(FakeBackend):
+    def maps(self, dpid: int, prog_id: int) -> list[dict[str, Any]]:
+        raise struct.error("argument out of range")
+
+
+def test_a_failing_backend_still_answers(caplog: pytest.LogCaptureFixture) -> None:
+    status, out = call(Api(BrokenBackend(), TOKEN), "GET", "/api/v1/switches/1/programs/2/maps")
+    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
+    assert "internal error" in out["error"]
+    assert "argument out of range" in caplog.text
 
 
 def test_openapi_lists_every_route(api: tuple[Api, FakeBackend]) -> None:
@@ -184,6 +236,12 @@ def test_openapi_lists_every_route(api: tuple[Api, FakeBackend]) -> None:
     entries = doc["paths"]["/api/v1/switches/{dpid}/programs/{prog}/maps/{map}/entries"]
     assert set(entries) == {"put", "delete"}
     assert entries["put"]["security"] == [{"bearer": []}]
+    contents = doc["paths"]["/api/v1/switches/{dpid}/programs/{prog}/maps/{map}"]["get"]
+    assert contents["security"] == [{"bearer": []}]
+    assert "401" in contents["responses"]
+    assert "map contents" in doc["info"]["description"]
+    listing = doc["paths"]["/api/v1/switches/{dpid}/programs/{prog}/maps"]["get"]
+    assert "security" not in listing
     assert entries["put"]["requestBody"]["content"]["application/json"]["schema"]["required"] == [
         "key",
         "value",
@@ -194,7 +252,12 @@ def test_served_over_http() -> None:
     server = serve(Api(FakeBackend(), TOKEN), "127.0.0.1", 0)
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        with urllib.request.urlopen(base + MAP + "?key=0", timeout=5) as r:
+        read = urllib.request.Request(base + MAP + "?key=0")
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(read, timeout=5)
+        assert info.value.code == 401
+        read.add_header("Authorization", f"Bearer {TOKEN}")
+        with urllib.request.urlopen(read, timeout=5) as r:
             assert json.loads(r.read()) == {"key": 0, "value": {"rate": 5}}
         req = urllib.request.Request(base + MAP + "/entries", method="PUT",
                                      data=b'{"key": 1, "value": {}}')  # fmt: skip
