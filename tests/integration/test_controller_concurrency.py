@@ -1,0 +1,191 @@
+"""Reloads (SIGHUP and the API), switch reconnections and concurrent API
+map writes and lookups against the real switch, all at once: every one
+takes effect, and every lookup gets the value of its own key."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from okopy.controller.process import ControllerProcess
+from okopy.ovs.instance import OvsInstance
+from okopy.testing.fixtures import BRIDGE
+from okopy.testing.policies import blocklist_policy
+
+API_PORT = 18182
+TOKEN = "t0ken"
+
+# Run inside the switch's namespace, where the API listens on 127.0.0.1.
+CLIENT = r"""
+import json, sys, threading, time, urllib.error, urllib.request
+
+base, token, phase = sys.argv[1], sys.argv[2], sys.argv[3]
+MAP = "/api/v1/switches/1/programs/1/maps/blocked_v4"
+errors = []
+
+
+def call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    for _ in range(400):
+        req = urllib.request.Request(base + path, method=method, data=data)
+        req.add_header("Authorization", "Bearer " + token)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            if e.code not in (503, 504):  # 503/504: the switch is reconnecting
+                return e.code, json.loads(e.read())
+        except OSError as e:
+            errors.append(f"{method} {path}: {e}")
+            return None, None
+        time.sleep(0.05)
+    errors.append(f"{method} {path}: never got through")
+    return None, None
+
+
+def put(ip, n):
+    status, out = call("PUT", MAP + "/entries", {"key": ip, "value": {"packets": n, "bytes": 1}})
+    if status != 200:
+        errors.append(f"PUT {ip}: {status} {out}")
+
+
+def writer(t):
+    for i in range(25):
+        put(f"10.1.{t}.{i}", t * 1000 + i)
+
+
+def reader(t):
+    for j in range(30):
+        i = (t * 7 + j * 13) % 50
+        status, out = call("GET", MAP + "?key=" + json.dumps(f"10.2.0.{i}"))
+        if status != 200 or out["value"]["packets"] != 5000 + i:
+            errors.append(f"lookup of 10.2.0.{i}: {status} {out}")
+
+
+def reloader():
+    for _ in range(5):
+        status, out = call("POST", "/api/v1/policy/reload")
+        if status != 200:
+            errors.append(f"reload: {status} {out}")
+        time.sleep(0.2)
+
+
+if phase == "seed":
+    for i in range(50):
+        put(f"10.2.0.{i}", 5000 + i)
+elif phase == "storm":
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
+    threads += [threading.Thread(target=reader, args=(t,)) for t in range(8)]
+    threads.append(threading.Thread(target=reloader))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+else:
+    status, out = call("GET", MAP)
+    print(json.dumps({e["key"]: e["value"]["packets"] for e in out}))
+    sys.exit(0)
+print(json.dumps(errors))
+"""
+
+
+def policy(gen: int) -> str:
+    """The blocklist, plus one flow that tells policy generations apart."""
+    return blocklist_policy("10.0.0.2") + (
+        f"      - {{table: 0, priority: 50, match: {{eth_type: 0x800, ipv4_dst: 10.9.9.{gen}}},"
+        " actions: [drop]}\n"
+    )
+
+
+@pytest.fixture
+def controlled(switch: OvsInstance, tmp_path: Path) -> Iterator[ControllerProcess]:
+    (tmp_path / "policy.yaml").write_text(policy(0))
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    assert switch.netns is not None
+    ctl = ControllerProcess(tmp_path / "policy.yaml", tmp_path / "controller.log", switch.netns,
+                            api=f"127.0.0.1:{API_PORT}", token_file=tmp_path / "token")  # fmt: skip
+    switch.vsctl("set", "bridge", BRIDGE, "other-config:datapath-id=0000000000000001",
+                 "fail_mode=secure", "protocols=OpenFlow13")  # fmt: skip
+    ctl.start()
+    try:
+        ctl.wait_for(r"policy: switch s1", timeout=60)
+        connect(switch, ctl)
+        ctl.wait_for(r"switch 0x1 reconciled: 5 AddFlow, 1 LoadProgram, 1 UpdateMap", timeout=60)
+        yield ctl
+    finally:
+        ctl.stop()
+
+
+def connect(switch: OvsInstance, ctl: ControllerProcess) -> None:
+    switch.vsctl("set-controller", BRIDGE, ctl.target)
+    switch.vsctl("set", "controller", BRIDGE, "max_backoff=1000")
+
+
+def client(switch: OvsInstance, phase: str) -> subprocess.Popen[str]:
+    assert switch.netns is not None
+    argv = [sys.executable, "-c", CLIENT, f"http://127.0.0.1:{API_PORT}", TOKEN, phase]
+    return subprocess.Popen(switch.netns.argv(argv), stdout=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str]) -> Any:
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0
+    return json.loads(out)
+
+
+def okopy_flows(switch: OvsInstance) -> list[str]:
+    dump = switch.ofctl("-O", "OpenFlow13", "dump-flows", BRIDGE)
+    return [ln for ln in dump.splitlines() if "cookie=0x6f6b6f7079" in ln]
+
+
+def test_reloads_reconnections_and_api_requests_together(
+    switch: OvsInstance, controlled: ControllerProcess
+) -> None:
+    ctl = controlled
+    assert ctl.proc is not None
+    assert finish(client(switch, "seed")) == []
+
+    storm = client(switch, "storm")
+    gen = 0
+    while storm.poll() is None and gen < 12:
+        gen += 1
+        ctl.policy.write_text(policy(gen))
+        os.kill(ctl.proc.pid, signal.SIGHUP)
+        if gen % 3 == 0:  # the switch drops the connection and comes back
+            switch.vsctl("del-controller", BRIDGE)
+            time.sleep(0.2)
+            connect(switch, ctl)
+        time.sleep(0.3)
+    assert finish(storm) == []
+    assert gen >= 3, "the storm ended before a reconnection"
+
+    # The last policy is what the switch holds, each flow once: one more
+    # reload, once the last ones have settled, finds nothing to do.
+    time.sleep(2)
+    ctl._read = len(ctl.log())  # wait for lines after this point only
+    os.kill(ctl.proc.pid, signal.SIGHUP)
+    ctl.wait_for(r"switch 0x1 reconciled: nothing to do", timeout=60)
+    flows = okopy_flows(switch)
+    assert len(flows) == 5, flows
+    marked = [f for f in flows if "nw_dst=10.9.9." in f]
+    assert len(marked) == 1
+    assert f"nw_dst=10.9.9.{gen} " in marked[0], flows
+
+    # Every write took effect with its own value, next to the seeds.
+    table = finish(client(switch, "dump"))
+    want = {f"10.1.{t}.{i}": t * 1000 + i for t in range(8) for i in range(25)}
+    want |= {f"10.2.0.{i}": 5000 + i for i in range(50)}
+    want["10.0.0.2"] = 0
+    assert table == want
+    log = ctl.log()
+    assert "Traceback" not in log
+    assert "Exception occurred during handler" not in log
