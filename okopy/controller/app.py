@@ -130,24 +130,27 @@ class OkopyController(app_manager.OSKenApp):
         for name, sw in self.checked.switches.items():
             log.info("policy: switch %s (dpid %#x): %d programs, %d flows",
                      name, sw.dpid, len(sw.programs), len(sw.flows))  # fmt: skip
-        self.http = None
+        self.http: api.ApiServer | None = None
+
+    def start(self) -> None:
+        super().start()
+        self._owner = self.threads[-1]  # the event loop os-ken just spawned
+        # Served only now: every API call waits on the owner thread.
         if self.settings.api_port:
             self.http = api.serve(
                 api.Api(self, self.settings.api_token), self.settings.api_host,
                 self.settings.api_port,
             )  # fmt: skip
-            log.info("API on http://%s:%d%s (changes and map contents %s)",
-                     self.settings.api_host, self.settings.api_port, api.API,
-                     "need the token" if self.settings.api_token
-                     else "changes disabled, map contents open")  # fmt: skip
-
-    def start(self) -> None:
-        super().start()
-        self._owner = self.threads[-1]  # the event loop os-ken just spawned
+            log.info("API on http://%s:%d%s (%s)", self.settings.api_host,
+                     self.settings.api_port, api.API,
+                     "changes and map contents need the token" if self.settings.api_token
+                     else "no token: changes disabled, map contents open")  # fmt: skip
         threading.Thread(target=self._poll_stats, daemon=True, name="okopy-stats").start()
 
     def stop(self) -> None:
         self._stopped.set()
+        if self.http is not None:
+            self.http.shutdown()
         super().stop()
 
     # The owner thread ---------------------------------------------------------------
