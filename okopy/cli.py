@@ -36,6 +36,7 @@ def cmd_ovs_build(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         reimport=args.reimport,
         force=args.force,
+        flavor=ovs_build.FLAVORS[args.flavor],
         log=_log,
     )
     return 0
@@ -331,6 +332,13 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument("-j", "--jobs", type=int, default=2, help="make jobs (default 2)")
     b.add_argument("--force", action="store_true", help="run make even if unchanged")
+    b.add_argument(
+        "--flavor",
+        choices=sorted(ovs_build.FLAVORS),
+        default="plain",
+        help="plain (build/ovs, default), asan (AddressSanitizer + UBSan, "
+        "build/ovs-asan) or fuzz (clang with libFuzzer coverage, build/ovs-fuzz)",
+    )
     b.add_argument(
         "--reimport",
         action="store_true",
