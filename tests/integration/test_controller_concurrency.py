@@ -1,6 +1,8 @@
 """Reloads (SIGHUP and the API), switch reconnections and concurrent API
 map writes and lookups against the real switch, all at once: every one
-takes effect, and every lookup gets the value of its own key."""
+takes effect, and every lookup gets the value of its own key.  The API
+of the real controller answers malformed requests and a burst of 200 at
+once."""
 
 from __future__ import annotations
 
@@ -98,6 +100,59 @@ print(json.dumps(errors))
 """
 
 
+# Raw HTTP from inside the namespace: malformed requests, then 200 at once.
+WIRE = r"""
+import json, socket, sys, threading, time
+
+port, token = int(sys.argv[1]), sys.argv[2]
+MAP = "/api/v1/switches/1/programs/1/maps/blocked_v4"
+
+
+def exchange(data):
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(data)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body), time.monotonic() - started
+
+
+def req(method, path, headers=(), body=b""):
+    lines = [f"{method} {path} HTTP/1.1", "Host: x", f"Authorization: Bearer {token}", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+deep = b"[" * 100_000 + b"]" * 100_000
+cases = [
+    req("GET", "/api/v1/switches/1/programs/-1/maps"),
+    req("GET", "/api/v1/switches/1/programs/1099511627776/maps"),
+    req("PUT", MAP + "/entries", ["Content-Length: abc"], b"{}"),
+    req("PUT", MAP + "/entries", ["Content-Length: -1"], b"{}"),
+    req("PUT", MAP + "/entries", [f"Content-Length: {len(deep) + 2}"], deep + b"{}"),
+    b"GET /api/v1/switches\r\n",
+    req("PUT", MAP + "/entries", ["Content-Length: 100"], b'{"key": '),
+]
+out = {"cases": [exchange(c) for c in cases], "burst": [None] * 200}
+barrier = threading.Barrier(200)
+
+
+def one(i):
+    barrier.wait()
+    path = MAP + '?key="10.0.0.2"' if i % 2 else "/api/v1/switches/1/programs"
+    out["burst"][i] = exchange(req("GET", path.replace('"', "%22")))
+
+
+threads = [threading.Thread(target=one, args=(i,)) for i in range(200)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps(out))
+"""
+
+
 def policy(gen: int) -> str:
     """The blocklist, plus one flow that tells policy generations apart."""
     return blocklist_policy("10.0.0.2") + (
@@ -189,3 +244,25 @@ def test_reloads_reconnections_and_api_requests_together(
     log = ctl.log()
     assert "Traceback" not in log
     assert "Exception occurred during handler" not in log
+
+
+def test_api_answers_bad_and_concurrent_requests_promptly(
+    switch: OvsInstance, controlled: ControllerProcess
+) -> None:
+    assert switch.netns is not None
+    argv = [sys.executable, "-c", WIRE, str(API_PORT), TOKEN]
+    out = json.loads(subprocess.run(switch.netns.argv(argv), capture_output=True, text=True,
+                                    check=True, timeout=180).stdout)  # fmt: skip
+    statuses = [status for status, _, _ in out["cases"]]
+    assert statuses == [400, 400, 400, 400, 400, 400, 408], out["cases"]
+    for status, body, took in out["cases"]:
+        assert body["error"]
+        assert took < (7.0 if status == 408 else 1.0)  # the API waits 5 s for a request
+    assert all(status == 200 for status, _, _ in out["burst"]), out["burst"]
+    for i, (_, body, _) in enumerate(out["burst"]):
+        if i % 2:
+            assert body["value"] == {"packets": 0, "bytes": 0}
+        else:
+            assert [p["name"] for p in body] == ["block"]
+    assert max(took for _, _, took in out["burst"]) < 10.0
+    assert "Traceback" not in controlled.log()
