@@ -86,11 +86,18 @@ class ErrorType(IntEnum):
     ENTRY_EXISTS = 16
     UNSUPPORTED = 17
     MAPS_TOO_BIG = 18
+    BAD_KEY = 19
 
 
 # Errors whose data is UTF-8 text (e.g. the verifier's log), not the request.
 TEXT_ERRORS = frozenset(
-    {ErrorType.BAD_ELF, ErrorType.VERIFIER_REFUSED, ErrorType.NO_ADMISSION, ErrorType.MAPS_TOO_BIG}
+    {
+        ErrorType.BAD_ELF,
+        ErrorType.VERIFIER_REFUSED,
+        ErrorType.NO_ADMISSION,
+        ErrorType.MAPS_TOO_BIG,
+        ErrorType.BAD_KEY,
+    }
 )
 
 OKOPYAST_BPF = 1
