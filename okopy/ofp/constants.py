@@ -97,6 +97,7 @@ TEXT_ERRORS = frozenset(
         ErrorType.NO_ADMISSION,
         ErrorType.MAPS_TOO_BIG,
         ErrorType.BAD_KEY,
+        ErrorType.MAP_FULL,
     }
 )
 
