@@ -11,33 +11,16 @@ tests/ofp-actions.at."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-
 import pytest
 
 from okopy.paths import Layout
+from okopy.testing.fuzzing import fuzz_seconds, run_target
 
 TARGETS = ("ovs-msg", "ovs-action")
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_fuzz_ovs_target(layout: Layout, target: str) -> None:
-    seconds = int(os.environ.get("OKOPY_FUZZ_SECONDS", "45"))
-    proc = subprocess.run(
-        [str(layout.repo / "scripts" / "fuzz"), target, str(seconds)],
-        capture_output=True,
-        text=True,
-        # The first run builds Open vSwitch with coverage instrumentation.
-        timeout=seconds + 1800,
-        check=False,
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{target} crashed:\n{out[-4000:]}"
-    runs = re.search(r"stat::number_of_executed_units: (\d+)", out)
-    done = re.findall(r"DONE +cov: (\d+) ft: (\d+)", out)
-    assert runs is not None, out[-3000:]
-    assert int(runs.group(1)) > 0, out[-3000:]
-    cov, ft = done[-1] if done else ("?", "?")
-    print(f"{target}: {runs.group(1)} executions, cov {cov}, ft {ft}")
+    # The first run builds Open vSwitch with coverage instrumentation.
+    run = run_target(layout.repo, target, fuzz_seconds(), build_timeout=1800)
+    print(f"{target}: {run.executions} executions, cov {run.coverage}, ft {run.features}")

@@ -7,14 +7,13 @@ build/fuzz/TARGET/corpus, so CI's runs add up."""
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from okopy.paths import Layout
+from okopy.testing.fuzzing import fuzz_seconds, run_target
 
 TARGETS = {
     "vm-elf": "fuzz-elf",
@@ -41,21 +40,8 @@ def fuzzers(layout: Layout, kernel_bpf: None) -> Path:
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_fuzz_target(layout: Layout, fuzzers: Path, target: str) -> None:
-    seconds = int(os.environ.get("OKOPY_FUZZ_SECONDS", "45"))
-    proc = subprocess.run(
-        [str(layout.repo / "scripts" / "fuzz"), target, str(seconds)],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 600,
-        check=False,
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{target} crashed:\n{out[-4000:]}"
-    runs = re.search(r"stat::number_of_executed_units: (\d+)", out)
-    cov = re.findall(r"DONE +cov: (\d+)", out)
-    assert runs is not None, out[-3000:]
-    assert int(runs.group(1)) > 0, out[-3000:]
-    print(f"{target}: {runs.group(1)} executions, coverage {cov[-1] if cov else '?'}")
+    run = run_target(layout.repo, target, fuzz_seconds(), build_timeout=600)
+    print(f"{target}: {run.executions} executions, coverage {run.coverage}")
 
 
 def _regressions(layout: Layout) -> list[tuple[str, Path]]:
