@@ -12,11 +12,14 @@ class Layout:
     """Paths of one okopy checkout and its build tree."""
 
     repo: Path
+    # The build tree; repo/build unless given.  Only default_layout() reads
+    # OKOPY_BUILD_DIR, so a Layout made for another tree (a test's) never
+    # reaches the build tree the environment names.
+    build_dir: Path | None = None
 
     @property
     def build(self) -> Path:
-        override = os.environ.get("OKOPY_BUILD_DIR")
-        return Path(override) if override else self.repo / "build"
+        return self.build_dir if self.build_dir is not None else self.repo / "build"
 
     @property
     def patches(self) -> Path:
@@ -40,5 +43,7 @@ class Layout:
 
 
 def default_layout() -> Layout:
-    """The layout of the checkout this package was imported from."""
-    return Layout(Path(__file__).resolve().parent.parent)
+    """The layout of the checkout this package was imported from; its build
+    tree is $OKOPY_BUILD_DIR when that is set."""
+    override = os.environ.get("OKOPY_BUILD_DIR")
+    return Layout(Path(__file__).resolve().parent.parent, Path(override) if override else None)

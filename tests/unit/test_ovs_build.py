@@ -8,7 +8,7 @@ import pytest
 
 from okopy.ovs import build, source
 from okopy.ovs.source import Upstream
-from okopy.paths import Layout
+from okopy.paths import Layout, default_layout
 from tests.unit.test_ovs_source import BASE, make_upstream
 
 
@@ -57,3 +57,15 @@ def test_ignored_generated_files_do_not_count(
 
 def test_missing_binaries_are_listed(tmp_path: Path) -> None:
     assert build.missing_binaries(tmp_path) == list(build.BINARIES)
+
+
+def test_a_layout_for_another_tree_ignores_okopy_build_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests that make a Layout for a scratch tree must never write into the
+    # build tree OKOPY_BUILD_DIR names (they once replaced its ovs-src).
+    monkeypatch.setenv("OKOPY_BUILD_DIR", str(tmp_path / "elsewhere"))
+    assert Layout(tmp_path / "repo").ovs_src == tmp_path / "repo/build/ovs-src"
+    assert default_layout().build == tmp_path / "elsewhere"
+    monkeypatch.delenv("OKOPY_BUILD_DIR")
+    assert default_layout().build == default_layout().repo / "build"
