@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -62,9 +63,18 @@ def junit_outcomes(path: Path) -> list[tuple[str, bool]]:
 
 
 def start_hogs(n: int, seconds: float) -> list[subprocess.Popen[bytes]]:
-    """Starts 'n' busy loops that end by themselves after 'seconds'."""
-    loop = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
+    """Starts 'n' busy loops that end by themselves after 'seconds', or as
+    soon as this process is gone (however it ended)."""
+    loop = (
+        "import os, time\n"
+        f"end = time.monotonic() + {seconds}\n"
+        f"while time.monotonic() < end and os.getppid() == {os.getpid()}: pass\n"
+    )
     return [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(n)]
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def stop_hogs(hogs: list[subprocess.Popen[bytes]]) -> None:
@@ -149,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     # The hogs outlive the last round that may start by one round at most.
     hogs = start_hogs(args.hogs, args.minutes * 60 + 2 * STEP_TIMEOUT)
     rounds = 0
+    # SIGTERM ends the run like ^C: the running step's command is killed (by
+    # subprocess.run) and the hogs are stopped.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         while time.monotonic() < deadline:
             rounds += 1

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from okopy.testing.stress import Tally, junit_outcomes
 
@@ -38,3 +45,35 @@ def test_report_names_every_test_that_failed_once() -> None:
         "FAILED 1 of 3: ovs 103: okopy BPF",
         "3 passed, 1 failed",
     ]
+
+
+def _ended(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def test_hogs_end_when_the_stress_run_is_killed() -> None:
+    # A stress run killed with SIGKILL (no finally runs) must not leave busy
+    # loops running for the rest of their time.
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from okopy.testing.stress import start_hogs\n"
+         "hogs = start_hogs(1, 600)\n"
+         "print(hogs[0].pid, flush=True)\n"
+         "time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None
+    hog = int(child.stdout.readline())
+    assert not _ended(hog)
+    child.kill()
+    child.wait()
+    deadline = time.monotonic() + 10
+    while not _ended(hog) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not _ended(hog):
+        os.kill(hog, signal.SIGKILL)
+        pytest.fail("the busy loop outlived its stress run")
