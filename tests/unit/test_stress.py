@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from okopy.process import pid_alive, wait_gone
 from okopy.testing.stress import Tally, junit_outcomes
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
@@ -47,14 +47,6 @@ def test_report_names_every_test_that_failed_once() -> None:
     ]
 
 
-def _ended(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in status
-
-
 def test_hogs_end_when_the_stress_run_is_killed() -> None:
     # A stress run killed with SIGKILL (no finally runs) must not leave busy
     # loops running for the rest of their time.
@@ -68,12 +60,9 @@ def test_hogs_end_when_the_stress_run_is_killed() -> None:
     )  # fmt: skip
     assert child.stdout is not None
     hog = int(child.stdout.readline())
-    assert not _ended(hog)
+    assert pid_alive(hog)
     child.kill()
     child.wait()
-    deadline = time.monotonic() + 10
-    while not _ended(hog) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not _ended(hog):
+    if not wait_gone(hog, 10):
         os.kill(hog, signal.SIGKILL)
         pytest.fail("the busy loop outlived its stress run")
