@@ -94,8 +94,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
+    /* Whether the kernel accepts it is asked without a log, as libbpf
+     * (and so libokovm) asks: with log_level 1 the kernel also refuses,
+     * with ENOSPC, a program whose log of one path outgrows the buffer
+     * (a long bounded loop), however valid.  The log is fetched only to
+     * explain a refusal. */
     log[0] = '\0';
-    fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "fuzz", "GPL", insns, n, &lo);
+    fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "fuzz", "GPL", insns, n, NULL);
+    if (fd < 0 && fd != -EPERM) {
+        int fd2 = bpf_prog_load(BPF_PROG_TYPE_XDP, "fuzz", "GPL", insns, n,
+                                &lo);
+
+        if (fd2 >= 0) {
+            close(fd2);
+        }
+    }
     if (fd >= 0) {
         close(fd);
         stats.kernel_ok++;
