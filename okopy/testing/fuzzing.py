@@ -33,7 +33,7 @@ def run_target(repo: Path, target: str, seconds: int, build_timeout: float) -> F
         capture_output=True, text=True, timeout=seconds + build_timeout, check=False,
     )  # fmt: skip
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{target} crashed:\n{out[-4000:]}"
+    assert proc.returncode == 0, f"{target} crashed:\n{out[-8000:]}"
     runs = re.search(r"stat::number_of_executed_units: (\d+)", out)
     done = re.findall(r"DONE +cov: (\d+) ft: (\d+)", out)
     assert runs is not None, out[-3000:]
