@@ -181,8 +181,11 @@ class KernelProgram:
             prog = self._select(obj)
             log = ffi.new("char[]", LOG_SIZE)
             lib.bpf_program__set_type(prog, BPF_PROG_TYPE_XDP)
+            # No log level: libbpf loads without a log and, only if the
+            # kernel refuses, loads again at level 1 into 'log'.  Asking for
+            # the log up front would make the kernel refuse, with ENOSPC, a
+            # valid program whose log of one path outgrows the buffer.
             lib.bpf_program__set_log_buf(prog, log, LOG_SIZE)
-            lib.bpf_program__set_log_level(prog, 1)
             m = lib.bpf_object__next_map(obj, ffi.NULL)
             while m != ffi.NULL:
                 lib.bpf_map__set_pin_path(m, ffi.NULL)
