@@ -12,14 +12,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from okopy import __version__, config, lab, offline, pcap, policy, toolchain, vm
-from okopy.apiclient import ApiClient, ApiClientError
-from okopy.demo import run_demo
+from okopy import __version__
+from okopy.bpf import offline, toolchain, vm
+from okopy.controller.client import ApiClient, ApiClientError
+from okopy.lab import testbed
+from okopy.lab.demo import run_demo
 from okopy.ovs import build as ovs_build
 from okopy.ovs import source as ovs_source
 from okopy.ovs.instance import OvsNotBuilt
 from okopy.paths import default_layout
-from okopy.schema import ConfigError
+from okopy.policy.build import check as check_policy
+from okopy.policy.file import load as load_policy
+from okopy.policy.schema import ConfigError
+from okopy.traffic import pcap
 
 
 class InputError(ValueError):
@@ -132,15 +137,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lab(args: argparse.Namespace) -> lab.Lab:
-    return lab.Lab(default_layout(), args.name, log=_log)
+def _lab(args: argparse.Namespace) -> testbed.Lab:
+    return testbed.Lab(default_layout(), args.name, log=_log)
 
 
 def cmd_lab_up(args: argparse.Namespace) -> int:
-    topo = lab.load_topology(Path(args.topology))
+    topo = testbed.load_topology(Path(args.topology))
     if args.name:
         topo = dataclasses.replace(topo, name=args.name)
-    lab.Lab(default_layout(), topo.name, log=_log).up(topo)
+    testbed.Lab(default_layout(), topo.name, log=_log).up(topo)
     return 0
 
 
@@ -172,7 +177,7 @@ def cmd_lab_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    checked = config.check(policy.load(Path(args.policy)), verify=not args.no_verify)
+    checked = check_policy(load_policy(Path(args.policy)), verify=not args.no_verify)
     for name, prog in checked.programs.items():
         _log(
             f"program {name}: id {prog.prog_id}, {len(prog.elf)} bytes, "
@@ -523,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         vm.VmError,
         vm.VmNotBuilt,
         toolchain.CompileError,
-        lab.LabError,
+        testbed.LabError,
         ConfigError,
         ApiClientError,
     ) as e:

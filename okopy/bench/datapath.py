@@ -36,9 +36,9 @@ from typing import Any
 
 from okopy.bench.common import Sample, markdown_table, pyplot, write_report
 from okopy.bench.netpath import NetPath
+from okopy.bpf.toolchain import compile_program
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
-from okopy.toolchain import compile_program
 
 # Nobody has this address: sink's kernel counts the SYNs and drops them
 # without answering, so only the flood crosses the switch.

@@ -26,11 +26,11 @@ from typing import Any
 
 from okopy.bench.common import Sample, markdown_table, pyplot, write_report
 from okopy.bench.netpath import NetPath
-from okopy.ofclient import OfClient
+from okopy.bpf.toolchain import compile_program
+from okopy.ofp.client import OfClient
 from okopy.ofp.messages import MapDelete, MapDeleteReply, MapUpdate, MapUpdateReply
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
-from okopy.toolchain import compile_program
 
 BLOCK_BASE = int(ipaddress.IPv4Address("100.64.0.0"))
 

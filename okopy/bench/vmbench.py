@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from okopy import packets, vm
 from okopy.bench.common import markdown_table, pyplot, write_report
-from okopy.kernel import KernelProgram
+from okopy.bpf import vm
+from okopy.bpf.kernel import KernelProgram
+from okopy.bpf.toolchain import compile_program
 from okopy.paths import Layout
-from okopy.toolchain import compile_program
+from okopy.traffic import packets
 
 EMPTY = """#include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -97,7 +98,8 @@ def run(
     lines = [
         "## Method",
         "",
-        f"{len(pkts)} packets of the reproducible mix (`okopy.packets.random_packets`, seed 1, "
+        f"{len(pkts)} packets of the reproducible mix "
+        "(`okopy.traffic.packets.random_packets`, seed 1, "
         f"with extras), each run {repeat} times in a row: in libokovm through "
         "`okovm_prog_bench` (the loop runs in C, statistics included, as in the switch), once "
         "in the interpreter (`OKOVM_LOAD_NO_JIT`) and once as native code from libokovm's JIT, "

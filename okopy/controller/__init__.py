@@ -1,6 +1,11 @@
 """The okopy SDN controller: a pure core and a thin os-ken shim.
 
-- `desired`: what a switch should hold, from the policy and built programs;
-- `reconcile`: observed switch state + desired state -> intents (pure);
-- `intents`: the actions the shim turns into OpenFlow messages.
+- `reconcile`: observed switch state + desired state (`okopy.policy.desired`)
+  -> intents (pure);
+- `intents`: the actions the shim turns into OpenFlow messages;
+- `openflow`: intents <-> os-ken OpenFlow 1.3 objects;
+- `app`: the os-ken application, the one owner of the controller's state;
+  `pending`: xids and the waiters of replies;
+- `api`, `metrics`: the HTTP API and Prometheus metrics; `client`: the API's
+  client, for `okopy prog` and `okopy map`.
 """

@@ -38,10 +38,7 @@ from os_ken.controller.handler import (
 )
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
-from okopy import config, policy
-from okopy.config import Checked
 from okopy.controller import api, metrics, openflow
-from okopy.controller.desired import BuiltProgram, DesiredSwitch, Flow
 from okopy.controller.metrics import ProgramSample
 from okopy.controller.pending import PendingRequests, Waiter
 from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
@@ -53,7 +50,11 @@ from okopy.ofp.constants import (
     MapType,
     MapUpdateFlags,
 )
-from okopy.schema import ConfigError
+from okopy.policy.build import Checked
+from okopy.policy.build import check as check_policy
+from okopy.policy.desired import BuiltProgram, DesiredSwitch, Flow
+from okopy.policy.file import load as load_policy
+from okopy.policy.schema import ConfigError
 
 log = logging.getLogger("okopy.controller")
 REQUEST_TIMEOUT = 10.0  # a switch's answer to one request
@@ -114,7 +115,7 @@ class OkopyController(app_manager.OSKenApp):
         # The state below belongs to the owner thread (see the module's
         # docstring).  `checked` is replaced whole, never changed in place,
         # so other threads may read one snapshot of it.
-        self.checked: Checked = config.check(policy.load(Path(self.settings.policy)))
+        self.checked: Checked = check_policy(load_policy(Path(self.settings.policy)))
         self.syncs: dict[int, Sync] = {}
         self.applied: dict[int, DesiredSwitch] = {}
         self.datapaths: dict[int, Any] = {}
@@ -458,7 +459,7 @@ class OkopyController(app_manager.OSKenApp):
         with self._reloading:
             # Built and verified here, not in the owner thread, which keeps
             # answering the switches meanwhile.
-            checked = config.check(policy.load(Path(self.settings.policy)))
+            checked = check_policy(load_policy(Path(self.settings.policy)))
             self._call(partial(self._apply_policy, checked))
         return {"reloaded": self.settings.policy, "switches": sorted(checked.switches)}
 

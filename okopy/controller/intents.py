@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from okopy.controller.desired import Flow
+from okopy.policy.desired import Flow
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from os_ken.ofproto import oxm_fields
 
 from okopy.controller import intents as it
-from okopy.controller.desired import COOKIE_MASK, COOKIE_OKOPY, Flow
 from okopy.ofp import messages as m
 from okopy.ofp.action import BpfAction
 from okopy.ofp.constants import OKOPY_BPF_VERDICT_SET, OKOPY_VENDOR_ID, OKOXM_ET_BPF_VERDICT
+from okopy.policy.desired import COOKIE_MASK, COOKIE_OKOPY, Flow
 
 OFPVID_PRESENT = 0x1000
 

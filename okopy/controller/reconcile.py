@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from okopy.controller.desired import COOKIE_MASK, COOKIE_OKOPY, DesiredSwitch, Flow
 from okopy.controller.intents import (
     AddFlow,
     DeleteFlow,
@@ -21,6 +20,7 @@ from okopy.controller.intents import (
     UnloadProgram,
     UpdateMap,
 )
+from okopy.policy.desired import COOKIE_MASK, COOKIE_OKOPY, DesiredSwitch, Flow
 
 
 @dataclass(frozen=True)

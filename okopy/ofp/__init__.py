@@ -2,5 +2,5 @@
 
 Pure codecs (bytes in, bytes out), mirrored from the patch series' header
 `include/openflow/okopy-ext.h`; tests/unit/test_ofp_header.py parses that
-header and compares.  `okopy.controller.shim` adapts them to os-ken.
+header and compares.  `okopy.controller.openflow` adapts them to os-ken.
 """

@@ -12,7 +12,7 @@ maps keep their contents from case to case:
 
 Every case runs in libokovm and, with the same clock and in_port, in the
 kernel (BPF_PROG_TEST_RUN), and must give the expected verdict and map
-contents in both.  Time is pinned the way `okopy.differential` pins it:
+contents in both.  Time is pinned the way `okopy.testing.differential` pins it:
 the VM's fixed clock, and in the kernel the bpf_ktime_get_ns() calls
 rewritten into the case's time (the object is reloaded, maps kept, when it
 changes).  That rewrite takes a non-negative 31-bit constant, so case
@@ -20,7 +20,7 @@ times must stay below 2**31 ns (about 2.1 s): give filters short timeouts
 through their config maps.
 
 Expected map contents are JSON, converted through the map's BTF
-(`okopy.vm.Map.encode_key` / `decode_value`): `{map: {key: value}}`, where
+(`okopy.bpf.vm.Map.encode_key` / `decode_value`): `{map: {key: value}}`, where
 'value' None means "absent", and an object only compares the fields it
 names (so counters and timestamps may be left out).  Keys that are objects
 (struct keys) are given as JSON text, `'{"saddr": "10.0.0.1", ...}'`, or
@@ -43,8 +43,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from okopy import elf as elfmod
-from okopy import kernel, vm
+from okopy.bpf import elf as elfmod
+from okopy.bpf import kernel, vm
 from okopy.netns import Namespace
 
 DEFAULT_TIME_NS = 1_000_000

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from okopy.hosts import Host, attach_host
+from okopy.lab.hosts import Host, attach_host
 from okopy.netns import Namespace
 from okopy.ovs.instance import OvsInstance, OvsNotBuilt, OvsTools
 from okopy.paths import Layout, default_layout

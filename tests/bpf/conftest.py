@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from okopy.toolchain import compile_program
-from okopy.vm import VmNotBuilt, library_path
+from okopy.bpf.toolchain import compile_program
+from okopy.bpf.vm import VmNotBuilt, library_path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

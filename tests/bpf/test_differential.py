@@ -9,7 +9,8 @@ import zlib
 
 import pytest
 
-from okopy import differential, packets
+from okopy.testing import differential
+from okopy.traffic import packets
 
 N_PACKETS = 3000
 MS = 1_000_000

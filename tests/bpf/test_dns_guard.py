@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from okopy import packets as p
 from okopy.testing.filtercases import Case, run_cases
+from okopy.traffic import packets as p
 
 MS = 1_000_000
 CLIENT, VICTIM = "10.0.0.1", "10.0.0.66"

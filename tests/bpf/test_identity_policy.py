@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from okopy import packets as p
 from okopy.testing.filtercases import Case, run_cases
+from okopy.traffic import packets as p
 
 FRONTEND, BACKEND, DB = 100, 200, 300
 WORLD = 2

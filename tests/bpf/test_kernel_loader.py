@@ -1,4 +1,4 @@
-"""okopy.kernel loads what the kernel verifier accepts, however long its log."""
+"""okopy.bpf.kernel loads what the kernel verifier accepts, however long its log."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from okopy.kernel import KernelError, KernelProgram
-from okopy.toolchain import compile_program
+from okopy.bpf.kernel import KernelError, KernelProgram
+from okopy.bpf.toolchain import compile_program
 
 # A bounded loop of 20,000 steps: the verifier walks every step on one path,
 # about 100,000 instructions, several MiB of level-1 log.  The empty asm

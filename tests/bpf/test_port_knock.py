@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from okopy import packets as p
 from okopy.testing.filtercases import Case, run_cases
+from okopy.traffic import packets as p
 
 MS = 1_000_000
 SRC, OTHER, SERVER = "10.0.0.1", "10.0.0.2", "192.0.2.10"

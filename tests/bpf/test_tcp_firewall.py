@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from okopy import packets as p
 from okopy.testing.filtercases import Case, run_cases
+from okopy.traffic import packets as p
 
 INSIDE, OUTSIDE = 1, 2
 CLIENT, SERVER = "10.0.0.1", "192.0.2.10"

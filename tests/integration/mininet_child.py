@@ -19,9 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-# First: okopy.mininet finds Debian's Mininet for this Python (okopy's
+# First: okopy.lab.mininet finds Debian's Mininet for this Python (okopy's
 # virtualenv does not see it), and confines it (see main()).
-import okopy.mininet as okmn
+import okopy.lab.mininet as okmn
 
 # isort: split
 import mininet.clean
@@ -102,11 +102,11 @@ def main() -> None:
     # Mininet's cleanup (mininet.clean.cleanup: killall / pkill -9 -f by
     # name, deleting every OVS bridge, every "-eth" link and /tmp/*.log) and
     # fixLimits (machine-wide sysctls, run by the first Mininet()) must never
-    # run on a shared machine, namespaces or not.  okopy.mininet replaced
+    # run on a shared machine, namespaces or not.  okopy.lab.mininet replaced
     # them when it was imported; do it again here, explicitly, and check.
     okmn.confine_mininet()
-    assert mininet.net.fixLimits.__module__ == "okopy.mininet"
-    assert mininet.clean.cleanup.__module__ == "okopy.mininet"
+    assert mininet.net.fixLimits.__module__ == "okopy.lab.mininet"
+    assert mininet.clean.cleanup.__module__ == "okopy.lab.mininet"
     setLogLevel("info")
 
     res: dict[str, Any] = {"scenario": args.scenario, "pid": os.getpid()}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from okopy.controller.process import ControllerProcess
+from okopy.lab.controller import ControllerProcess
 from okopy.ovs.instance import OvsInstance
 from okopy.testing.fixtures import BRIDGE
 from okopy.testing.policies import blocklist_policy

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from okopy.controller.process import ControllerProcess
+from okopy.lab.controller import ControllerProcess
 from okopy.ovs.instance import OvsInstance
 from okopy.testing.fixtures import BRIDGE, HostFactory
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from okopy.controller.process import ControllerProcess
-from okopy.hosts import Host
+from okopy.lab.controller import ControllerProcess
+from okopy.lab.hosts import Host
 from okopy.ovs.instance import OvsInstance
 from okopy.testing.fixtures import BRIDGE, HostFactory
 from okopy.testing.policies import blocklist_policy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from okopy import demo
+from okopy.lab import demo
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
 

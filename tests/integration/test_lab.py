@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from okopy import lab, netns
+from okopy import netns
+from okopy.lab import testbed
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
 from okopy.process import pid_alive
@@ -20,18 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture
-def line_lab(layout: Layout, ovs_tools: OvsTools) -> Iterator[lab.Lab]:
-    topo = lab.load_topology(ROOT / "examples/lab.yaml")
+def line_lab(layout: Layout, ovs_tools: OvsTools) -> Iterator[testbed.Lab]:
+    topo = testbed.load_topology(ROOT / "examples/lab.yaml")
     name = f"t{os.getpid() % 100000}"
-    the_lab = lab.Lab(layout, name, log=lambda m: None)
-    the_lab.up(lab.Topology(name, topo.switches, topo.hosts, topo.links))
+    the_lab = testbed.Lab(layout, name, log=lambda m: None)
+    the_lab.up(testbed.Topology(name, topo.switches, topo.hosts, topo.links))
     try:
         yield the_lab
     finally:
         the_lab.down()
 
 
-def test_hosts_reach_each_other_across_switches(line_lab: lab.Lab) -> None:
+def test_hosts_reach_each_other_across_switches(line_lab: testbed.Lab) -> None:
     h1 = line_lab.host("h1")
     assert h1.ping("10.0.0.4", count=3, deadline=8).received == 3
     status = line_lab.status()
@@ -40,28 +41,28 @@ def test_hosts_reach_each_other_across_switches(line_lab: lab.Lab) -> None:
     assert status["hosts"]["h4"]["ip"] == "10.0.0.4/24"
 
 
-def test_second_up_is_refused(line_lab: lab.Lab) -> None:
-    topo = lab.load_topology(ROOT / "examples/lab.yaml")
-    with pytest.raises(lab.LabError, match="already up"):
-        lab.Lab(line_lab.layout, line_lab.state.name).up(topo)
+def test_second_up_is_refused(line_lab: testbed.Lab) -> None:
+    topo = testbed.load_topology(ROOT / "examples/lab.yaml")
+    with pytest.raises(testbed.LabError, match="already up"):
+        testbed.Lab(line_lab.layout, line_lab.state.name).up(topo)
 
 
 def test_down_after_a_crash_cleans_everything(layout: Layout, ovs_tools: OvsTools) -> None:
-    topo = lab.load_topology(ROOT / "examples/lab.yaml")
+    topo = testbed.load_topology(ROOT / "examples/lab.yaml")
     name = f"c{os.getpid() % 100000}"
-    lab.Lab(layout, name, log=lambda m: None).up(
-        lab.Topology(name, topo.switches, topo.hosts, topo.links)
+    testbed.Lab(layout, name, log=lambda m: None).up(
+        testbed.Topology(name, topo.switches, topo.hosts, topo.links)
     )
-    survivor = lab.Lab(layout, name, log=lambda m: None)
+    survivor = testbed.Lab(layout, name, log=lambda m: None)
     survivor.load()
     pids = dict(survivor.state.pids)
     namespaces = list(survivor.state.namespaces)
     # The switch dies hard, and whoever started the lab is gone too.
     os.kill(pids["ovs-vswitchd"], signal.SIGKILL)
-    lab.Lab(layout, name, log=lambda m: None).down()
+    testbed.Lab(layout, name, log=lambda m: None).down()
     assert not any(pid_alive(p) for p in pids.values())
     assert not set(namespaces) & netns.existing()
-    assert not lab.state_dir(layout, name).exists()
+    assert not testbed.state_dir(layout, name).exists()
 
 
 POLICY = """\
@@ -86,11 +87,11 @@ def test_lab_with_controller(layout: Layout, ovs_tools: OvsTools, tmp_path: Path
         "  h2: {switch: s1, port: 2, ip: 10.0.0.2/24}\n"
         f"controller: {{policy: policy.yaml, api_port: {port}}}\n"
     )
-    topo = lab.load_topology(topo_file)
-    assert topo.controller == lab.LabController(str(tmp_path / "policy.yaml"), port, 6653)
+    topo = testbed.load_topology(topo_file)
+    assert topo.controller == testbed.LabController(str(tmp_path / "policy.yaml"), port, 6653)
     name = f"k{os.getpid() % 100000}"
-    the_lab = lab.Lab(layout, name, log=lambda m: None)
-    the_lab.up(lab.Topology(name, topo.switches, topo.hosts, topo.links, topo.controller))
+    the_lab = testbed.Lab(layout, name, log=lambda m: None)
+    the_lab.up(testbed.Topology(name, topo.switches, topo.hosts, topo.links, topo.controller))
     try:
         ctl_pid = the_lab.state.pids["controller"]
         assert the_lab.host("h1").ping("10.0.0.2", count=2, deadline=8).received == 2

@@ -1,4 +1,4 @@
-"""okopy.mininet: a Mininet network of okopy switches forwards, and a real
+"""okopy.lab.mininet: a Mininet network of okopy switches forwards, and a real
 filter loaded into the patched switch drops what it should.
 
 Mininet runs in a child process (mininet_child.py, Mininet's Python API)
@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
+from okopy.bpf.toolchain import compile_program
 from okopy.netns import Namespace
 from okopy.ovs.instance import OvsTools
 from okopy.process import terminate
 from okopy.testing.fixtures import unavailable
 from okopy.testing.policies import blocklist_policy
-from okopy.toolchain import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHILD = Path(__file__).resolve().parent / "mininet_child.py"

@@ -1,4 +1,4 @@
-"""okopy.ofclient against the patched switch: replies, refusals, bad sockets."""
+"""okopy.ofp.client against the patched switch: replies, refusals, bad sockets."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from okopy.ofclient import OfClient, OfClientError
+from okopy.bpf.toolchain import compile_program
+from okopy.ofp.client import OfClient, OfClientError
 from okopy.ofp.messages import MapLookupReply, MapLookupRequest, MapUpdate, MapUpdateReply
 from okopy.ovs.instance import OvsInstance
 from okopy.testing.fixtures import BRIDGE
-from okopy.toolchain import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

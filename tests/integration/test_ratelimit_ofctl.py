@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from okopy.bpf.toolchain import compile_program
 from okopy.ovs.instance import OvsInstance
 from okopy.testing.fixtures import BRIDGE, HostFactory
-from okopy.toolchain import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 OF13 = ("-O", "OpenFlow13")

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from okopy import policy
-from okopy.controller.process import ControllerProcess
-from okopy.hosts import PingResult, parse_ping
+from okopy.lab.controller import ControllerProcess
+from okopy.lab.hosts import PingResult, parse_ping
 from okopy.netns import Namespace, add_veth, disable_tx_offload, existing
 from okopy.ovs.instance import OvsTools
+from okopy.policy import file as policy
 from okopy.process import pid_alive, run, terminate
 
 ROOT = Path(__file__).resolve().parent.parent.parent

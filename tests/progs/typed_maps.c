@@ -1,4 +1,4 @@
-/* A program whose maps use every kind of type okopy/btf.py converts. */
+/* A program whose maps use every kind of type okopy/bpf/btf.py converts. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <okopy/types.h>

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from okopy import elf
-from okopy.btf import ADDRESS_TYPEDEFS, BIG_ENDIAN_TYPEDEFS, Btf, BtfError
-from okopy.toolchain import compile_program
+from okopy.bpf import elf
+from okopy.bpf.btf import ADDRESS_TYPEDEFS, BIG_ENDIAN_TYPEDEFS, Btf, BtfError
+from okopy.bpf.toolchain import compile_program
 
 PROGS = Path(__file__).resolve().parent.parent / "progs"
 

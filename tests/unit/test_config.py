@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from okopy import config, policy
+from okopy.policy import build as config
+from okopy.policy import file as policy
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLE = ROOT / "examples/policy.yaml"

@@ -26,15 +26,16 @@ from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_D
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
-from okopy import config, policy
-from okopy.btf import MapDef
-from okopy.config import Checked
+from okopy.bpf.btf import MapDef
 from okopy.controller import app as appmod
 from okopy.controller import openflow
-from okopy.controller.desired import BuiltProgram, DesiredSwitch, Flow
 from okopy.controller.pending import PendingRequests
 from okopy.ofp import messages as m
 from okopy.ofp.constants import OKOPY_VENDOR_ID, ErrorType
+from okopy.policy import build as config
+from okopy.policy import file as policy
+from okopy.policy.build import Checked
+from okopy.policy.desired import BuiltProgram, DesiredSwitch, Flow
 
 DPID = 1
 PROG = 1

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from okopy import elf, offline, packets, pcap
-from okopy.toolchain import CompileError, compile_program
+from okopy.bpf import elf, offline
+from okopy.bpf.toolchain import CompileError, compile_program
+from okopy.traffic import packets, pcap
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from okopy.hosts import parse_ping
+from okopy.lab.hosts import parse_ping
 from okopy.ovs.instance import flow_packets
 
 PING = """PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from okopy import policy
-from okopy.policy import BpfAction, PolicyError
+from okopy.policy import file as policy
+from okopy.policy.file import BpfAction, PolicyError
 
 GOOD = """\
 version: 1

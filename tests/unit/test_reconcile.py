@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from okopy import policy
-from okopy.btf import Btf, map_definitions
+from okopy.bpf.btf import Btf, map_definitions
+from okopy.bpf.elf import sections
+from okopy.bpf.toolchain import compile_program
 from okopy.controller import intents as it
-from okopy.controller.desired import (
+from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
+from okopy.policy import file as policy
+from okopy.policy.desired import (
     COOKIE_OKOPY,
     BuiltProgram,
     DesiredSwitch,
     Flow,
     desired_switch,
 )
-from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
-from okopy.elf import sections
-from okopy.toolchain import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

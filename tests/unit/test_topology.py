@@ -6,18 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from okopy import lab
+from okopy.lab import testbed
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_example_topology() -> None:
-    topo = lab.load_topology(ROOT / "examples/lab.yaml")
+    topo = testbed.load_topology(ROOT / "examples/lab.yaml")
     assert topo.name == "line"
     assert [s.dpid for s in topo.switches] == [1, 2]
-    assert topo.host("h3") == lab.LabHost("h3", "s2", 1, "10.0.0.3/24")
-    assert topo.links == (lab.LabLink("s1", 10, "s2", 10),)
-    with pytest.raises(lab.LabError, match="no host 'h9'"):
+    assert topo.host("h3") == testbed.LabHost("h3", "s2", 1, "10.0.0.3/24")
+    assert topo.links == (testbed.LabLink("s1", 10, "s2", 10),)
+    with pytest.raises(testbed.LabError, match="no host 'h9'"):
         topo.host("h9")
 
 
@@ -42,7 +42,7 @@ BASE = "switches: {s1: {dpid: 1}}\nhosts:\n"
     ],
 )  # fmt: skip
 def test_problems(text: str, message: str) -> None:
-    with pytest.raises(lab.TopologyError) as info:
-        lab.parse_topology(text, "t.yaml")
+    with pytest.raises(testbed.TopologyError) as info:
+        testbed.parse_topology(text, "t.yaml")
     assert any(message in str(p) for p in info.value.problems), info.value.problems
     assert all(str(p).startswith("t.yaml:") for p in info.value.problems)

@@ -1,4 +1,4 @@
-"""okopy.vm: the Python face of libokovm, on real clang-compiled filters."""
+"""okopy.bpf.vm: the Python face of libokovm, on real clang-compiled filters."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import struct
 
 import pytest
 
-from okopy import btf, elf, packets, vm
+from okopy.bpf import btf, elf, vm
+from okopy.traffic import packets
 
 
 def test_blocklist_typed_maps(objects: dict[str, bytes]) -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from okopy import config, policy
 from okopy.cli import main
+from okopy.policy import build as config
+from okopy.policy import file as policy
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

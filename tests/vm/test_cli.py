@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from okopy import packets, pcap
 from okopy.cli import main
-from okopy.pcap import Packet
+from okopy.traffic import packets, pcap
+from okopy.traffic.pcap import Packet
 
 
 @pytest.fixture

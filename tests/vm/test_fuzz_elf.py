@@ -11,7 +11,7 @@ from pathlib import Path
 
 CHILD = r"""
 import random, sys
-from okopy import vm
+from okopy.bpf import vm
 obj = open(sys.argv[1], "rb").read()
 rng = random.Random(int(sys.argv[2]))
 ns = vm.Namespace("fuzz")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from okopy import vm
+from okopy.bpf import vm
 from okopy.paths import Layout
 
 
@@ -78,7 +78,7 @@ def test_verified_means_admitted(objects: dict[str, bytes]) -> None:
 
 CHILD = r"""
 import sys
-from okopy import vm
+from okopy.bpf import vm
 obj = open(sys.argv[1], "rb").read()
 ns = vm.Namespace("nocaps")
 for sandbox in ("never", "allow"):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from okopy import packets, vm
-from okopy.toolchain import compile_program
+from okopy.bpf import vm
+from okopy.bpf.toolchain import compile_program
+from okopy.traffic import packets
 
 UNSAFE = Path(__file__).resolve().parent.parent / "progs" / "unsafe"
 SOURCES = sorted(UNSAFE.glob("*.c"))

@@ -1,6 +1,6 @@
 /* okopy/types.h -- typedefs that tell okopy how to show map fields.
  *
- * CONTRACT with okopy/btf.py: BTF carries no byte order and no notion of
+ * CONTRACT with okopy/bpf/btf.py: BTF carries no byte order and no notion of
  * "address", so okopy reads these typedef names from a program's BTF and
  * formats the fields accordingly (JSON in and out of maps):
  *

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from okopy import lab
+from okopy.lab import testbed
 from okopy.paths import Layout
 from okopy.process import terminate
 
@@ -105,9 +105,9 @@ def run_demo(
 
 def run(layout: Layout, log: Log, duration: float, attack_rate: int) -> DemoResult:
     topo_file = layout.repo / "examples" / "demo" / "lab.yaml"
-    topo = lab.load_topology(topo_file)
+    topo = testbed.load_topology(topo_file)
     name = "demo"
-    the_lab = lab.Lab(layout, name, log=log)
+    the_lab = testbed.Lab(layout, name, log=log)
     if the_lab.exists():
         log("a previous demo lab was left behind: tearing it down first")
         the_lab.down()
@@ -118,7 +118,7 @@ def run(layout: Layout, log: Log, duration: float, attack_rate: int) -> DemoResu
         result = DemoResult(duration)
         progs = _ctl_json(the_lab, ["prog", "list", "--dpid", DPID, "--json"])
         if len(progs) != 4:
-            raise lab.LabError(f"expected 4 programs on the switch, found {len(progs)}")
+            raise testbed.LabError(f"expected 4 programs on the switch, found {len(progs)}")
         log("programs loaded: " + ", ".join(f"{p['id']} {p['name']}" for p in progs))
         server_host = the_lab.host("server")
         server = subprocess.Popen(
@@ -162,7 +162,7 @@ def run(layout: Layout, log: Log, duration: float, attack_rate: int) -> DemoResu
         the_lab.down()
 
 
-def _peak_talkers(the_lab: lab.Lab, attack: threading.Thread, deadline: float) -> list[Any]:
+def _peak_talkers(the_lab: testbed.Lab, attack: threading.Thread, deadline: float) -> list[Any]:
     """Samples the heavy-hitters 'talkers' map until 'attack' ends (at most
     'deadline' seconds); returns the five sources with the highest count seen
     in one window, loudest first."""
@@ -177,14 +177,14 @@ def _peak_talkers(the_lab: lab.Lab, attack: threading.Thread, deadline: float) -
     return sorted(peak.values(), key=lambda e: -int(e["value"]["estimate"]))[:5]
 
 
-def _ctl_json(the_lab: lab.Lab, argv: list[str]) -> Any:
+def _ctl_json(the_lab: testbed.Lab, argv: list[str]) -> Any:
     proc = subprocess.run(the_lab.ctl_argv(argv), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise lab.LabError(f"okopy {' '.join(argv)}: {proc.stderr.strip() or proc.stdout}")
+        raise testbed.LabError(f"okopy {' '.join(argv)}: {proc.stderr.strip() or proc.stdout}")
     return json.loads(proc.stdout)
 
 
-def _wait_http(the_lab: lab.Lab, timeout: float = 20.0) -> None:
+def _wait_http(the_lab: testbed.Lab, timeout: float = 20.0) -> None:
     client = the_lab.host("client")
     deadline = time.monotonic() + timeout
     probe = "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1).read()"
@@ -196,10 +196,10 @@ def _wait_http(the_lab: lab.Lab, timeout: float = 20.0) -> None:
         if proc.returncode == 0:
             return
         time.sleep(0.2)
-    raise lab.LabError(f"the web server did not answer within {timeout:.0f} s")
+    raise testbed.LabError(f"the web server did not answer within {timeout:.0f} s")
 
 
-def _sample_rx(the_lab: lab.Lab, result: DemoResult, stop: threading.Event) -> None:
+def _sample_rx(the_lab: testbed.Lab, result: DemoResult, stop: threading.Event) -> None:
     server = the_lab.host("server")
     t0 = time.monotonic()
     while not stop.is_set():
@@ -209,7 +209,7 @@ def _sample_rx(the_lab: lab.Lab, result: DemoResult, stop: threading.Event) -> N
         stop.wait(0.5)
 
 
-def _attack(the_lab: lab.Lab, rate: int, seconds: float) -> int:
+def _attack(the_lab: testbed.Lab, rate: int, seconds: float) -> int:
     """A SYN flood from the attacker's address and a UDP flood from a spoofed,
     blocklisted one; bounded in count and rate.  Returns packets sent."""
     attacker = the_lab.host("attacker")

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import cffi
 
-from okopy.btf import Btf, BtfError, decode_or_hex
+from okopy.bpf.btf import Btf, BtfError, decode_or_hex
 from okopy.paths import default_layout
 
 XDP_VERDICTS = {0: "aborted", 1: "drop", 2: "pass", 3: "tx", 4: "redirect"}

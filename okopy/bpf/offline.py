@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from okopy import elf, vm
-from okopy.btf import Btf, BtfError, map_definitions
-from okopy.pcap import Packet
+from okopy.bpf import elf, vm
+from okopy.bpf.btf import Btf, BtfError, map_definitions
+from okopy.traffic.pcap import Packet
 
 SHF_EXECINSTR = 0x4
 PIN_NAMES = {0: "none", 1: "by_name"}

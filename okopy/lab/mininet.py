@@ -2,14 +2,14 @@
 
 For `mn --custom` (Mininet's own command, Debian's `python3`):
 
-    mn --custom okopy/mininet.py --switch okopy --controller none --topo single,3
-    mn --custom okopy/mininet.py --switch okopy \\
+    mn --custom okopy/lab/mininet.py --switch okopy --controller none --topo single,3
+    mn --custom okopy/lab/mininet.py --switch okopy \\
        --controller okopy,policy=examples/policy.yaml --topo single,3
 
 and for Mininet's Python API (any Python that finds okopy; Debian's
 Mininet package is found even from okopy's virtualenv):
 
-    from okopy.mininet import OkopySwitch
+    from okopy.lab.mininet import OkopySwitch
     net = Mininet(topo=SingleSwitchTopo(3), switch=OkopySwitch, controller=None)
 
 Every okopy switch of a process is a bridge (`datapath_type=netdev`) of one
@@ -129,14 +129,14 @@ confine_mininet()
 def _checkout() -> Path:
     # co_filename is the path `mn --custom` compiled this file from (it
     # exec()s it without __file__), or the module's file when imported.
-    return Path(_checkout.__code__.co_filename).resolve().parent.parent
+    return Path(_checkout.__code__.co_filename).resolve().parents[2]
 
 
 # `mn` runs Debian's python3, which does not know okopy: use this checkout.
 if importlib.util.find_spec("okopy") is None:
     sys.path.insert(0, str(_checkout()))
 
-from okopy.controller.process import ControllerProcess  # noqa: E402
+from okopy.lab.controller import ControllerProcess  # noqa: E402
 from okopy.ovs.instance import OvsInstance, OvsTools  # noqa: E402
 from okopy.paths import default_layout  # noqa: E402
 from okopy.process import CommandError, run  # noqa: E402
@@ -463,7 +463,7 @@ class OkopyController(Controller):
         Node.stop(self, *args, **kwargs)
 
 
-# For `mn --custom okopy/mininet.py`: --switch okopy[,param=value...] and
+# For `mn --custom okopy/lab/mininet.py`: --switch okopy[,param=value...] and
 # --controller okopy,policy=FILE[,api=HOST:PORT].
 switches = {"okopy": OkopySwitch}
 controllers = {"okopy": OkopyController}

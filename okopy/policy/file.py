@@ -3,7 +3,7 @@
 The schema is code.  Validation walks the YAML node tree, so every problem
 is reported as `file:line:column: what is wrong`, and all problems are
 reported at once.  Unknown keys are errors.  This module is pure: reading
-files, building and verifying programs happen elsewhere (`okopy.config`).
+files, building and verifying programs happen elsewhere (`okopy.policy.build`).
 
     version: 1
     programs:
@@ -32,7 +32,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from okopy.schema import ConfigError, Problem, Validator, as_int
+from okopy.policy.schema import ConfigError, Problem, Validator, as_int
 
 MAX_PROG_ID = 0xFFFFFFFE
 MAX_TABLE = 254

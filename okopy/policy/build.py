@@ -11,14 +11,14 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from okopy import vm
-from okopy.btf import Btf, BtfError, map_definitions
-from okopy.controller.desired import BuiltProgram, DesiredSwitch, desired_switch
-from okopy.elf import ElfError, sections
+from okopy.bpf import vm
+from okopy.bpf.btf import Btf, BtfError, map_definitions
+from okopy.bpf.elf import ElfError, sections
+from okopy.bpf.toolchain import CompileError, compile_program
 from okopy.paths import default_layout
-from okopy.policy import Policy, ProgramSpec
-from okopy.schema import ConfigError, Problem
-from okopy.toolchain import CompileError, compile_program
+from okopy.policy.desired import BuiltProgram, DesiredSwitch, desired_switch
+from okopy.policy.file import Policy, ProgramSpec
+from okopy.policy.schema import ConfigError, Problem
 
 
 class CheckError(ConfigError):

@@ -31,13 +31,13 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from okopy.controller.process import ControllerProcess
-from okopy.hosts import Host, plug
+from okopy.lab.controller import ControllerProcess
+from okopy.lab.hosts import Host, plug
 from okopy.netns import Namespace, add_veth, disable_tx_offload
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
+from okopy.policy.schema import ConfigError, Validator
 from okopy.process import terminate
-from okopy.schema import ConfigError, Validator
 
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 MAX_NAME = 12

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from okopy.btf import Btf, BtfError, MapDef, decode_or_hex
-from okopy.policy import BpfAction, FlowSpec, Policy, SwitchSpec
+from okopy.bpf.btf import Btf, BtfError, MapDef, decode_or_hex
+from okopy.policy.file import BpfAction, FlowSpec, Policy, SwitchSpec
 
 # Flows this controller installs carry this cookie; others are left alone.
 COOKIE_OKOPY = 0x6F6B6F7079000000

@@ -1,7 +1,7 @@
 """Differential runs: the same object and packets in libokovm and the kernel.
 
 Time and randomness are fixed by rewriting the helper calls into constants
-(`okopy.elf.fix_helpers`), identically for both runtimes, so any difference
+(`okopy.bpf.elf.fix_helpers`), identically for both runtimes, so any difference
 in verdicts or final map contents is a bug in one of them.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from okopy import elf as elfmod
-from okopy import vm
-from okopy.kernel import KernelMap, KernelProgram
+from okopy.bpf import elf as elfmod
+from okopy.bpf import vm
+from okopy.bpf.kernel import KernelMap, KernelProgram
 
 DEFAULT_CLOCK_NS = 1_000_000
 DEFAULT_PRANDOM = 0x2545F491

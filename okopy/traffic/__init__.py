@@ -1,0 +1,2 @@
+"""Traffic: test packets and reproducible mixes (`packets`), pcap files
+(`pcap`)."""
