@@ -32,8 +32,6 @@ from okopy.controller import openflow
 from okopy.controller.pending import PendingRequests
 from okopy.ofp import messages as m
 from okopy.ofp.constants import OKOPY_VENDOR_ID, ErrorType
-from okopy.policy import build as config
-from okopy.policy import file as policy
 from okopy.policy.build import Checked
 from okopy.policy.desired import BuiltProgram, DesiredSwitch, Flow
 
@@ -194,8 +192,8 @@ def controller(
         time.sleep(0.005)  # building takes time, outside the owner thread
         return policy_generation(generations[-1])
 
-    monkeypatch.setattr(policy, "load", lambda path: None)
-    monkeypatch.setattr(config, "check", check)
+    monkeypatch.setattr(appmod, "load_policy", lambda path: None)
+    monkeypatch.setattr(appmod, "check_policy", check)
     monkeypatch.setattr(appmod.OkopyController, "settings",
                         appmod.Settings(str(tmp_path / "policy.yaml"), stats_interval=0.02))  # fmt: skip
     app = appmod.OkopyController()
