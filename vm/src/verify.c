@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,14 +114,23 @@ is_pseudo_call(const struct bpf_insn *in)
     return in->code == (BPF_JMP | BPF_CALL) && in->src_reg == BPF_PSEUDO_CALL;
 }
 
+static int fail(struct verifier *, uint32_t i, int code, const char *fmt,
+                ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Refuses the program at instruction 'i' with error 'code' and a message
+ * formatted from 'fmt', prefixed with "insn 'i': ".  Returns 'code'. */
 static int
-fail(struct verifier *v, uint32_t i, int code, const char *why)
+fail(struct verifier *v, uint32_t i, int code, const char *fmt, ...)
 {
+    char why[sizeof v->err->msg];
+    va_list args;
+
+    va_start(args, fmt);
+    vsnprintf(why, sizeof why, fmt, args);
+    va_end(args);
     return okovm_error_set(v->err, code, i, "insn %u: %s", i, why);
 }
-
-#define FAILF(V, I, ...)                                                \
-    okovm_error_set((V)->err, EINVAL, (I), __VA_ARGS__)
 
 /* Per-instruction checks that need no data flow. */
 static int
@@ -131,8 +141,8 @@ check_insn(struct verifier *v, uint32_t i)
     bool x = BPF_SRC(in->code) == BPF_X;
 
     if (in->dst_reg > 10 || in->src_reg > 10) {
-        return FAILF(v, i, "insn %u: invalid register r%u", i,
-                     in->dst_reg > 10 ? in->dst_reg : in->src_reg);
+        return fail(v, i, EINVAL, "invalid register r%u",
+                    in->dst_reg > 10 ? in->dst_reg : in->src_reg);
     }
     switch (c) {
     case BPF_ALU:
@@ -148,8 +158,7 @@ check_insn(struct verifier *v, uint32_t i)
             return 0;
         }
         if (op > BPF_END || in->off) {
-            return FAILF(v, i, "insn %u: invalid ALU opcode %#x", i,
-                         in->code);
+            return fail(v, i, EINVAL, "invalid ALU opcode %#x", in->code);
         }
         if (op == BPF_NEG) {
             if (x || in->src_reg || in->imm) {
@@ -165,15 +174,14 @@ check_insn(struct verifier *v, uint32_t i)
         }
         if (!x && (op == BPF_LSH || op == BPF_RSH || op == BPF_ARSH)
             && (uint32_t) in->imm >= (c == BPF_ALU64 ? 64u : 32u)) {
-            return FAILF(v, i, "insn %u: invalid shift %d", i, in->imm);
+            return fail(v, i, EINVAL, "invalid shift %d", in->imm);
         }
         return 0;
 
     case BPF_JMP:
     case BPF_JMP32:
         if (op == 0xe0 || op == 0xf0) {
-            return FAILF(v, i, "insn %u: invalid jump opcode %#x", i,
-                         in->code);
+            return fail(v, i, EINVAL, "invalid jump opcode %#x", in->code);
         }
         if (op == BPF_EXIT) {
             if (c == BPF_JMP32 || x || in->dst_reg || in->src_reg
@@ -190,21 +198,20 @@ check_insn(struct verifier *v, uint32_t i)
                 int64_t t = (int64_t) i + 1 + in->imm;
 
                 if (t < 0 || t >= v->n || v->second_half[t]) {
-                    return FAILF(v, i, "insn %u: call target %"PRId64
-                                 " out of range", i, t);
+                    return fail(v, i, EINVAL, "call target %"PRId64
+                                " out of range", t);
                 }
                 return 0;
             }
             if (in->src_reg) {
-                return FAILF(v, i, "insn %u: kfunc calls are not "
-                             "supported", i);
+                return fail(v, i, EINVAL, "kfunc calls are not supported");
             }
             if (!okovm_helper_known(in->imm)) {
-                return okovm_error_set(
-                    v->err, EINVAL, i, "insn %u: helper %d is not "
-                    "supported (supported: map_lookup_elem 1, "
-                    "map_update_elem 2, map_delete_elem 3, ktime_get_ns 5, "
-                    "trace_printk 6, get_prandom_u32 7)", i, in->imm);
+                return fail(v, i, EINVAL, "helper %d is not supported "
+                            "(supported: map_lookup_elem 1, "
+                            "map_update_elem 2, map_delete_elem 3, "
+                            "ktime_get_ns 5, trace_printk 6, "
+                            "get_prandom_u32 7)", in->imm);
             }
             return 0;
         }
@@ -220,8 +227,7 @@ check_insn(struct verifier *v, uint32_t i)
 
     case BPF_LDX:
         if (BPF_MODE(in->code) != BPF_MEM || in->imm) {
-            return FAILF(v, i, "insn %u: invalid load opcode %#x", i,
-                         in->code);
+            return fail(v, i, EINVAL, "invalid load opcode %#x", in->code);
         }
         if (in->dst_reg == BPF_REG_10) {
             return fail(v, i, EINVAL, "r10 (frame pointer) is read-only");
@@ -230,8 +236,7 @@ check_insn(struct verifier *v, uint32_t i)
 
     case BPF_ST:
         if (BPF_MODE(in->code) != BPF_MEM || in->src_reg) {
-            return FAILF(v, i, "insn %u: invalid store opcode %#x", i,
-                         in->code);
+            return fail(v, i, EINVAL, "invalid store opcode %#x", in->code);
         }
         return 0;
 
@@ -245,8 +250,7 @@ check_insn(struct verifier *v, uint32_t i)
         if (BPF_MODE(in->code) != BPF_ATOMIC
             || (BPF_SIZE(in->code) != BPF_W
                 && BPF_SIZE(in->code) != BPF_DW)) {
-            return FAILF(v, i, "insn %u: invalid store opcode %#x", i,
-                         in->code);
+            return fail(v, i, EINVAL, "invalid store opcode %#x", in->code);
         }
         switch (in->imm) {
         case BPF_ADD: case BPF_OR: case BPF_AND: case BPF_XOR:
@@ -255,19 +259,17 @@ check_insn(struct verifier *v, uint32_t i)
         case BPF_AND | BPF_FETCH: case BPF_XOR | BPF_FETCH:
         case BPF_XCHG: case BPF_CMPXCHG:
             if (in->imm != BPF_CMPXCHG && in->src_reg == BPF_REG_10) {
-                return fail(v, i, EINVAL,
-                            "r10 (frame pointer) is read-only");
+                return fail(v, i, EINVAL, "r10 (frame pointer) is read-only");
             }
             return 0;
         default:
-            return FAILF(v, i, "insn %u: invalid atomic operation %#x", i,
-                         in->imm);
+            return fail(v, i, EINVAL, "invalid atomic operation %#x", in->imm);
         }
 
     case BPF_LD:
         if (in->code != (BPF_LD | BPF_IMM | BPF_DW)) {
-            return FAILF(v, i, "insn %u: legacy packet access or invalid "
-                         "load opcode %#x is not supported", i, in->code);
+            return fail(v, i, EINVAL, "legacy packet access or invalid "
+                        "load opcode %#x is not supported", in->code);
         }
         if (i + 1 >= v->n || v->insns[i + 1].code
             || v->insns[i + 1].dst_reg || v->insns[i + 1].src_reg
@@ -282,8 +284,7 @@ check_insn(struct verifier *v, uint32_t i)
             const struct okovm_map *m;
 
             if (in->imm < 0 || (uint32_t) in->imm >= v->opts->n_maps) {
-                return FAILF(v, i, "insn %u: invalid map reference %d", i,
-                             in->imm);
+                return fail(v, i, EINVAL, "invalid map reference %d", in->imm);
             }
             m = v->opts->maps[in->imm];
             if (in->src_reg == BPF_PSEUDO_MAP_FD && v->insns[i + 1].imm) {
@@ -292,16 +293,16 @@ check_insn(struct verifier *v, uint32_t i)
             if (in->src_reg == BPF_PSEUDO_MAP_VALUE
                 && (m->type != BPF_MAP_TYPE_ARRAY
                     || (uint32_t) v->insns[i + 1].imm >= m->value_size)) {
-                return FAILF(v, i, "insn %u: invalid direct value access "
-                             "to map '%s'", i, m->name);
+                return fail(v, i, EINVAL, "invalid direct value access "
+                            "to map '%s'", m->name);
             }
         } else if (in->src_reg) {
-            return FAILF(v, i, "insn %u: unsupported ld_imm64 source %u", i,
-                         in->src_reg);
+            return fail(v, i, EINVAL, "unsupported ld_imm64 source %u",
+                        in->src_reg);
         }
         return 0;
     }
-    return FAILF(v, i, "insn %u: invalid opcode %#x", i, in->code);
+    return fail(v, i, EINVAL, "invalid opcode %#x", in->code);
 }
 
 /* Finds functions, checks control flow. */
@@ -375,20 +376,19 @@ check_flow(struct verifier *v)
         }
         t = (int64_t) i + 1 + in->off;
         if (t < fn->start || t >= fn->end) {
-            return FAILF(v, i, "insn %u: jump to %"PRId64" out of range "
-                         "(function spans %u..%u)", i, t, fn->start,
-                         fn->end - 1);
+            return fail(v, i, EINVAL, "jump to %"PRId64" out of range "
+                        "(function spans %u..%u)", t, fn->start, fn->end - 1);
         }
         if (v->second_half[t]) {
-            return FAILF(v, i, "insn %u: jump into the middle of ld_imm64 "
-                         "at %"PRId64, i, t - 1);
+            return fail(v, i, EINVAL, "jump into the middle of ld_imm64 "
+                        "at %"PRId64, t - 1);
         }
         if (t <= i) {
             v->info->has_back_edge = true;
             if (!v->opts->allow_back_edges) {
-                return FAILF(v, i, "insn %u: back-edge to insn %"PRId64
-                             " (loop) is only allowed in programs the "
-                             "kernel verifier admitted", i, t);
+                return fail(v, i, EINVAL, "back-edge to insn %"PRId64
+                            " (loop) is only allowed in programs the "
+                            "kernel verifier admitted", t);
             }
         }
     }
@@ -575,9 +575,9 @@ static int
 check_stack(struct verifier *v, uint32_t i, int64_t addr, int size)
 {
     if (addr < -OKOVM_STACK_SIZE || addr + size > 0) {
-        return FAILF(v, i, "insn %u: stack access out of bounds (fp%+"PRId64
-                     ", %d bytes; the stack is 512 bytes below fp)",
-                     i, addr, size);
+        return fail(v, i, EINVAL, "stack access out of bounds (fp%+"PRId64
+                    ", %d bytes; the stack is 512 bytes below fp)", addr,
+                    size);
     }
     return 0;
 }
@@ -626,9 +626,9 @@ do_store(struct verifier *v, uint32_t i, struct vstate *s, int base,
         return fail(v, i, EACCES, "write into a map pointer");
     }
     if (kind & K_PTRS && bk & ~K_STACK) {
-        return FAILF(v, i, "insn %u: stores a %s pointer into memory other "
-                     "than the stack (a map value): that leaks addr", i,
-                     ptr_name(kind));
+        return fail(v, i, EINVAL, "stores a %s pointer into memory other "
+                    "than the stack (a map value): that leaks addr",
+                    ptr_name(kind));
     }
     if (size == 8) {
         v->spill_any |= kind;
@@ -672,11 +672,11 @@ do_load(struct verifier *v, uint32_t i, struct vstate *s, int base,
         uint8_t ck = ctx_load_kind(off, size);
 
         if (bk == K_CTX && !ck) {
-            return FAILF(v, i, "insn %u: invalid access to the context "
-                         "(struct xdp_md) at offset %"PRId64", %d bytes; "
-                         "readable: data (0), data_end (4), data_meta (8) "
-                         "as u32, ingress_ifindex (12), rx_queue_index "
-                         "(16), egress_ifindex (20)", i, off, size);
+            return fail(v, i, EINVAL, "invalid access to the context "
+                        "(struct xdp_md) at offset %"PRId64", %d bytes; "
+                        "readable: data (0), data_end (4), data_meta (8) "
+                        "as u32, ingress_ifindex (12), rx_queue_index "
+                        "(16), egress_ifindex (20)", off, size);
         }
         v->info->ctx_access[i] = bk == K_CTX ? OKOVM_CTX_REWRITE
                                              : OKOVM_CTX_DYNAMIC;
@@ -702,10 +702,10 @@ do_load(struct verifier *v, uint32_t i, struct vstate *s, int base,
 
                 for (j = first; j <= last; j++) {
                     if (s->slot[j] & K_PTRS & ~K_SCALAR) {
-                        return FAILF(v, i, "insn %u: reads %d byte(s) of "
-                                     "a spilled %s pointer at fp%+"PRId64
-                                     ": that leaks addr", i,
-                                     size, ptr_name(s->slot[j]), addr);
+                        return fail(v, i, EINVAL, "reads %d byte(s) of "
+                                    "a spilled %s pointer at fp%+"PRId64
+                                    ": that leaks addr", size,
+                                    ptr_name(s->slot[j]), addr);
                     }
                 }
                 k |= K_SCALAR;
@@ -739,10 +739,10 @@ check_stack_buf(struct verifier *v, uint32_t i, const struct vstate *s,
     last = (addr + size - 1 + OKOVM_STACK_SIZE) / 8;
     for (j = first; j <= last; j++) {
         if (s->slot[j] & K_PTRS) {
-            return FAILF(v, i, "insn %u: the map %s at fp%+"PRId64" (%u "
-                         "bytes) may hold a spilled %s pointer: that "
-                         "leaks addr into the map", i, what, addr, size,
-                         ptr_name(s->slot[j]));
+            return fail(v, i, EINVAL, "the map %s at fp%+"PRId64" (%u "
+                        "bytes) may hold a spilled %s pointer: that "
+                        "leaks addr into the map", what, addr, size,
+                        ptr_name(s->slot[j]));
         }
     }
     return 0;
@@ -810,10 +810,9 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
 
             if (kd && kr && !(!((kd | kr) & ~(K_PKT | K_PKT_END))
                               || (kd == K_STACK && kr == K_STACK))) {
-                return FAILF(v, i, "insn %u: subtracts a %s pointer from a "
-                             "%s pointer: the difference of unrelated "
-                             "pointers leaks addr", i,
-                             ptr_name(kr), ptr_name(kd));
+                return fail(v, i, EINVAL, "subtracts a %s pointer from a "
+                            "%s pointer: the difference of unrelated "
+                            "pointers leaks addr", ptr_name(kr), ptr_name(kd));
             }
             k = (s->kind[r] & K_SCALAR) ? s->kind[d] : K_SCALAR;
             set_reg(s, d, k, SOFF_UNKNOWN);
@@ -850,9 +849,9 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
     case BPF_STX:
         if (BPF_MODE(in->code) == BPF_ATOMIC) {
             if (s->kind[r] & K_PTRS) {
-                return FAILF(v, i, "insn %u: atomic operation with a %s "
-                             "pointer operand: that leaks addr",
-                             i, ptr_name(s->kind[r]));
+                return fail(v, i, EINVAL, "atomic operation with a %s "
+                            "pointer operand: that leaks addr",
+                            ptr_name(s->kind[r]));
             }
             error = do_store(v, i, s, d, in->off, size_bytes(in->code),
                              K_SCALAR);
@@ -910,10 +909,9 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
             uint8_t rk = fn->ret_kind | s->kind[BPF_REG_0];
 
             if (v->func_of[i] == 0 && s->kind[BPF_REG_0] & K_PTRS) {
-                return FAILF(v, i, "insn %u: the program may return a %s "
-                             "pointer as its verdict (R0 leaks addr as "
-                             "return value)", i,
-                             ptr_name(s->kind[BPF_REG_0]));
+                return fail(v, i, EINVAL, "the program may return a %s "
+                            "pointer as its verdict (R0 leaks addr as "
+                            "return value)", ptr_name(s->kind[BPF_REG_0]));
             }
             if (rk != fn->ret_kind) {
                 fn->ret_kind = rk;
