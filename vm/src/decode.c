@@ -3,7 +3,7 @@
  * interpreter's pre-decoded form: one handler address per instruction
  * (computed-goto threading), ld_imm64 values merged (map references
  * resolved to pointers), context loads rewritten to the VM's 64-bit
- * context layout, helpers resolved to dedicated handlers.
+ * context layout, helper calls resolved to their entry in okovm_helpers[].
  */
 
 #include <errno.h>
@@ -100,19 +100,6 @@ atomic_op(const struct bpf_insn *in)
     case BPF_XOR | BPF_FETCH: return dw ? OP_FXOR_DW : OP_FXOR_W;
     case BPF_XCHG: return dw ? OP_XCHG_DW : OP_XCHG_W;
     default: return dw ? OP_CMPXCHG_DW : OP_CMPXCHG_W;
-    }
-}
-
-static enum okovm_op
-helper_op(int32_t id)
-{
-    switch (id) {
-    case BPF_FUNC_map_lookup_elem: return OP_CALL_LOOKUP;
-    case BPF_FUNC_map_update_elem: return OP_CALL_UPDATE;
-    case BPF_FUNC_map_delete_elem: return OP_CALL_DELETE;
-    case BPF_FUNC_ktime_get_ns: return OP_CALL_KTIME;
-    case BPF_FUNC_trace_printk: return OP_CALL_PRINTK;
-    default: return OP_CALL_PRANDOM;
     }
 }
 
@@ -263,7 +250,7 @@ select_variants(const struct okovm_prog *prog, enum okovm_op *opv)
             /* Writes only to the register file. */
             if (o >= OP_LDXC_B && o <= OP_LDXC_DW) {
                 slot_forget(&sl, d);
-            } else if (o >= OP_CALL_LOOKUP && o <= OP_CALL_PRANDOM) {
+            } else if (o == OP_CALL_HELPER) {
                 slot_forget(&sl, BPF_REG_0);
             } else if (o == OP_CMPXCHG_W || o == OP_CMPXCHG_DW) {
                 slot_forget(&sl, BPF_REG_0);
@@ -348,9 +335,12 @@ okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
                 o = OP_JA;
             } else if (op == BPF_EXIT) {
                 o = OP_EXIT;
+            } else if (op == BPF_CALL && in->src_reg == BPF_PSEUDO_CALL) {
+                o = OP_CALL_LOCAL;
             } else if (op == BPF_CALL) {
-                o = (in->src_reg == BPF_PSEUDO_CALL ? OP_CALL_LOCAL
-                     : helper_op(in->imm));
+                /* The interpreters find the helper by its index. */
+                x->imm = okovm_helper_index(in->imm);
+                o = OP_CALL_HELPER;
             } else {
                 o = jmp64_ops[op >> 4][isx];
             }

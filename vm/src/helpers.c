@@ -1,7 +1,16 @@
 /*
- * helpers.c -- BPF helpers that need more than a line in the interpreter:
- * bpf_trace_printk() and the helper whitelist.  Map, clock and random
- * helpers call map.c and ns.c directly.
+ * helpers.c -- the helpers programs may call, in one table, and their C
+ * functions.
+ *
+ * Each helper is one entry of okovm_helpers[], as each is one 'struct
+ * bpf_func_proto' in the kernel: its id and name, the C function that
+ * implements it, the kinds of its arguments and of its result.  Everyone
+ * reads this table: the structural verifier (which helpers exist, what a
+ * call returns, which stack buffers it reads), the decoder and both
+ * interpreters (one call operation for all helpers; the sandbox checks
+ * the arguments against their kinds), the JIT (it calls the same C
+ * functions) and kernel admission (helpers that only privileged programs
+ * may call).  Adding a helper is adding an entry, with a test.
  */
 
 #include <errno.h>
@@ -11,21 +20,50 @@
 
 #include "okovm-private.h"
 
-/* Returns true if helper 'id' is supported. */
-bool
-okovm_helper_known(int32_t id)
+#define UNUSED __attribute__((unused))
+
+static uint64_t
+helper_map_lookup_elem(uint64_t map, uint64_t key, uint64_t r3 UNUSED,
+                       uint64_t r4 UNUSED, uint64_t r5 UNUSED,
+                       struct okovm_run *run UNUSED)
 {
-    switch (id) {
-    case BPF_FUNC_map_lookup_elem:
-    case BPF_FUNC_map_update_elem:
-    case BPF_FUNC_map_delete_elem:
-    case BPF_FUNC_ktime_get_ns:
-    case BPF_FUNC_trace_printk:
-    case BPF_FUNC_get_prandom_u32:
-        return true;
-    default:
-        return false;
-    }
+    return (uintptr_t) okovm_map_lookup_elem(
+        (struct okovm_map *) (uintptr_t) map, (const void *) (uintptr_t) key);
+}
+
+static uint64_t
+helper_map_update_elem(uint64_t map, uint64_t key, uint64_t value,
+                       uint64_t flags, uint64_t r5 UNUSED,
+                       struct okovm_run *run UNUSED)
+{
+    return -(int64_t) okovm_map_update_elem(
+        (struct okovm_map *) (uintptr_t) map, (const void *) (uintptr_t) key,
+        (const void *) (uintptr_t) value, flags);
+}
+
+static uint64_t
+helper_map_delete_elem(uint64_t map, uint64_t key, uint64_t r3 UNUSED,
+                       uint64_t r4 UNUSED, uint64_t r5 UNUSED,
+                       struct okovm_run *run UNUSED)
+{
+    return -(int64_t) okovm_map_delete_elem(
+        (struct okovm_map *) (uintptr_t) map, (const void *) (uintptr_t) key);
+}
+
+static uint64_t
+helper_ktime_get_ns(uint64_t r1 UNUSED, uint64_t r2 UNUSED,
+                    uint64_t r3 UNUSED, uint64_t r4 UNUSED,
+                    uint64_t r5 UNUSED, struct okovm_run *run)
+{
+    return okovm_ns_now(run->ns);
+}
+
+static uint64_t
+helper_get_prandom_u32(uint64_t r1 UNUSED, uint64_t r2 UNUSED,
+                       uint64_t r3 UNUSED, uint64_t r4 UNUSED,
+                       uint64_t r5 UNUSED, struct okovm_run *run)
+{
+    return okovm_ns_prandom(run->ns);
 }
 
 /* Formats one conversion of 'fmt' (starting at '%', 'n' bytes long,
@@ -71,10 +109,12 @@ format_one(char *out, size_t size, const char *spec, size_t n, char conv,
  * three of %d %i %u %x %X %c %p %%, with l/ll modifiers, widths and '-',
  * '0' flags) and sends the line to the namespace's log callback, rate
  * limited.  Returns the length written or -EINVAL. */
-int64_t
-okovm_helper_printk(struct okovm_run *run, const char *fmt, uint32_t size,
-                    uint64_t a1, uint64_t a2, uint64_t a3)
+static uint64_t
+helper_trace_printk(uint64_t fmt_, uint64_t size_, uint64_t a1, uint64_t a2,
+                    uint64_t a3, struct okovm_run *run)
 {
+    const char *fmt = (const char *) (uintptr_t) fmt_;
+    uint32_t size = size_;
     uint64_t args[3] = { a1, a2, a3 };
     char out[256];
     size_t len = 0;
@@ -123,4 +163,78 @@ okovm_helper_printk(struct okovm_run *run, const char *fmt, uint32_t size,
     okovm_ns_log(run->ns, OKOVM_LOG_INFO, true, "%s: %s: %s", run->ns->name,
                  run->prog->name, out);
     return len;
+}
+
+/* The helpers, in the order of their ids. */
+const struct okovm_helper okovm_helpers[] = {
+    {
+        .id = BPF_FUNC_map_lookup_elem,
+        .name = "map_lookup_elem",
+        .fn = helper_map_lookup_elem,
+        .args = { OKOVM_ARG_MAP, OKOVM_ARG_MAP_KEY },
+        .ret = OKOVM_RET_MAP_VALUE_OR_NULL,
+    },
+    {
+        .id = BPF_FUNC_map_update_elem,
+        .name = "map_update_elem",
+        .fn = helper_map_update_elem,
+        .args = { OKOVM_ARG_MAP, OKOVM_ARG_MAP_KEY, OKOVM_ARG_MAP_VALUE,
+                  OKOVM_ARG_ANYTHING },
+        .ret = OKOVM_RET_INTEGER,
+    },
+    {
+        .id = BPF_FUNC_map_delete_elem,
+        .name = "map_delete_elem",
+        .fn = helper_map_delete_elem,
+        .args = { OKOVM_ARG_MAP, OKOVM_ARG_MAP_KEY },
+        .ret = OKOVM_RET_INTEGER,
+    },
+    {
+        .id = BPF_FUNC_ktime_get_ns,
+        .name = "ktime_get_ns",
+        .fn = helper_ktime_get_ns,
+        .ret = OKOVM_RET_INTEGER,
+    },
+    {
+        /* Only CAP_PERFMON may call it in the kernel: the strict check
+         * sees bpf_get_prandom_u32() instead (kernel.c). */
+        .id = BPF_FUNC_trace_printk,
+        .name = "trace_printk",
+        .fn = helper_trace_printk,
+        .args = { OKOVM_ARG_MEM, OKOVM_ARG_MEM_SIZE, OKOVM_ARG_ANYTHING,
+                  OKOVM_ARG_ANYTHING, OKOVM_ARG_ANYTHING },
+        .ret = OKOVM_RET_INTEGER,
+        .strict_stand_in = BPF_FUNC_get_prandom_u32,
+    },
+    {
+        .id = BPF_FUNC_get_prandom_u32,
+        .name = "get_prandom_u32",
+        .fn = helper_get_prandom_u32,
+        .ret = OKOVM_RET_INTEGER,
+    },
+};
+const size_t okovm_n_helpers = sizeof okovm_helpers / sizeof *okovm_helpers;
+
+/* Returns the index in okovm_helpers[] of helper 'id', or -1 if programs
+ * may not call it. */
+int
+okovm_helper_index(int32_t id)
+{
+    size_t i;
+
+    for (i = 0; i < okovm_n_helpers; i++) {
+        if (okovm_helpers[i].id == id) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Returns helper 'id', or NULL if programs may not call it. */
+const struct okovm_helper *
+okovm_helper_find(int32_t id)
+{
+    int idx = okovm_helper_index(id);
+
+    return idx >= 0 ? &okovm_helpers[idx] : NULL;
 }

@@ -14,8 +14,8 @@
 #define SANDBOX 0
 #define SB_CHECK(A, N, W) ((void) 0)
 #define SB_ATOMIC(A, N) ((void) 0)
-#define SB_MAP(V) ((struct okovm_map *) (uintptr_t) (V))
-#define SB_GRANT(V, M) ((void) 0)
+#define SB_HELPER_ARGS(H, MAPP) ((void) (MAPP))
+#define SB_HELPER_RET(H, V, M) ((void) 0)
 
 #include "interp.inc"
 

@@ -71,6 +71,52 @@ sb_grant(struct okovm_run *run, const void *v, const struct okovm_map *m)
     }
 }
 
+/* Checks the arguments 'r[1]' to 'r[5]' of a call of helper 'h' against
+ * the kinds its table entry gives.  Returns NULL and stores the map
+ * argument (or NULL) in '*mapp', or returns why the call is refused. */
+static inline const char *
+sb_helper_args(const struct okovm_run *run, const struct okovm_prog *prog,
+               const struct okovm_helper *h, const uint64_t *r,
+               struct okovm_map **mapp)
+{
+    struct okovm_map *m = NULL;
+    int a;
+
+    for (a = 0; a < 5; a++) {
+        uint64_t arg = r[BPF_REG_1 + a];
+        uint32_t size;
+
+        switch (h->args[a]) {
+        case OKOVM_ARG_MAP:
+            m = sb_map(prog, arg);
+            if (!m) {
+                return "helper argument is not a map";
+            }
+            break;
+        case OKOVM_ARG_MAP_KEY:
+        case OKOVM_ARG_MAP_VALUE:
+            size = (h->args[a] == OKOVM_ARG_MAP_KEY ? m->key_size
+                                                    : m->value_size);
+            if (!sb_ok(run, arg, size, false)) {
+                return "out-of-bounds load";
+            }
+            break;
+        case OKOVM_ARG_MEM:
+            size = a < 4 ? (uint32_t) r[BPF_REG_2 + a] : 0;
+            if (!sb_ok(run, arg, size ? size : 1, false)) {
+                return "out-of-bounds load";
+            }
+            break;
+        case OKOVM_ARG_NONE:
+        case OKOVM_ARG_ANYTHING:
+        case OKOVM_ARG_MEM_SIZE:
+            break;
+        }
+    }
+    *mapp = m;
+    return NULL;
+}
+
 #define EXEC_NAME okovm_exec_sandbox
 #define SANDBOX 1
 #define SB_CHECK(A, N, W)                                       \
@@ -86,15 +132,19 @@ sb_grant(struct okovm_run *run, const void *v, const struct okovm_map *m)
             FAULT("bad atomic access");                         \
         }                                                       \
     } while (0)
-#define SB_MAP(V)                                               \
-    ({                                                          \
-        struct okovm_map *m__ = sb_map(prog, (V));              \
-        if (OKOVM_UNLIKELY(!m__)) {                             \
-            FAULT("helper argument is not a map");              \
+#define SB_HELPER_ARGS(H, MAPP)                                 \
+    do {                                                        \
+        const char *why__ = sb_helper_args(run, prog, (H), r, (MAPP)); \
+        if (OKOVM_UNLIKELY(why__)) {                            \
+            FAULT(why__);                                       \
         }                                                       \
-        m__;                                                    \
-    })
-#define SB_GRANT(V, M) sb_grant(run, (V), (M))
+    } while (0)
+#define SB_HELPER_RET(H, V, M)                                  \
+    do {                                                        \
+        if ((H)->ret == OKOVM_RET_MAP_VALUE_OR_NULL) {          \
+            sb_grant(run, (const void *) (uintptr_t) (V), (M)); \
+        }                                                       \
+    } while (0)
 
 #include "interp.inc"
 

@@ -15,13 +15,14 @@
  *     R6 rbx   R7 r13   R8 r14   R9 r15   R10 rbp (frame pointer)
  *
  * r12 holds the 'struct okovm_run' for the whole run; r9, r10 and r11
- * are scratch.  Helpers are called through small C functions that take
- * R1-R5 and the run (in r9, the sixth argument), so BPF's arguments are
- * already in place.  BPF-to-BPF calls are native calls: the caller saves
- * R6-R10 on the machine stack and moves R10 down one 512-byte frame; a
- * call that would leave the frame area ends the run with verdict 0, as
- * the interpreter does.  The stack pointer is 16-byte aligned in every
- * BPF function body, so helper calls need no adjustment.
+ * are scratch.  Helpers are called through their C functions in the
+ * table of helpers.c, which take R1-R5 and the run (in r9, the sixth
+ * argument), so BPF's arguments are already in place.  BPF-to-BPF calls
+ * are native calls: the caller saves R6-R10 on the machine stack and
+ * moves R10 down one 512-byte frame; a call that would leave the frame
+ * area ends the run with verdict 0, as the interpreter does.  The stack
+ * pointer is 16-byte aligned in every BPF function body, so helper calls
+ * need no adjustment.
  *
  * Code is emitted twice: the first pass learns where each instruction
  * starts (every jump has a 32-bit displacement, so sizes do not depend
@@ -37,8 +38,6 @@
 #include "okovm-private.h"
 
 #if defined(__x86_64__)
-
-#define UNUSED __attribute__((unused))
 
 /* Machine registers. */
 enum {
@@ -557,76 +556,6 @@ emit_atomic(struct jit *j, const struct bpf_insn *in)
     }
 }
 
-/* Helpers: R1-R5 as the first five arguments, the run as the sixth. */
-static uint64_t
-jit_lookup(uint64_t map, uint64_t key, uint64_t r3 UNUSED,
-           uint64_t r4 UNUSED, uint64_t r5 UNUSED,
-           struct okovm_run *run UNUSED)
-{
-    return (uintptr_t) okovm_map_lookup_elem((struct okovm_map *)
-                                             (uintptr_t) map,
-                                             (const void *) (uintptr_t) key);
-}
-
-static uint64_t
-jit_update(uint64_t map, uint64_t key, uint64_t value, uint64_t flags,
-           uint64_t r5 UNUSED, struct okovm_run *run UNUSED)
-{
-    return -(int64_t) okovm_map_update_elem(
-        (struct okovm_map *) (uintptr_t) map, (const void *) (uintptr_t) key,
-        (const void *) (uintptr_t) value, flags);
-}
-
-static uint64_t
-jit_delete(uint64_t map, uint64_t key, uint64_t r3 UNUSED,
-           uint64_t r4 UNUSED, uint64_t r5 UNUSED,
-           struct okovm_run *run UNUSED)
-{
-    return -(int64_t) okovm_map_delete_elem(
-        (struct okovm_map *) (uintptr_t) map, (const void *) (uintptr_t) key);
-}
-
-static uint64_t
-jit_ktime(uint64_t r1 UNUSED, uint64_t r2 UNUSED,
-          uint64_t r3 UNUSED, uint64_t r4 UNUSED,
-          uint64_t r5 UNUSED, struct okovm_run *run)
-{
-    return okovm_ns_now(run->ns);
-}
-
-static uint64_t
-jit_prandom(uint64_t r1 UNUSED, uint64_t r2 UNUSED,
-            uint64_t r3 UNUSED, uint64_t r4 UNUSED,
-            uint64_t r5 UNUSED, struct okovm_run *run)
-{
-    return okovm_ns_prandom(run->ns);
-}
-
-static uint64_t
-jit_printk(uint64_t fmt, uint64_t size, uint64_t a, uint64_t b, uint64_t c,
-           struct okovm_run *run)
-{
-    return okovm_helper_printk(run, (const char *) (uintptr_t) fmt,
-                               (uint32_t) size, a, b, c);
-}
-
-typedef uint64_t helper_fn(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t,
-                           struct okovm_run *);
-
-static helper_fn *
-helper_for(int32_t id)
-{
-    switch (id) {
-    case BPF_FUNC_map_lookup_elem: return jit_lookup;
-    case BPF_FUNC_map_update_elem: return jit_update;
-    case BPF_FUNC_map_delete_elem: return jit_delete;
-    case BPF_FUNC_ktime_get_ns: return jit_ktime;
-    case BPF_FUNC_trace_printk: return jit_printk;
-    case BPF_FUNC_get_prandom_u32: return jit_prandom;
-    default: return NULL;
-    }
-}
-
 static void
 emit_call(struct jit *j, const struct bpf_insn *in, uint32_t i,
           uint32_t n_insns)
@@ -657,14 +586,17 @@ emit_call(struct jit *j, const struct bpf_insn *in, uint32_t i,
         pop(j, R13);
         pop(j, RBX);
     } else {
-        helper_fn *fn = in->src_reg ? NULL : helper_for(in->imm);
+        /* The helper's C function, R1-R5 already in place; the run as
+         * the sixth argument. */
+        const struct okovm_helper *h = (in->src_reg ? NULL
+                                         : okovm_helper_find(in->imm));
 
-        if (!fn) {
+        if (!h) {
             j->why = "unknown helper";
             return;
         }
         mov_rr(j, W, R9, RUN);
-        mov_ri64(j, T2, (uintptr_t) fn);
+        mov_ri64(j, T2, (uintptr_t) h->fn);
         op_rr(j, 0, 0xff, 2, T2);                       /* call t2 */
     }
 }

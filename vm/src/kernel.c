@@ -14,13 +14,13 @@
  * calling thread).  CAP_BPF and CAP_NET_ADMIN, which XDP programs need,
  * are kept.  The rest of the process keeps its capabilities.
  *
- * bpf_trace_printk() is only available to CAP_PERFMON.  For the strict
- * load its calls are replaced by calls to bpf_get_prandom_u32() (no
- * arguments, returns a scalar), and when the program uses it, a second,
- * ordinary load of the unmodified object checks the helper's own
- * arguments (the format string must be readable memory of the given
- * size).  The structural verifier refuses pointers passed as its value
- * arguments.
+ * Some helpers are only available to CAP_PERFMON: bpf_trace_printk(),
+ * the one whose entry in the helper table (helpers.c) names a strict
+ * stand-in.  For the strict load their calls are replaced by calls to the
+ * stand-in (bpf_get_prandom_u32(): no arguments, returns a scalar), and
+ * when the program calls one, a second, ordinary load of the unmodified
+ * object checks the helper's own arguments (the format string must be
+ * readable memory of the given size).
  */
 
 #include <errno.h>
@@ -56,11 +56,13 @@ now_ns(void)
     return (uint64_t) ts.tv_sec * 1000000000u + ts.tv_nsec;
 }
 
-/* Replaces, in the ELF image 'buf' of 'len' bytes, every call of helper
- * 'from' in an executable section by a call of helper 'to'.  Returns the
- * number of calls replaced. */
+/* Replaces, in the ELF image 'buf' of 'len' bytes, every call in an
+ * executable section of a helper that only privileged programs may call
+ * by a call of its strict stand-in (helpers.c).  Returns the number of
+ * calls replaced and stores the first such helper in '*firstp'. */
 static int
-replace_helper_calls(void *buf, size_t len, int32_t from, int32_t to)
+replace_privileged_calls(void *buf, size_t len,
+                         const struct okovm_helper **firstp)
 {
     Elf_Scn *scn = NULL;
     Elf *elf;
@@ -87,14 +89,20 @@ replace_helper_calls(void *buf, size_t len, int32_t from, int32_t to)
         }
         for (i = 0; i + sizeof(struct bpf_insn) <= sh.sh_size;
              i += sizeof(struct bpf_insn)) {
+            const struct okovm_helper *h;
             struct bpf_insn in;
 
             memcpy(&in, (char *) buf + sh.sh_offset + i, sizeof in);
-            if (in.code == (BPF_JMP | BPF_CALL) && in.src_reg == 0
-                && in.imm == from) {
-                in.imm = to;
+            if (in.code != (BPF_JMP | BPF_CALL) || in.src_reg != 0) {
+                continue;
+            }
+            h = okovm_helper_find(in.imm);
+            if (h && h->strict_stand_in) {
+                in.imm = h->strict_stand_in;
                 memcpy((char *) buf + sh.sh_offset + i, &in, sizeof in);
-                n++;
+                if (!n++) {
+                    *firstp = h;
+                }
             }
         }
     }
@@ -158,11 +166,12 @@ drop_privileges(char *why, size_t why_size)
 struct admit_load {
     const struct okovm_admit_req *req;
     bool strict;                /* In a thread, privileges dropped. */
-    bool stub_printk;           /* Replace bpf_trace_printk() calls. */
+    bool stub_privileged;       /* Replace calls of privileged helpers. */
 
     /* Results. */
     int error;
-    int n_printk;               /* bpf_trace_printk() calls replaced. */
+    int n_privileged;           /* Calls of privileged helpers replaced. */
+    const struct okovm_helper *privileged;  /* The first one. */
     int drop_error;             /* Dropping privileges failed. */
     char drop_why[256];
     struct okovm_error *err;
@@ -223,10 +232,9 @@ do_load(struct admit_load *al)
         goto out;
     }
     memcpy(copy, req->elf, req->len);
-    if (al->stub_printk) {
-        al->n_printk = replace_helper_calls(copy, req->len,
-                                            BPF_FUNC_trace_printk,
-                                            BPF_FUNC_get_prandom_u32);
+    if (al->stub_privileged) {
+        al->n_privileged = replace_privileged_calls(copy, req->len,
+                                                    &al->privileged);
     }
     okovm_libbpf_capture_begin(libbpf_msgs, sizeof libbpf_msgs);
     obj = bpf_object__open_mem(copy, req->len, &opts);
@@ -386,8 +394,9 @@ privileged_construct(const char *why)
  * First with the strict (unprivileged) rules.  If they refuse the program
  * only for a construct in privileged_construct(), it is loaded again with
  * the caller's privileges: admitted then, '*strictp' is false and 'why'
- * says what the strict rules refused.  Programs calling bpf_trace_printk()
- * are also loaded with the caller's privileges, to check that helper.
+ * says what the strict rules refused.  Programs calling a privileged
+ * helper (bpf_trace_printk()) are also loaded with the caller's
+ * privileges, to check that helper.
  *
  * Returns 0 if admitted; EPERM if the kernel cannot be asked (no CAP_BPF);
  * EACCES if the strict check could not be set up and 'req->allow_lenient'
@@ -401,8 +410,8 @@ okovm_kernel_admit(const struct okovm_admit_req *req, bool *strictp,
     uint64_t start = now_ns();
     struct okovm_error *strict_err = NULL;
     struct admit_load al;
+    const struct okovm_helper *privileged;
     char line[512];
-    int n_printk;
 
     *strictp = false;
     why[0] = '\0';
@@ -413,9 +422,9 @@ okovm_kernel_admit(const struct okovm_admit_req *req, bool *strictp,
         return okovm_error_set(err, ENOMEM, -1, "out of memory");
     }
     al.err = strict_err;
-    al.stub_printk = true;
+    al.stub_privileged = true;
     load_strict(&al);
-    n_printk = al.n_printk;
+    privileged = al.n_privileged ? al.privileged : NULL;
     if (al.drop_error) {
         free(strict_err);
         if (!req->allow_lenient) {
@@ -449,7 +458,7 @@ okovm_kernel_admit(const struct okovm_admit_req *req, bool *strictp,
             return al.error;
         }
         snprintf(why, why_size, "the strict rules refused: %s", line);
-    } else if (!n_printk) {
+    } else if (!privileged) {
         free(strict_err);
         *strictp = true;
         *elapsed_ns = now_ns() - start;
@@ -464,13 +473,13 @@ okovm_kernel_admit(const struct okovm_admit_req *req, bool *strictp,
     do_load(&al);
     if (al.error) {
         *strictp = false;
-        if (err && n_printk) {
+        if (err && privileged) {
             size_t used = strlen(err->msg);
 
             snprintf(err->msg + used, sizeof err->msg - used,
-                     " (the program calls bpf_trace_printk(): that helper "
-                     "needs CAP_PERFMON or CAP_SYS_ADMIN for kernel "
-                     "admission)");
+                     " (the program calls bpf_%s(): that helper needs "
+                     "CAP_PERFMON or CAP_SYS_ADMIN for kernel admission)",
+                     privileged->name);
         }
     }
     free(strict_err);

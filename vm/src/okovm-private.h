@@ -305,11 +305,55 @@ int okovm_map_update_elem(struct okovm_map *, const void *key,
                           const void *value, uint64_t flags);
 int okovm_map_delete_elem(struct okovm_map *, const void *key);
 
-/* helpers.c */
-int64_t okovm_helper_printk(struct okovm_run *, const char *fmt,
-                            uint32_t size, uint64_t a1, uint64_t a2,
-                            uint64_t a3);
-bool okovm_helper_known(int32_t id);
+/* helpers.c: the helpers programs may call, one table read by the
+ * verifier, the decoder, the interpreters, the JIT and kernel admission
+ * (the kernel's 'struct bpf_func_proto'). */
+
+/* What a helper argument must be.  The sandbox checks each at run time;
+ * the structural verifier checks the stack buffers it can see. */
+enum okovm_arg {
+    OKOVM_ARG_NONE = 0,         /* No argument here or after. */
+    OKOVM_ARG_ANYTHING,         /* Any value. */
+    OKOVM_ARG_MAP,              /* A map of the program. */
+    OKOVM_ARG_MAP_KEY,          /* Readable key of the map argument. */
+    OKOVM_ARG_MAP_VALUE,        /* Readable value of the map argument. */
+    OKOVM_ARG_MEM,              /* Readable memory, size in the next
+                                 * argument (at least one byte). */
+    OKOVM_ARG_MEM_SIZE,         /* Size of the OKOVM_ARG_MEM before it. */
+};
+
+/* What a helper returns. */
+enum okovm_ret {
+    OKOVM_RET_INTEGER = 0,      /* A scalar. */
+    OKOVM_RET_MAP_VALUE_OR_NULL,    /* A value of the map argument (the
+                                     * sandbox lets the program use it) or
+                                     * NULL. */
+};
+
+/* A helper's C function: BPF's R1-R5, then the run.  The JIT calls it
+ * with the arguments already in place (System V: the run is the sixth). */
+typedef uint64_t okovm_helper_fn(uint64_t r1, uint64_t r2, uint64_t r3,
+                                 uint64_t r4, uint64_t r5,
+                                 struct okovm_run *);
+
+struct okovm_helper {
+    int32_t id;                 /* BPF_FUNC_*, the kernel's id. */
+    const char *name;           /* Without "bpf_". */
+    okovm_helper_fn *fn;
+    enum okovm_arg args[5];     /* R1-R5. */
+    enum okovm_ret ret;
+
+    /* Kernel admission: nonzero for a helper only privileged
+     * (CAP_PERFMON) programs may call, which the strict check therefore
+     * sees as a call of this helper instead; the stand-in takes no
+     * arguments and returns a scalar. */
+    int32_t strict_stand_in;
+};
+
+extern const struct okovm_helper okovm_helpers[];
+extern const size_t okovm_n_helpers;
+int okovm_helper_index(int32_t id);
+const struct okovm_helper *okovm_helper_find(int32_t id);
 
 /* verify.c */
 struct okovm_verify_opts {

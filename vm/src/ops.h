@@ -57,8 +57,7 @@
     X0(JA)                                                              \
     OKOVM_JMP_OPS(XJK, XJX, 64)                                         \
     OKOVM_JMP_OPS(XJK, XJX, 32)                                         \
-    X0(CALL_LOOKUP) X0(CALL_UPDATE) X0(CALL_DELETE) X0(CALL_KTIME)      \
-    X0(CALL_PRINTK) X0(CALL_PRANDOM) X0(CALL_LOCAL) X0(EXIT)            \
+    X0(CALL_HELPER) X0(CALL_LOCAL) X0(EXIT)                             \
     XW(LDDW)                                                            \
     XL(LDX_B) XL(LDX_H) XL(LDX_W) XL(LDX_DW)                            \
     X0(LDXC_B) X0(LDXC_H) X0(LDXC_W) X0(LDXC_DW)                        \

@@ -11,7 +11,8 @@
  *     of an ld_imm64; every function ends with exit or ja and reaches an
  *     exit; bpf-to-bpf calls target function starts, are not recursive
  *     and nest at most 8 deep;
- *   - only whitelisted helpers are called; map references are valid;
+ *   - only helpers of the table in helpers.c are called; map references
+ *     are valid;
  *   - loops (back-edges) only when the caller allows them;
  *   - a data-flow pass tracks which registers and stack slots may hold the
  *     context, packet, stack, map or map-value pointers.  With it, stores
@@ -132,6 +133,20 @@ fail(struct verifier *v, uint32_t i, int code, const char *fmt, ...)
     return okovm_error_set(v->err, code, i, "insn %u: %s", i, why);
 }
 
+/* Writes into 'buf' the helpers programs may call ("name id, ..."). */
+static const char *
+helper_list(char *buf, size_t size)
+{
+    size_t i, len = 0;
+
+    buf[0] = '\0';
+    for (i = 0; i < okovm_n_helpers && len < size; i++) {
+        len += snprintf(buf + len, size - len, "%s%s %d", i ? ", " : "",
+                        okovm_helpers[i].name, (int) okovm_helpers[i].id);
+    }
+    return buf;
+}
+
 /* Per-instruction checks that need no data flow. */
 static int
 check_insn(struct verifier *v, uint32_t i)
@@ -206,12 +221,12 @@ check_insn(struct verifier *v, uint32_t i)
             if (in->src_reg) {
                 return fail(v, i, EINVAL, "kfunc calls are not supported");
             }
-            if (!okovm_helper_known(in->imm)) {
+            if (!okovm_helper_find(in->imm)) {
+                char supported[512];
+
                 return fail(v, i, EINVAL, "helper %d is not supported "
-                            "(supported: map_lookup_elem 1, "
-                            "map_update_elem 2, map_delete_elem 3, "
-                            "ktime_get_ns 5, trace_printk 6, "
-                            "get_prandom_u32 7)", in->imm);
+                            "(supported: %s)", in->imm,
+                            helper_list(supported, sizeof supported));
             }
             return 0;
         }
@@ -748,24 +763,41 @@ check_stack_buf(struct verifier *v, uint32_t i, const struct vstate *s,
     return 0;
 }
 
-/* Checks the stack buffers passed to map helper call 'i'. */
+/* Checks the stack buffers that the map helper call 'i' reads as keys
+ * and values (its OKOVM_ARG_MAP_KEY and OKOVM_ARG_MAP_VALUE arguments). */
 static int
-check_helper_bufs(struct verifier *v, uint32_t i, const struct vstate *s)
+check_helper_bufs(struct verifier *v, uint32_t i, const struct vstate *s,
+                  const struct okovm_helper *h)
 {
-    int32_t id = v->insns[i].imm;
-    const struct okovm_map *m;
-    int error;
+    const struct okovm_map *m = NULL;
+    int a, error = 0;
 
-    if ((id != BPF_FUNC_map_lookup_elem && id != BPF_FUNC_map_update_elem
-         && id != BPF_FUNC_map_delete_elem)
-        || s->kind[BPF_REG_1] != K_MAP || s->mapi[BPF_REG_1] < 0
-        || (uint32_t) s->mapi[BPF_REG_1] >= v->opts->n_maps) {
-        return 0;
-    }
-    m = v->opts->maps[s->mapi[BPF_REG_1]];
-    error = check_stack_buf(v, i, s, BPF_REG_2, m->key_size, "key");
-    if (!error && id == BPF_FUNC_map_update_elem) {
-        error = check_stack_buf(v, i, s, BPF_REG_3, m->value_size, "value");
+    for (a = 0; a < 5 && !error; a++) {
+        int r = BPF_REG_1 + a;
+
+        switch (h->args[a]) {
+        case OKOVM_ARG_MAP:
+            m = (s->kind[r] == K_MAP && s->mapi[r] >= 0
+                 && (uint32_t) s->mapi[r] < v->opts->n_maps
+                 ? v->opts->maps[s->mapi[r]] : NULL);
+            break;
+        case OKOVM_ARG_MAP_KEY:
+            if (m) {
+                error = check_stack_buf(v, i, s, r, m->key_size, "key");
+            }
+            break;
+        case OKOVM_ARG_MAP_VALUE:
+            if (m) {
+                error = check_stack_buf(v, i, s, r, m->value_size,
+                                        "value");
+            }
+            break;
+        case OKOVM_ARG_NONE:
+        case OKOVM_ARG_ANYTHING:
+        case OKOVM_ARG_MEM:
+        case OKOVM_ARG_MEM_SIZE:
+            break;
+        }
     }
     return error;
 }
@@ -893,12 +925,14 @@ transfer(struct verifier *v, uint32_t i, struct vstate *s)
                 }
                 set_reg(s, BPF_REG_0, callee->ret_kind, SOFF_UNKNOWN);
             } else {
-                error = check_helper_bufs(v, i, s);
+                const struct okovm_helper *h = okovm_helper_find(in->imm);
+
+                error = check_helper_bufs(v, i, s, h);
                 if (error) {
                     return error;
                 }
                 set_reg(s, BPF_REG_0,
-                        in->imm == BPF_FUNC_map_lookup_elem
+                        h->ret == OKOVM_RET_MAP_VALUE_OR_NULL
                         ? K_MAPVAL | K_SCALAR : K_SCALAR, SOFF_NONE);
             }
             for (j = 1; j <= 5; j++) {
