@@ -265,11 +265,12 @@ select_variants(const struct okovm_prog *prog, enum okovm_op *opv)
     free(target);
 }
 
-/* Pre-decodes 'prog->insns' into 'prog->code' for the interpreter chosen
- * by 'prog->mode', using the verifier's findings in 'vi'. */
+/* Pre-decodes 'prog->insns' into 'prog->code' for the interpreter whose
+ * handler addresses are 'labels', using the verifier's findings in
+ * 'vi'. */
 int
 okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
-             struct okovm_error *err)
+             const void *const *labels, struct okovm_error *err)
 {
     static const enum okovm_op ldx[4] = {
         OP_LDX_B, OP_LDX_H, OP_LDX_W, OP_LDX_DW
@@ -283,18 +284,10 @@ okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
     static const enum okovm_op stx[4] = {
         OP_STX_B, OP_STX_H, OP_STX_W, OP_STX_DW
     };
-    const void *const *labels;
     struct okovm_xinsn *code;
     enum okovm_op *opv;
     uint32_t i;
 
-    if (prog->mode == OKOVM_MODE_SANDBOX) {
-        labels = okovm_exec_sandbox_labels();
-        prog->exec = okovm_exec_sandbox;
-    } else {
-        labels = okovm_exec_fast_labels();
-        prog->exec = okovm_exec_fast;
-    }
     code = calloc(prog->n_insns, sizeof *code);
     opv = calloc(prog->n_insns, sizeof *opv);
     if (!code || !opv) {

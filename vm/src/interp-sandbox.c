@@ -3,8 +3,9 @@
  * not verify.  Every load and store must fall inside a region the program
  * may touch: the context and the packet (read only), the VM stack, global
  * data and map values returned by lookups during this run.  Helper
- * arguments are checked the same way, map arguments must be maps of the
- * program, and an instruction budget bounds every run.  A violation stops
+ * arguments are checked the same way, as the kinds in the helper table
+ * (helpers.c) describe them: map arguments must be maps of the program,
+ * and an instruction budget bounds every run.  A violation stops
  * the run with XDP_ABORTED and records why in 'run->fault'.
  */
 
@@ -117,7 +118,10 @@ sb_helper_args(const struct okovm_run *run, const struct okovm_prog *prog,
     return NULL;
 }
 
-#define EXEC_NAME okovm_exec_sandbox
+/* The interpreter itself; okovm_exec_sandbox() below prepares its run. */
+static uint64_t sandbox_interp(const struct okovm_prog *, struct okovm_run *);
+
+#define EXEC_NAME sandbox_interp
 #define SANDBOX 1
 #define SB_CHECK(A, N, W)                                       \
     do {                                                        \
@@ -148,9 +152,33 @@ sb_helper_args(const struct okovm_run *run, const struct okovm_prog *prog,
 
 #include "interp.inc"
 
-/* Returns the label table of okovm_exec_sandbox(), for the decoder. */
+/* Runs 'prog' in the sandbox: the program may touch its global data from
+ * the start, and map values the lookups of this run return. */
+uint64_t
+okovm_exec_sandbox(const struct okovm_prog *prog, struct okovm_run *run)
+{
+    uint32_t i;
+
+    run->n_grants = 0;
+    run->fault = NULL;
+    for (i = 0; i < prog->n_maps; i++) {
+        const struct okovm_map *m = prog->maps[i];
+
+        if (m->global_data && run->n_grants < OKOVM_MAX_GRANTS) {
+            struct okovm_grant *g = &run->grants[run->n_grants++];
+
+            g->lo = (uintptr_t) m->values;
+            g->hi = (uintptr_t) m->values + m->value_size;
+            g->writable = !m->rdonly;
+        }
+    }
+    return sandbox_interp(prog, run);
+}
+
+/* Returns the label table of the sandbox's interpreter, for the
+ * decoder. */
 const void *const *
 okovm_exec_sandbox_labels(void)
 {
-    return (const void *const *) (uintptr_t) okovm_exec_sandbox(NULL, NULL);
+    return (const void *const *) (uintptr_t) sandbox_interp(NULL, NULL);
 }

@@ -755,8 +755,8 @@ emit_prog(struct jit *j, const struct okovm_prog *prog,
 
 /* Runs 'prog' through its native code, on a fresh stack as the
  * interpreter has. */
-static uint64_t
-exec_jit(const struct okovm_prog *prog, struct okovm_run *run)
+uint64_t
+okovm_exec_jit(const struct okovm_prog *prog, struct okovm_run *run)
 {
     uint64_t stack[OKOVM_MAX_FRAMES * OKOVM_STACK_SIZE / 8];
 
@@ -768,6 +768,10 @@ exec_jit(const struct okovm_prog *prog, struct okovm_run *run)
     return prog->jit_fn(run, (uintptr_t) stack + sizeof stack);
 }
 
+/* Compiles 'prog', decoded and verified by the kernel, to native code in
+ * 'prog->jit_code' for okovm_exec_jit().  Returns 0 or a positive errno
+ * (EOPNOTSUPP: no JIT for this machine); then the interpreter runs it.
+ * Choosing the engine is okovm_prog_finish()'s job. */
 int
 okovm_jit_compile(struct okovm_prog *prog, const struct okovm_vinfo *vi)
 {
@@ -807,7 +811,6 @@ okovm_jit_compile(struct okovm_prog *prog, const struct okovm_vinfo *vi)
                 prog->jit_size = j.len;
                 prog->jit_fn = (uint64_t (*)(struct okovm_run *, uint64_t))
                                (uintptr_t) mem;
-                prog->exec = exec_jit;
             }
         }
     }
@@ -833,6 +836,13 @@ okovm_jit_compile(struct okovm_prog *prog, const struct okovm_vinfo *vi)
     (void) prog;
     (void) vi;
     return EOPNOTSUPP;
+}
+
+/* Never chosen: nothing compiles. */
+uint64_t
+okovm_exec_jit(const struct okovm_prog *prog, struct okovm_run *run)
+{
+    return okovm_exec_fast(prog, run);
 }
 
 void

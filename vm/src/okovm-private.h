@@ -219,6 +219,14 @@ struct okovm_line {
 
 struct btf;
 
+/* What runs a program: chosen once, by okovm_prog_finish(). */
+enum okovm_engine {
+    OKOVM_ENGINE_SANDBOX,           /* The checked interpreter: programs
+                                     * the kernel did not verify. */
+    OKOVM_ENGINE_INTERP,            /* The unchecked interpreter. */
+    OKOVM_ENGINE_JIT,               /* Native code. */
+};
+
 struct okovm_prog {
     atomic_uint refs;
     struct okovm_ns *ns;
@@ -234,6 +242,9 @@ struct okovm_prog {
     uint32_t n_insns;
     struct bpf_insn *insns;         /* Linked instructions. */
     struct okovm_xinsn *code;       /* Pre-decoded. */
+
+    /* The engine, and its entry point: every run calls 'exec'. */
+    enum okovm_engine engine;
     uint64_t (*exec)(const struct okovm_prog *, struct okovm_run *);
     bool no_jit;                    /* OKOVM_LOAD_NO_JIT. */
     bool no_slots;                  /* Decode without register slots
@@ -368,15 +379,21 @@ void okovm_vinfo_free(struct okovm_vinfo *);
 
 /* decode.c */
 int okovm_decode(struct okovm_prog *, const struct okovm_vinfo *,
-                 struct okovm_error *);
+                 const void *const *labels, struct okovm_error *);
 
-/* interp-fast.c, interp-sandbox.c */
+/* The engines' entry points ('prog->exec') and, for the decoder, the
+ * interpreters' handler addresses.
+ *
+ * interp-fast.c, interp-sandbox.c */
 uint64_t okovm_exec_fast(const struct okovm_prog *, struct okovm_run *);
 uint64_t okovm_exec_sandbox(const struct okovm_prog *, struct okovm_run *);
 const void *const *okovm_exec_fast_labels(void);
-int okovm_jit_compile(struct okovm_prog *, const struct okovm_vinfo *);
-void okovm_jit_free(struct okovm_prog *);
 const void *const *okovm_exec_sandbox_labels(void);
+
+/* jit.c */
+int okovm_jit_compile(struct okovm_prog *, const struct okovm_vinfo *);
+uint64_t okovm_exec_jit(const struct okovm_prog *, struct okovm_run *);
+void okovm_jit_free(struct okovm_prog *);
 
 /* elf.c */
 struct okovm_object;
@@ -422,10 +439,11 @@ int okovm_kernel_admit(const struct okovm_admit_req *, bool *strictp,
  *
  * The internal constructor: okovm_prog_alloc() returns an empty program;
  * the caller fills in its instructions, maps and 'mode', then
- * okovm_prog_finish() verifies, decodes and (in OKOVM_MODE_VERIFIED)
- * compiles it.  In the library only okovm_prog_load() calls them, and it
- * sets OKOVM_MODE_VERIFIED only after okovm_kernel_admit() succeeded: that
- * is the one way the public API reaches a verified program.  The test
+ * okovm_prog_finish() verifies it and chooses its engine (the sandbox in
+ * OKOVM_MODE_SANDBOX, native code or the interpreter otherwise).  In the
+ * library only okovm_prog_load() calls them, and it sets
+ * OKOVM_MODE_VERIFIED only after okovm_kernel_admit() succeeded: that is
+ * the one way the public API reaches a verified program.  The test
  * archive (vm/testing) uses them to load hand-assembled instructions. */
 int okovm_prog_finish(struct okovm_prog *, bool allow_back_edges,
                       struct okovm_error *);

@@ -78,7 +78,51 @@ okovm_prog_unref(struct okovm_prog *prog)
     free(prog);
 }
 
-/* Runs the structural verifier on 'prog' and pre-decodes it. */
+/* Chooses the engine that runs 'prog', the one place that does, as the
+ * kernel's bpf_prog_select_runtime(): the sandbox for programs the kernel
+ * did not verify ('prog->mode'); for verified ones native code, unless
+ * OKOVM_LOAD_NO_JIT or it does not compile, and then the unchecked
+ * interpreter.  Decodes 'prog' for the interpreter chosen (the JIT reads
+ * the resolved ld_imm64 values too) and sets 'prog->exec', which every
+ * run calls.  'vi' holds the structural verifier's findings. */
+static int
+select_engine(struct okovm_prog *prog, const struct okovm_vinfo *vi,
+              struct okovm_error *err)
+{
+    bool sandbox = prog->mode == OKOVM_MODE_SANDBOX;
+    int error;
+
+    error = okovm_decode(prog, vi, (sandbox ? okovm_exec_sandbox_labels()
+                                    : okovm_exec_fast_labels()), err);
+    if (error) {
+        return error;
+    }
+    if (sandbox) {
+        prog->engine = OKOVM_ENGINE_SANDBOX;
+        prog->exec = okovm_exec_sandbox;
+        return 0;
+    }
+
+    prog->engine = OKOVM_ENGINE_INTERP;
+    prog->exec = okovm_exec_fast;
+    if (!prog->no_jit) {
+        int jit_error = okovm_jit_compile(prog, vi);
+
+        if (!jit_error) {
+            prog->engine = OKOVM_ENGINE_JIT;
+            prog->exec = okovm_exec_jit;
+        } else if (jit_error != EOPNOTSUPP) {
+            /* Not an error, but worth saying where a JIT exists. */
+            okovm_ns_log(prog->ns, OKOVM_LOG_WARN, false, "%s: program "
+                         "'%s' runs in the interpreter: compiling it to "
+                         "native code failed (%s)", prog->ns->name,
+                         prog->name, strerror(jit_error));
+        }
+    }
+    return 0;
+}
+
+/* Runs the structural verifier on 'prog' and chooses its engine. */
 int
 okovm_prog_finish(struct okovm_prog *prog, bool allow_back_edges,
                   struct okovm_error *err)
@@ -105,19 +149,7 @@ okovm_prog_finish(struct okovm_prog *prog, bool allow_back_edges,
                 prog->zero_stack = OKOVM_MAX_FRAMES * OKOVM_STACK_SIZE;
             }
         }
-        error = okovm_decode(prog, &vi, err);
-        if (!error && prog->mode == OKOVM_MODE_VERIFIED && !prog->no_jit) {
-            /* Without native code the interpreter runs it: not an error,
-             * but worth saying where a JIT exists. */
-            int jit_error = okovm_jit_compile(prog, &vi);
-
-            if (jit_error && jit_error != EOPNOTSUPP) {
-                okovm_ns_log(prog->ns, OKOVM_LOG_WARN, false, "%s: program "
-                             "'%s' runs in the interpreter: compiling it to "
-                             "native code failed (%s)", prog->ns->name,
-                             prog->name, strerror(jit_error));
-            }
-        }
+        error = select_engine(prog, &vi, err);
         okovm_vinfo_free(&vi);
     }
     return error;
@@ -401,6 +433,7 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
     run.ctx.ingress_ifindex = in_port;
     run.ctx.rx_queue_index = 0;
     run.ctx.egress_ifindex = 0;
+    run.fault = NULL;               /* Only the sandbox sets it. */
 
     if (OKOVM_UNLIKELY(!ts->init)) {
         uint32_t s = atomic_fetch_add(&next_shard, 1);
@@ -418,25 +451,7 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
         epoch = okovm_ns_enter(ns);
     }
 
-    if (OKOVM_UNLIKELY(prog->mode == OKOVM_MODE_SANDBOX)) {
-        uint32_t i;
-
-        run.n_grants = 0;
-        run.fault = NULL;
-        for (i = 0; i < prog->n_maps; i++) {
-            struct okovm_map *m = prog->maps[i];
-
-            if (m->global_data && run.n_grants < OKOVM_MAX_GRANTS) {
-                run.grants[run.n_grants].lo = (uintptr_t) m->values;
-                run.grants[run.n_grants].hi = (uintptr_t) m->values
-                                              + m->value_size;
-                run.grants[run.n_grants++].writable = !m->rdonly;
-            }
-        }
-        verdict = okovm_exec_sandbox(prog, &run);
-    } else {
-        verdict = prog->exec(prog, &run);
-    }
+    verdict = prog->exec(prog, &run);
 
     if (!ns->defer_fn) {
         okovm_ns_exit(ns, epoch);
@@ -458,7 +473,7 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
         atomic_fetch_add_explicit(&sh->timed_ns, now_ns() - t0,
                                   memory_order_relaxed);
     }
-    if (OKOVM_UNLIKELY(prog->mode == OKOVM_MODE_SANDBOX && run.fault)) {
+    if (OKOVM_UNLIKELY(run.fault)) {
         atomic_fetch_add_explicit(&sh->faults, 1, memory_order_relaxed);
         report_fault(prog, &run);
         v = OKOVM_XDP_ABORTED;
@@ -479,7 +494,7 @@ okovm_prog_get_info(const struct okovm_prog *prog,
     info->kernel_verified = prog->kernel_verified;
     info->kernel_verify_ns = prog->kernel_ns;
     info->kernel_strict = prog->kernel_verified && prog->kernel_strict;
-    info->jit = prog->jit_code != NULL;
+    info->jit = prog->engine == OKOVM_ENGINE_JIT;
 }
 
 void

@@ -20,6 +20,40 @@ new_ns(void)
     return ns;
 }
 
+/* The engine is chosen once, at load, and every run calls it. */
+TEST(engine_per_mode)
+{
+    static const struct okovm_test_insn insns[] = { MOV64_K(0, 77), EXIT() };
+    static uint8_t pkt[64];
+    struct okovm_ns *ns = new_ns();
+    struct okovm_error err;
+    int m;
+
+    for (m = 0; m < N_RUN_MODES; m++) {
+        struct okovm_prog *prog = NULL;
+
+        CHECK_EQ(okovm_test_load_raw(ns, insns, N_INSNS(insns), NULL, 0,
+                                     run_mode_flags(m), &prog, &err), 0);
+        if (!prog) {
+            continue;
+        }
+        if (m == RUN_SANDBOX) {
+            CHECK_EQ(prog->engine, OKOVM_ENGINE_SANDBOX);
+            CHECK(prog->exec == okovm_exec_sandbox);
+        } else if (m == RUN_JIT && prog_is_jit(prog)) {
+            CHECK_EQ(prog->engine, OKOVM_ENGINE_JIT);
+            CHECK(prog->exec == okovm_exec_jit);
+        } else {
+            /* RUN_JIT without a JIT for this machine, or RUN_INTERP. */
+            CHECK_EQ(prog->engine, OKOVM_ENGINE_INTERP);
+            CHECK(prog->exec == okovm_exec_fast);
+        }
+        CHECK_EQ(okovm_prog_run(prog, pkt, sizeof pkt, 0), 77);
+        okovm_prog_unref(prog);
+    }
+    okovm_ns_destroy(ns);
+}
+
 /* Loads 'insns' in every mode (asm.h), checks that each returns
  * 'expect'. */
 static void
