@@ -1,7 +1,8 @@
 /*
- * prog.c -- program life cycle: the load pipeline (ELF, links, structural
- * verifier, kernel admission, maps, decoding), running, statistics and
- * accessors.
+ * prog.c -- program life cycle: the load pipeline (okovm_prog_load() and
+ * its stages: link, maps, global data, structural verifier, kernel
+ * admission, pinned maps, engine), the choice of the engine, running,
+ * statistics and accessors.
  */
 
 #include <errno.h>
@@ -177,7 +178,85 @@ log_last_insn(const char *log)
     return last;
 }
 
-/* Applies the global-data overrides of 'opts' to the maps of 'prog'. */
+/* The stages of okovm_prog_load(), in order.  Each returns 0 or a
+ * positive errno with 'err' filled in; a refusal at any stage leaves the
+ * namespace untouched (pinned maps are bound last). */
+
+/* Stage 1: a program from the linked instructions of 'obj' (the one
+ * program 'opts' selects), with its line information and BTF. */
+static int
+link_program(struct okovm_ns *ns, struct okovm_object *obj,
+             const struct okovm_load_opts *opts, struct okovm_prog **progp,
+             struct okovm_error *err)
+{
+    struct okovm_linked linked;
+    struct okovm_prog *prog;
+    const void *btf;
+    int error;
+
+    memset(&linked, 0, sizeof linked);
+    error = okovm_object_link(obj, opts, &linked, err);
+    if (error) {
+        return error;
+    }
+    prog = okovm_prog_alloc(ns);
+    if (!prog) {
+        okovm_linked_free(&linked);
+        return okovm_error_set(err, ENOMEM, -1, "out of memory");
+    }
+    *progp = prog;
+
+    snprintf(prog->name, sizeof prog->name, "%s", linked.name);
+    snprintf(prog->section, sizeof prog->section, "%s", linked.section);
+    if (opts && opts->insn_budget) {
+        prog->budget = opts->insn_budget;
+    }
+    prog->no_jit = opts && (opts->flags & OKOVM_LOAD_NO_JIT);
+    prog->insns = linked.insns;
+    prog->n_insns = linked.n_insns;
+    prog->lines = linked.lines;
+    prog->n_lines = linked.n_lines;
+    linked.insns = NULL;
+    linked.lines = NULL;
+    okovm_linked_free(&linked);
+
+    btf = okovm_object_btf(obj, &prog->btf_size);
+    prog->btf_raw = malloc(prog->btf_size);
+    if (!prog->btf_raw) {
+        return okovm_error_set(err, ENOMEM, -1, "out of memory");
+    }
+    memcpy(prog->btf_raw, btf, prog->btf_size);
+    /* NULL if libbpf cannot parse it: errors then name no source line. */
+    prog->btf = btf__new(prog->btf_raw, prog->btf_size);
+    return 0;
+}
+
+/* Stage 2: the maps of 'obj' for 'prog', not yet bound to the pinned
+ * maps of the namespace. */
+static int
+create_maps(struct okovm_prog *prog, struct okovm_object *obj,
+            struct okovm_error *err)
+{
+    uint32_t n = okovm_object_n_maps(obj), i;
+
+    prog->maps = calloc(n + 1, sizeof *prog->maps);
+    if (!prog->maps) {
+        return okovm_error_set(err, ENOMEM, -1, "out of memory");
+    }
+    for (i = 0; i < n; i++) {
+        int error = okovm_object_make_map(obj, prog->ns, i, &prog->maps[i],
+                                          err);
+
+        if (error) {
+            return error;
+        }
+        prog->n_maps = i + 1;
+    }
+    return 0;
+}
+
+/* Stage 3: the global-data overrides of 'opts' ('.data', '.rodata' and
+ * '.bss' contents) applied to the maps of 'prog'. */
 static int
 apply_globals(struct okovm_prog *prog, const struct okovm_load_opts *opts,
               struct okovm_error *err)
@@ -222,6 +301,134 @@ apply_globals(struct okovm_prog *prog, const struct okovm_load_opts *opts,
     return 0;
 }
 
+/* Stage 4: the structural verifier, before the kernel is asked (loops
+ * allowed: kernel admission decides about them). */
+static int
+check_structure(struct okovm_prog *prog, struct okovm_error *err)
+{
+    struct okovm_verify_opts vo = {
+        .n_maps = prog->n_maps,
+        .maps = (const struct okovm_map *const *) prog->maps,
+        .allow_back_edges = true,
+    };
+    struct okovm_vinfo vi;
+    int error;
+
+    error = okovm_verify(prog->insns, prog->n_insns, &vo, &vi, err);
+    if (error) {
+        okovm_error_locate(err, prog);
+        return error;
+    }
+    okovm_vinfo_free(&vi);
+    return 0;
+}
+
+/* Stage 5: kernel admission of the object 'elf' ('len' bytes) that
+ * 'prog' comes from, as the load 'flags' allow, which sets 'prog->mode':
+ * OKOVM_MODE_VERIFIED if the kernel admitted it, OKOVM_MODE_SANDBOX if
+ * the load forces the sandbox or allows it and the kernel cannot be
+ * asked. */
+static int
+admit(struct okovm_prog *prog, const void *elf, size_t len, uint32_t flags,
+      struct okovm_error *err)
+{
+    struct okovm_ns *ns = prog->ns;
+    struct okovm_map **globals;
+    struct okovm_admit_req req = {
+        .elf = elf,
+        .len = len,
+        .section = prog->section,
+        .prog_name = prog->name,
+        .allow_lenient = (flags & OKOVM_LOAD_ALLOW_LENIENT_KERNEL) != 0,
+    };
+    bool strict = false;
+    char why[600];
+    uint32_t i;
+    int error;
+
+    if (flags & OKOVM_LOAD_FORCE_SANDBOX) {
+        prog->mode = OKOVM_MODE_SANDBOX;
+        return 0;
+    }
+
+    globals = calloc(prog->n_maps + 1, sizeof *globals);
+    if (!globals) {
+        return okovm_error_set(err, ENOMEM, -1, "out of memory");
+    }
+    for (i = 0; i < prog->n_maps; i++) {
+        if (prog->maps[i]->global_data) {
+            globals[req.n_globals++] = prog->maps[i];
+        }
+    }
+    req.globals = globals;
+    error = okovm_kernel_admit(&req, &strict, why, sizeof why,
+                               &prog->kernel_ns, err);
+    free(globals);
+    prog->kernel_strict = strict;
+
+    if (!error) {
+        if (!strict) {
+            okovm_ns_log(ns, OKOVM_LOG_INFO, false, "%s: program '%s' "
+                         "admitted by the kernel verifier with privileged "
+                         "(lenient) rules only; %s", ns->name, prog->name,
+                         why);
+        }
+        prog->kernel_verified = true;
+        prog->mode = OKOVM_MODE_VERIFIED;
+        return 0;
+    }
+    if (error == EPERM && (flags & OKOVM_LOAD_ALLOW_SANDBOX)) {
+        okovm_error_clear(err);
+        prog->mode = OKOVM_MODE_SANDBOX;
+        return 0;
+    }
+    if (err) {
+        int insn = log_last_insn(err->log);
+
+        if (insn >= 0 && (uint32_t) insn < prog->n_insns) {
+            err->insn = insn;
+            okovm_error_locate(err, prog);
+        }
+    }
+    return error;
+}
+
+/* Stage 6: shares the maps of 'prog' pinned by name with the programs of
+ * the namespace that have them. */
+static int
+bind_pinned_maps(struct okovm_prog *prog, struct okovm_error *err)
+{
+    uint32_t i;
+
+    for (i = 0; i < prog->n_maps; i++) {
+        if (prog->maps[i]->pinned) {
+            char why[256];
+            int error = okovm_ns_bind_pinned(prog->ns, prog->maps[i],
+                                             &prog->maps[i], why,
+                                             sizeof why);
+
+            if (error) {
+                return okovm_error_set(err, error, -1, "%s", why);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Stage 7: the structural verifier again, with the maps now bound (its
+ * findings guide the decoder and the JIT), and the choice of the engine:
+ * okovm_prog_finish(). */
+static int
+finish(struct okovm_prog *prog, struct okovm_error *err)
+{
+    int error = okovm_prog_finish(prog, true, err);
+
+    if (error) {
+        okovm_error_locate(err, prog);
+    }
+    return error;
+}
+
 int
 okovm_prog_load(struct okovm_ns *ns, const void *elf, size_t len,
                 const struct okovm_load_opts *opts,
@@ -229,15 +436,10 @@ okovm_prog_load(struct okovm_ns *ns, const void *elf, size_t len,
 {
     uint32_t flags = opts ? opts->flags : 0;
     struct okovm_object *obj = NULL;
-    struct okovm_linked linked;
     struct okovm_prog *prog = NULL;
-    struct okovm_vinfo vi;
-    const void *btf;
-    uint32_t i;
     int error;
 
     okovm_error_clear(err);
-    memset(&linked, 0, sizeof linked);
     *progp = NULL;
     if (!ns || !elf) {
         return okovm_error_set(err, EINVAL, -1, "no namespace or object");
@@ -246,157 +448,32 @@ okovm_prog_load(struct okovm_ns *ns, const void *elf, size_t len,
     if (error) {
         return error;
     }
-    error = okovm_object_link(obj, opts, &linked, err);
-    if (error) {
-        goto out;
+
+    error = link_program(ns, obj, opts, &prog, err);
+    if (!error) {
+        error = create_maps(prog, obj, err);
+    }
+    if (!error) {
+        error = apply_globals(prog, opts, err);
+    }
+    if (!error) {
+        error = check_structure(prog, err);
+    }
+    if (!error) {
+        error = admit(prog, elf, len, flags, err);
+    }
+    if (!error) {
+        error = bind_pinned_maps(prog, err);
+    }
+    if (!error) {
+        error = finish(prog, err);
     }
 
-    prog = okovm_prog_alloc(ns);
-    if (!prog) {
-        error = okovm_error_set(err, ENOMEM, -1, "out of memory");
-        goto out;
+    if (!error) {
+        *progp = prog;
+        prog = NULL;
     }
-    snprintf(prog->name, sizeof prog->name, "%s", linked.name);
-    snprintf(prog->section, sizeof prog->section, "%s", linked.section);
-    if (opts && opts->insn_budget) {
-        prog->budget = opts->insn_budget;
-    }
-    prog->insns = linked.insns;
-    prog->n_insns = linked.n_insns;
-    prog->lines = linked.lines;
-    prog->n_lines = linked.n_lines;
-    linked.insns = NULL;
-    linked.lines = NULL;
-    btf = okovm_object_btf(obj, &prog->btf_size);
-    prog->btf_raw = malloc(prog->btf_size);
-    if (!prog->btf_raw) {
-        error = okovm_error_set(err, ENOMEM, -1, "out of memory");
-        goto out;
-    }
-    memcpy(prog->btf_raw, btf, prog->btf_size);
-    prog->btf = btf__new(prog->btf_raw, prog->btf_size);
-    if (!prog->btf) {
-        prog->btf = NULL;
-    }
-
-    /* Maps, not yet pinned: refusal must leave 'ns' untouched. */
-    prog->n_maps = okovm_object_n_maps(obj);
-    prog->maps = calloc(prog->n_maps + 1, sizeof *prog->maps);
-    if (!prog->maps) {
-        error = okovm_error_set(err, ENOMEM, -1, "out of memory");
-        goto out;
-    }
-    for (i = 0; i < prog->n_maps; i++) {
-        error = okovm_object_make_map(obj, ns, i, &prog->maps[i], err);
-        if (error) {
-            prog->n_maps = i;
-            goto out;
-        }
-    }
-
-    error = apply_globals(prog, opts, err);
-    if (error) {
-        goto out;
-    }
-
-    /* Structural verification (loops decided below). */
-    {
-        struct okovm_verify_opts vo = {
-            .n_maps = prog->n_maps,
-            .maps = (const struct okovm_map *const *) prog->maps,
-            .allow_back_edges = true,
-        };
-
-        error = okovm_verify(prog->insns, prog->n_insns, &vo, &vi, err);
-        if (error) {
-            okovm_error_locate(err, prog);
-            goto out;
-        }
-        okovm_vinfo_free(&vi);
-    }
-
-    /* Kernel admission. */
-    prog->no_jit = (flags & OKOVM_LOAD_NO_JIT) != 0;
-    if (flags & OKOVM_LOAD_FORCE_SANDBOX) {
-        prog->mode = OKOVM_MODE_SANDBOX;
-    } else {
-        struct okovm_map **globals = calloc(prog->n_maps + 1,
-                                            sizeof *globals);
-        struct okovm_admit_req req = {
-            .elf = elf,
-            .len = len,
-            .section = prog->section,
-            .prog_name = prog->name,
-            .globals = globals,
-            .allow_lenient = (flags & OKOVM_LOAD_ALLOW_LENIENT_KERNEL) != 0,
-        };
-        bool strict = false;
-        char why[600];
-
-        if (!globals) {
-            error = okovm_error_set(err, ENOMEM, -1, "out of memory");
-            goto out;
-        }
-        for (i = 0; i < prog->n_maps; i++) {
-            if (prog->maps[i]->global_data) {
-                globals[req.n_globals++] = prog->maps[i];
-            }
-        }
-        error = okovm_kernel_admit(&req, &strict, why, sizeof why,
-                                   &prog->kernel_ns, err);
-        free(globals);
-        prog->kernel_strict = strict;
-        if (!error && !strict) {
-            okovm_ns_log(ns, OKOVM_LOG_INFO, false, "%s: program '%s' "
-                         "admitted by the kernel verifier with privileged "
-                         "(lenient) rules only; %s", ns->name, prog->name,
-                         why);
-        }
-        if (error == EPERM && (flags & OKOVM_LOAD_ALLOW_SANDBOX)) {
-            okovm_error_clear(err);
-            prog->mode = OKOVM_MODE_SANDBOX;
-            error = 0;
-        } else if (error) {
-            if (err) {
-                int insn = log_last_insn(err->log);
-
-                if (insn >= 0 && (uint32_t) insn < prog->n_insns) {
-                    err->insn = insn;
-                    okovm_error_locate(err, prog);
-                }
-            }
-            goto out;
-        } else {
-            prog->kernel_verified = true;
-            prog->mode = OKOVM_MODE_VERIFIED;
-        }
-    }
-
-    /* Share pinned maps. */
-    for (i = 0; i < prog->n_maps; i++) {
-        if (prog->maps[i]->pinned) {
-            char why[256];
-
-            error = okovm_ns_bind_pinned(ns, prog->maps[i], &prog->maps[i],
-                                         why, sizeof why);
-            if (error) {
-                okovm_error_set(err, error, -1, "%s", why);
-                goto out;
-            }
-        }
-    }
-
-    error = okovm_prog_finish(prog, true, err);
-    if (error) {
-        okovm_error_locate(err, prog);
-        goto out;
-    }
-    *progp = prog;
-    prog = NULL;
-
-out:
     okovm_prog_unref(prog);
-    okovm_linked_free(&linked);
     okovm_object_close(obj);
     return error;
 }
