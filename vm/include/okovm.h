@@ -376,6 +376,90 @@ int okovm_map_get_next_key(struct okovm_map *map, const void *key,
  * 0, or EPERM for '.rodata'. */
 int okovm_map_clear(struct okovm_map *map);
 
+/* BTF: typed map keys and values.
+ *
+ * The codec that shows a key or value as JSON and reads it back, from raw
+ * BTF (a program's ".BTF" section, okovm_prog_btf(), okovm_map_btf(), or
+ * what the switch returns in its MAP_BTF replies) and a type id.  Integers
+ * are numbers, in host byte order except under typedefs __be16/32/64 and
+ * okopy_be16/32/64; typedefs okopy_ipv4_t, okopy_ipv6_t and okopy_mac_t
+ * are address strings; arrays of char are strings, other arrays of bytes
+ * hex, other arrays lists; structs and unions are objects (unnamed members
+ * "_0", "_1"...); enums are the names of their values.  Encoding reads the
+ * same shapes; integers may also be strings such as "0x1f", and what is
+ * not given is zero.
+ *
+ * The BTF is not trusted: a malformed one (truncated, types referring to
+ * types that do not exist, cycles, absurd sizes or nesting) is refused
+ * with a message saying what is wrong.  A struct okovm_btf is read-only
+ * once created: any number of threads may use it at once. */
+struct okovm_btf;
+
+/* Parses and checks the 'size' bytes of BTF at 'data' (copied) and stores
+ * a new codec in '*btfp'.  Returns 0, or EINVAL (or ENOMEM) with 'err'
+ * (NULL allowed) filled in. */
+int okovm_btf_new(const void *data, size_t size, struct okovm_btf **btfp,
+                  struct okovm_error *err);
+
+/* Frees 'btf'.  NULL is allowed. */
+void okovm_btf_destroy(struct okovm_btf *btf);
+
+/* Stores in '*size' the size in bytes of type 'type_id' of 'btf'.  Returns
+ * 0, or EINVAL if the type has none ('err' says why). */
+int okovm_btf_type_size(const struct okovm_btf *btf, uint32_t type_id,
+                        uint32_t *size, struct okovm_error *err);
+
+/* Writes a C-like name of type 'type_id' of 'btf' ("struct flow_key",
+ * "__u8[6]") into the 'size' bytes at 'buf', truncated if need be.
+ * Returns 0, or ENOENT if there is no such type. */
+int okovm_btf_type_name(const struct okovm_btf *btf, uint32_t type_id,
+                        char *buf, size_t size);
+
+/* Returns the id of the first type of 'btf' named 'name', or 0. */
+uint32_t okovm_btf_find_type(const struct okovm_btf *btf, const char *name);
+
+/* Decodes the 'size' bytes at 'data', a value of type 'type_id' of 'btf',
+ * into NUL-terminated JSON text stored in '*json' (free it with
+ * okovm_free()).  Returns 0, or EINVAL (the size is not the type's, or the
+ * type cannot be shown: 'err' says why) or ENOMEM. */
+int okovm_btf_decode(const struct okovm_btf *btf, uint32_t type_id,
+                     const void *data, size_t size, char **json,
+                     struct okovm_error *err);
+
+/* Encodes the NUL-terminated JSON text 'json', a value of type 'type_id' of
+ * 'btf', into the 'size' bytes at 'out' ('size' must be the type's).
+ * Returns 0, or EINVAL with 'err->msg' naming the part of the value at
+ * fault ("struct flow_key.sport: 70000 does not fit in 2 bytes"), or
+ * ENOMEM.  On error the contents of 'out' are unspecified. */
+int okovm_btf_encode(const struct okovm_btf *btf, uint32_t type_id,
+                     const char *json, void *out, size_t size,
+                     struct okovm_error *err);
+
+/* A BTF-defined map (in SEC(".maps")) as the object declares it.  The
+ * key and value sizes are those of their types when the map has them. */
+struct okovm_btf_map_def {
+    char name[256];
+    uint32_t type;              /* enum okovm_map_type, or another. */
+    uint32_t key_type_id;       /* 0 if none. */
+    uint32_t value_type_id;
+    uint32_t key_size;
+    uint32_t value_size;
+    uint32_t max_entries;
+    uint32_t map_flags;
+    uint32_t pinning;           /* 1: LIBBPF_PIN_BY_NAME. */
+};
+
+/* Stores in '*defs' a new array (free it with okovm_free()) of the maps
+ * of the ".maps" section of 'btf', and their number in '*n' (0 and NULL
+ * if there is none).  Returns 0, or EINVAL with 'err' filled in. */
+int okovm_btf_map_defs(const struct okovm_btf *btf,
+                       struct okovm_btf_map_def **defs, uint32_t *n,
+                       struct okovm_error *err);
+
+/* Frees memory that a libokovm function returned to the caller.  NULL is
+ * allowed. */
+void okovm_free(void *p);
+
 /* Library. */
 
 /* Returns the library version as "MAJOR.MINOR.PATCH". */

@@ -151,141 +151,24 @@ bad_elf(struct okovm_error *err, const char *why)
                            why);
 }
 
-/* libbpf 1.1 parses BTF without checking that the types it references
- * exist, and follows typedef and modifier chains without a bound, so one
- * flipped byte in ".BTF" can crash or hang the process inside
- * bpf_object__open_mem().  This check runs first: every type id and name
- * a type refers to must exist, and reference chains must end.  Returns
- * NULL if 'btf' is sound, otherwise why not, in 'why'. */
-static const char *
-btf_unsound(const struct btf *btf, char *why, size_t size)
-{
-    uint32_t cnt = btf__type_cnt(btf);
-    uint32_t id;
-
-    for (id = 1; id < cnt; id++) {
-        const struct btf_type *t = btf__type_by_id(btf, id);
-        uint32_t refs[2] = { 0, 0 };
-        uint32_t names[1] = { t->name_off };
-        uint16_t vlen = btf_vlen(t);
-        uint16_t i;
-        int n_refs = 0;
-
-#define BTF_REF(X)                                                      \
-        do {                                                            \
-            if ((X) >= cnt) {                                           \
-                snprintf(why, size, "BTF type %u refers to type %u, "   \
-                         "which does not exist (%u types)", id, (X),    \
-                         cnt - 1);                                      \
-                return why;                                             \
-            }                                                           \
-        } while (0)
-#define BTF_NAME(X)                                                     \
-        do {                                                            \
-            if (!btf__str_by_offset(btf, (X))) {                        \
-                snprintf(why, size, "BTF type %u has a name at offset " \
-                         "%u, outside the string section", id, (X));    \
-                return why;                                             \
-            }                                                           \
-        } while (0)
-
-        BTF_NAME(names[0]);
-        switch (btf_kind(t)) {
-        case BTF_KIND_PTR:
-        case BTF_KIND_TYPEDEF:
-        case BTF_KIND_VOLATILE:
-        case BTF_KIND_CONST:
-        case BTF_KIND_RESTRICT:
-        case BTF_KIND_TYPE_TAG:
-        case BTF_KIND_FUNC:
-        case BTF_KIND_VAR:
-        case BTF_KIND_DECL_TAG:
-            refs[n_refs++] = t->type;
-            break;
-        case BTF_KIND_ARRAY:
-            refs[n_refs++] = btf_array(t)->type;
-            refs[n_refs++] = btf_array(t)->index_type;
-            break;
-        case BTF_KIND_STRUCT:
-        case BTF_KIND_UNION:
-            for (i = 0; i < vlen; i++) {
-                BTF_REF(btf_members(t)[i].type);
-                BTF_NAME(btf_members(t)[i].name_off);
-            }
-            break;
-        case BTF_KIND_FUNC_PROTO:
-            refs[n_refs++] = t->type;
-            for (i = 0; i < vlen; i++) {
-                BTF_REF(btf_params(t)[i].type);
-                BTF_NAME(btf_params(t)[i].name_off);
-            }
-            break;
-        case BTF_KIND_DATASEC:
-            for (i = 0; i < vlen; i++) {
-                BTF_REF(btf_var_secinfos(t)[i].type);
-            }
-            break;
-        case BTF_KIND_ENUM:
-            for (i = 0; i < vlen; i++) {
-                BTF_NAME(btf_enum(t)[i].name_off);
-            }
-            break;
-        case BTF_KIND_ENUM64:
-            for (i = 0; i < vlen; i++) {
-                BTF_NAME(btf_enum64(t)[i].name_off);
-            }
-            break;
-        default:
-            break;
-        }
-        for (i = 0; i < n_refs; i++) {
-            BTF_REF(refs[i]);
-        }
-#undef BTF_REF
-#undef BTF_NAME
-    }
-
-    /* Chains of pointers, typedefs and modifiers end at another kind
-     * within a few steps in any real program; a cycle never ends. */
-    for (id = 1; id < cnt; id++) {
-        const struct btf_type *t = btf__type_by_id(btf, id);
-        int steps;
-
-        for (steps = 0; steps < 64; steps++) {
-            if (!btf_is_ptr(t) && !btf_is_mod(t) && !btf_is_typedef(t)) {
-                break;
-            }
-            t = btf__type_by_id(btf, t->type);
-        }
-        if (steps == 64) {
-            snprintf(why, size, "BTF type %u: chain of references does "
-                     "not end (cyclic)", id);
-            return why;
-        }
-    }
-    return NULL;
-}
-
 /* Checks the ".BTF" section 'shndx' of 'obj' before libbpf sees it. */
 static int
 check_btf(const struct okovm_object *obj, size_t shndx,
           struct okovm_error *err)
 {
     Elf_Data *d = section_data(obj, shndx);
-    char why[160];
-    const char *bad;
     struct btf *btf;
+    char why[512];
 
     if (!d || !d->d_buf || !d->d_size) {
         return bad_elf(err, "empty .BTF section");
     }
-    btf = btf__new(d->d_buf, d->d_size);
-    if (!btf) {
-        return bad_elf(err, "malformed .BTF section");
+    /* The same checks as the BTF codec's (btf-codec.c). */
+    if (okovm_btf_validate(d->d_buf, d->d_size, &btf, why, sizeof why)) {
+        return bad_elf(err, why);
     }
-    bad = btf_unsound(btf, why, sizeof why);
     btf__free(btf);
-    return bad ? bad_elf(err, bad) : 0;
+    return 0;
 }
 
 /* Opens the ELF object 'elf' of 'len' bytes (copied) and reads its maps

@@ -420,6 +420,10 @@ void okovm_linked_free(struct okovm_linked *);
 void okovm_libbpf_capture_begin(char *buf, size_t size);
 void okovm_libbpf_capture_end(void);
 
+/* btf-codec.c: the checks every BTF passes before anything walks it. */
+int okovm_btf_validate(const void *data, size_t size, struct btf **btfp,
+                       char *why, size_t why_size);
+
 /* kernel.c */
 struct okovm_admit_req {
     const void *elf;                /* The object, 'len' bytes. */
