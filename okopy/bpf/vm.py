@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any, Literal
 
 import cffi
 
+from okopy.bpf import libokovm
 from okopy.bpf.btf import Btf, BtfError, decode_or_hex
-from okopy.paths import default_layout
+from okopy.bpf.libokovm import _lib
+
+# Where they were before libokovm.py held the loader.
+VmNotBuilt = libokovm.VmNotBuilt
+library_path = libokovm.library_path
 
 XDP_VERDICTS = {0: "aborted", 1: "drop", 2: "pass", 3: "tx", 4: "redirect"}
 MAP_TYPES = {1: "hash", 2: "array", 9: "lru_hash", 11: "lpm_trie"}
@@ -27,10 +29,6 @@ UPDATE_FLAGS = {"any": 0, "noexist": 1, "exist": 2}
 Sandbox = Literal["never", "allow", "force"]
 _SANDBOX_FLAGS = {"never": 0, "allow": 1, "force": 2}
 _NO_JIT = 8  # OKOVM_LOAD_NO_JIT
-
-
-class VmNotBuilt(RuntimeError):
-    """libokovm.so is not where it should be."""
 
 
 class VmError(Exception):
@@ -76,30 +74,6 @@ class VmError(Exception):
         if with_log and self.log:
             parts.append("kernel verifier log (tail):\n" + self.log.rstrip())
         return "\n".join(parts)
-
-
-def _cdef_text(header: Path) -> str:
-    """The header without preprocessor lines and C++ guards, for cffi."""
-    text = header.read_text()
-    text = re.sub(r"#ifdef __cplusplus.*?#endif", "", text, flags=re.S)
-    return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
-
-
-def library_path() -> Path:
-    override = os.environ.get("OKOVM_LIB")
-    return Path(override) if override else default_layout().vm_build / "libokovm.so"
-
-
-@cache
-def _lib() -> tuple[cffi.FFI, Any]:
-    layout = default_layout()
-    header = layout.vm_sources / "include" / "okovm.h"
-    path = library_path()
-    if not path.exists():
-        raise VmNotBuilt(f"{path} not found: build it with `make -C {layout.vm_sources}`")
-    ffi = cffi.FFI()
-    ffi.cdef(_cdef_text(header))
-    return ffi, ffi.dlopen(str(path))
 
 
 def version() -> str:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from okopy.bpf import elf
-from okopy.bpf.btf import ADDRESS_TYPEDEFS, BIG_ENDIAN_TYPEDEFS, Btf, BtfError
+from okopy.bpf.btf import Btf, BtfError, decode_or_hex
 from okopy.bpf.toolchain import compile_program
+from tests.btf_blobs import INT, TYPEDEF, BtfWriter
 
 PROGS = Path(__file__).resolve().parent.parent / "progs"
 
@@ -21,9 +24,9 @@ def btf(tmp_path_factory: pytest.TempPathFactory) -> Btf:
 
 
 def type_id(btf: Btf, name: str) -> int:
-    t = btf.by_name(name)
-    assert t is not None, name
-    return t.type_id
+    tid = btf.find_type(name)
+    assert tid, name
+    return tid
 
 
 def test_flow_key_round_trip(btf: Btf) -> None:
@@ -111,7 +114,7 @@ def test_decode_checks_size(btf: Btf) -> None:
         (b"\x00" * 24, "bad BTF magic"),
         (struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, 100, 0, 0), "past the end"),
         (struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, 4, 4, 1) + b"\0" * 5,
-         "truncated BTF type"),
+         "malformed BTF: BTF types data is malformed"),
     ],
 )  # fmt: skip
 def test_malformed_btf(blob: bytes, message: str) -> None:
@@ -120,8 +123,165 @@ def test_malformed_btf(blob: bytes, message: str) -> None:
 
 
 def test_typedef_contract_matches_header() -> None:
-    """bpf/include/okopy/types.h declares every typedef btf.py interprets."""
-    header = (PROGS.parent.parent / "bpf/include/okopy/types.h").read_text()
-    for name in [*ADDRESS_TYPEDEFS, *BIG_ENDIAN_TYPEDEFS]:
-        if name.startswith("okopy_"):
-            assert f" {name};" in header, name
+    """bpf/include/okopy/types.h declares every okopy_ typedef the codec
+    (vm/src/btf-codec.c) interprets, and the codec interprets every one."""
+    root = PROGS.parent.parent
+    header = (root / "bpf/include/okopy/types.h").read_text()
+    codec = (root / "vm/src/btf-codec.c").read_text()
+    table = codec[
+        codec.index("conventions[] = {") : codec.index("};", codec.index("conventions[]"))
+    ]
+    interpreted = set(re.findall(r'\{ "(\w+)", CONV_', table))
+    assert {"__be16", "__be32", "__be64", "okopy_ipv4_t"} <= interpreted
+    declared = set(re.findall(r"\b(okopy_\w+);", header))
+    assert {n for n in interpreted if n.startswith("okopy_")} == declared
+
+
+# Hostile BTF: every refusal says what is wrong, nothing crashes or hangs.
+
+
+def _u32(w: BtfWriter) -> int:
+    return w.integer("unsigned int", 4)
+
+
+def _dangling() -> tuple[bytes, int]:
+    w = BtfWriter()
+    w.struct("s", 4, [("a", 99, 0, 0)])
+    return w.blob(), 1
+
+
+def _typedef_loop() -> tuple[bytes, int]:
+    w = BtfWriter()
+    w.ref(TYPEDEF, 2, "a")
+    w.ref(TYPEDEF, 1, "b")
+    return w.blob(), 1
+
+
+def _array_of_itself() -> tuple[bytes, int]:
+    w = BtfWriter()
+    u32 = _u32(w)
+    w.array(2, u32, 2)
+    return w.blob(), 2
+
+
+def _struct_in_itself() -> tuple[bytes, int]:
+    w = BtfWriter()
+    w.struct("s", 4, [("self", 1, 0, 0)])
+    return w.blob(), 1
+
+
+def _huge_array() -> tuple[bytes, int]:
+    w = BtfWriter()
+    u32 = _u32(w)
+    w.array(u32, u32, 1 << 31)
+    return w.blob(), 2
+
+
+def _endless_empty_array() -> tuple[bytes, int]:
+    w = BtfWriter()
+    u32 = _u32(w)
+    empty = w.struct("empty", 0, [])
+    w.array(empty, u32, 1 << 31)
+    return w.blob(), 3
+
+
+def _bad_name() -> tuple[bytes, int]:
+    w = BtfWriter()
+    w.raw(5000, INT << 24, 4, struct.pack("<I", 32))
+    return w.blob(), 1
+
+
+def _bitfield_outside() -> tuple[bytes, int]:
+    w = BtfWriter()
+    u32 = _u32(w)
+    w.struct("s", 4, [("a", u32, 30, 8)])
+    return w.blob(), 2
+
+
+def _member_outside() -> tuple[bytes, int]:
+    w = BtfWriter()
+    u32 = _u32(w)
+    w.struct("s", 4, [("a", u32, 32, 0)])
+    return w.blob(), 2
+
+
+def _unknown_kind() -> tuple[bytes, int]:
+    w = BtfWriter()
+    w.raw(0, 25 << 24, 4)
+    return w.blob(), 1
+
+
+def _int_too_wide() -> tuple[bytes, int]:
+    w = BtfWriter()
+    w.integer("wide", 32)
+    return w.blob(), 1
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_dangling, "BTF type 1 refers to type 99, which does not exist"),
+        (_typedef_loop, "chain of references does not end"),
+        (_bad_name, "name at offset 5000, outside the string section"),
+        (_unknown_kind, "malformed BTF"),
+    ],
+)
+def test_hostile_btf_refused_at_parse(make: Any, message: str) -> None:
+    blob, _ = make()
+    with pytest.raises(BtfError, match=message):
+        Btf.parse(blob)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_array_of_itself, "arrays nested deeper than 32 levels"),
+        (_struct_in_itself, r"struct s(\.self)+: nested deeper than 32 levels"),
+        (_huge_array, "is 8589934592 bytes, more than 1073741824"),
+        (_endless_empty_array, "more than 1048576 parts"),
+        (_bitfield_outside, r"bitfield a \(8 bits at bit 30\) does not fit in 4 bytes"),
+        (_member_outside, r"member a \(4 bytes at byte 4\) lies outside the 4-byte type"),
+        (_int_too_wide, "cannot decode a 32-byte integer"),
+    ],
+)
+def test_hostile_btf_refused_in_use(make: Any, message: str) -> None:
+    blob, tid = make()
+    btf = Btf.parse(blob)
+    with pytest.raises(BtfError, match=message):
+        btf.decode(tid, bytes(btf.size_of(tid)))
+    assert decode_or_hex(btf, tid, b"\x01") == "01"
+
+
+def test_hostile_btf_refused_when_encoding() -> None:
+    blob, tid = _struct_in_itself()
+    with pytest.raises(BtfError, match="nested deeper than 32 levels"):
+        Btf.parse(blob).encode(tid, _nest(40))
+
+
+def _nest(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"self": value}
+    return value
+
+
+def test_every_truncation_refused(btf: Btf) -> None:
+    """Each cut of a real BTF section is refused with a message (or, cut in
+    its string section's padding, accepted), never a crash."""
+    raw = btf.raw
+    refused = 0
+    for cut in range(0, len(raw), 7):
+        try:
+            Btf.parse(raw[:cut])
+        except BtfError as e:
+            refused += bool(str(e))
+    assert refused >= len(raw) // 7 - 2
+
+
+def test_json_errors_name_the_fault(btf: Btf) -> None:
+    tid = type_id(btf, "flow_key")
+    with pytest.raises(BtfError, match=r"expected an integer, got 1\.5"):
+        btf.encode(tid, {"proto": 1.5})
+    with pytest.raises(BtfError, match="is not a JSON value"):
+        btf.encode(tid, {"proto": object()})
+    assert btf.encode(tid, {"proto": "0x1_1"})[12] == 0x11
