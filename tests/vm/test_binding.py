@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-import struct
+import random
 
 import pytest
 
 from okopy.bpf import btf, elf, vm
 from okopy.traffic import packets
+from tests.btf_blobs import PTR, BtfWriter
 
 
 def test_blocklist_typed_maps(objects: dict[str, bytes]) -> None:
@@ -78,38 +79,56 @@ def test_truncated_real_object_refused(objects: dict[str, bytes]) -> None:
             ns.load(obj[:cut])
 
 
-def _patch_btf_ref(obj: bytes, kind: int, value: int | None) -> bytes:
-    """'obj' with the type reference of its first BTF type of 'kind' (a
-    struct's first member for structs) set to 'value' (None: itself)."""
+def _with_btf(obj: bytes, blob: bytes) -> bytes:
+    """'obj' with its .BTF section's contents replaced by 'blob' (padded
+    with zeros; the header says where the types and names end)."""
     sec = elf.sections(obj)[".BTF"]
-    hdr_len, type_off, type_len = struct.unpack_from("<III", sec.data, 4)
-    start = hdr_len + type_off
-    off, type_id = start, 1
-    while off < start + type_len:
-        info = struct.unpack_from("<I", sec.data, off + 4)[0]
-        t_kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
-        if t_kind == kind:
-            ref = sec.offset + off + (16 if kind in (btf.STRUCT, btf.UNION) else 8)
-            out = bytearray(obj)
-            out[ref : ref + 4] = struct.pack("<I", type_id if value is None else value)
-            return bytes(out)
-        off += 12 + {btf.INT: 4, btf.ARRAY: 12, btf.VAR: 4, btf.DECL_TAG: 4}.get(t_kind, 0)
-        off += vlen * {btf.STRUCT: 12, btf.UNION: 12, btf.ENUM: 8, btf.DATASEC: 12,
-                       btf.ENUM64: 12, btf.FUNC_PROTO: 8}.get(t_kind, 0)  # fmt: skip
-        type_id += 1
-    raise AssertionError(f"no BTF type of kind {kind}")
+    assert len(blob) <= sec.size
+    out = bytearray(obj)
+    out[sec.offset : sec.offset + sec.size] = blob.ljust(sec.size, b"\0")
+    return bytes(out)
 
 
 def test_broken_btf_references_refused(objects: dict[str, bytes]) -> None:
     """libbpf 1.1 trusts BTF type ids and follows reference chains without a
     bound; the VM checks them first (found by the ELF fuzz test)."""
     obj = objects["blocklist"]
-    dangling = _patch_btf_ref(obj, btf.STRUCT, 0x640005)
+    w = BtfWriter()
+    w.struct("s", 4, [("a", 0x640005, 0, 0)])
     with pytest.raises(vm.VmError, match=r"refers to type 6553605, which does not exist"):
-        vm.Namespace("t").load(dangling)
-    cyclic = _patch_btf_ref(obj, btf.PTR, None)
+        vm.Namespace("t").load(_with_btf(obj, w.blob()))
+    w = BtfWriter()
+    w.ref(PTR, 1)
     with pytest.raises(vm.VmError, match=r"chain of references does not end"):
-        vm.Namespace("t").load(cyclic)
+        vm.Namespace("t").load(_with_btf(obj, w.blob()))
+
+
+def test_every_map_round_trips(objects: dict[str, bytes]) -> None:
+    """JSON -> bytes -> JSON through libokovm's codec, for the key and value
+    of every map of every object of bpf/ and tests/progs/, from the object's
+    own BTF and from the BTF the loaded map hands out (okovm_map_btf(), what
+    the switch sends in MAP_BTF replies)."""
+    rng = random.Random(12)
+    checked = 0
+    for name, obj in sorted(objects.items()):
+        parsed = btf.Btf.parse(elf.sections(obj)[".BTF"].data)
+        for d in btf.map_definitions(parsed):
+            for tid, size in ((d.key_type_id, d.key_size), (d.value_type_id, d.value_size)):
+                if not tid:
+                    continue
+                assert parsed.size_of(tid) == size, (name, d.name)
+                # Printable bytes: finite floats, text that stays text.
+                for raw in (bytes(size), bytes(rng.randrange(32, 127) for _ in range(size))):
+                    value = parsed.decode(tid, raw)
+                    again = parsed.encode(tid, value)
+                    assert parsed.decode(tid, again) == value, (name, d.name, value)
+                    checked += 1
+    assert checked > 40
+    prog = vm.Namespace("t").load(objects["typed_maps"])
+    for m in prog.maps.values():
+        if m.btf is not None and m.info.btf_key_type_id:
+            raw = bytes(range(m.info.key_size))
+            assert m.encode_key(m.decode_key(raw)) is not None
 
 
 def test_map_errors_name_the_problem(objects: dict[str, bytes]) -> None:
