@@ -16,6 +16,7 @@ from okopy.paths import Layout
 from okopy.testing.fuzzing import fuzz_seconds, run_target
 
 TARGETS = {
+    "vm-btf": "fuzz-btf",
     "vm-elf": "fuzz-elf",
     "vm-verify": "fuzz-verify",
     "vm-kernel-diff": "fuzz-kernel-diff",
