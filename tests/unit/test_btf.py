@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
+import random
 import re
 import struct
 from pathlib import Path
@@ -12,7 +15,7 @@ import pytest
 from okopy.bpf import elf
 from okopy.bpf.btf import Btf, BtfError, decode_or_hex
 from okopy.bpf.toolchain import compile_program
-from tests.btf_blobs import INT, TYPEDEF, BtfWriter
+from tests.btf_blobs import FLOAT, INT, TYPEDEF, BtfWriter
 
 PROGS = Path(__file__).resolve().parent.parent / "progs"
 
@@ -285,3 +288,44 @@ def test_json_errors_name_the_fault(btf: Btf) -> None:
     with pytest.raises(BtfError, match="is not a JSON value"):
         btf.encode(tid, {"proto": object()})
     assert btf.encode(tid, {"proto": "0x1_1"})[12] == 0x11
+
+
+def test_addresses_and_text_read_as_python_reads_them(btf: Btf) -> None:
+    """The codec's IPv6 spelling and its UTF-8 repair agree with Python's
+    ipaddress and bytes.decode("utf-8", "replace"), which okopy used."""
+    rng = random.Random(5)
+    v6 = type_id(btf, "lpm_v6_key")
+    val = type_id(btf, "flow_val")
+    size = btf.size_of(val)
+    for _ in range(400):
+        groups = [rng.choice([0, 0, 1, 0xFFFF, rng.randrange(1 << 16)]) for _ in range(8)]
+        addr = b"".join(g.to_bytes(2, "big") for g in groups)
+        got = btf.decode(v6, bytes(4) + addr)["addr"]
+        assert got == str(ipaddress.IPv6Address(addr))
+        assert btf.encode(v6, {"addr": got})[4:] == addr
+        label = bytes(rng.choice([0x41, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0xFF, 0x80])
+                      for _ in range(8))  # fmt: skip
+        offset = btf.encode(val, {"label": "ABCDEFGH"}).index(b"ABCDEFGH")
+        raw = bytearray(size)
+        raw[offset : offset + 8] = label
+        want = label.split(b"\0", 1)[0].decode("utf-8", "replace")
+        assert btf.decode(val, bytes(raw))["label"] == want
+
+
+def test_floats_read_as_python_reads_them() -> None:
+    w = BtfWriter()
+    f32 = w.raw(w.name("float"), FLOAT << 24, 4)
+    f64 = w.raw(w.name("double"), FLOAT << 24, 8)
+    btf = Btf.parse(w.blob())
+    rng = random.Random(7)
+    for _ in range(500):
+        for tid, fmt in ((f32, "<f"), (f64, "<d")):
+            raw = rng.randbytes(struct.calcsize(fmt))
+            (want,) = struct.unpack(fmt, raw)
+            got = btf.decode(tid, raw)
+            if math.isnan(want):
+                assert math.isnan(got)
+                continue
+            assert got == want
+            assert type(got) is float
+            assert btf.encode(tid, got) == raw

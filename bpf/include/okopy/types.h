@@ -1,6 +1,7 @@
 /* okopy/types.h -- typedefs that tell okopy how to show map fields.
  *
- * CONTRACT with okopy/bpf/btf.py: BTF carries no byte order and no notion of
+ * CONTRACT with libokovm's BTF codec (vm/src/btf-codec.c), which okopy
+ * and the switch's tools use: BTF carries no byte order and no notion of
  * "address", so okopy reads these typedef names from a program's BTF and
  * formats the fields accordingly (JSON in and out of maps):
  *
