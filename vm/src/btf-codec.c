@@ -66,23 +66,30 @@ enum convention {
     CONV_MAC,
 };
 
-/* CONTRACT with bpf/include/okopy/types.h.  An address convention applies
- * only to a type of its size. */
+/* CONTRACT with bpf/include/okopy/types.h. */
 static const struct {
     const char *name;
     enum convention conv;
-    uint32_t size;
 } conventions[] = {
-    { "__be16", CONV_BE, 0 },
-    { "__be32", CONV_BE, 0 },
-    { "__be64", CONV_BE, 0 },
-    { "okopy_be16", CONV_BE, 0 },
-    { "okopy_be32", CONV_BE, 0 },
-    { "okopy_be64", CONV_BE, 0 },
-    { "okopy_ipv4_t", CONV_IPV4, 4 },
-    { "okopy_ipv6_t", CONV_IPV6, 16 },
-    { "okopy_mac_t", CONV_MAC, 6 },
+    { "__be16", CONV_BE },
+    { "__be32", CONV_BE },
+    { "__be64", CONV_BE },
+    { "okopy_be16", CONV_BE },
+    { "okopy_be32", CONV_BE },
+    { "okopy_be64", CONV_BE },
+    { "okopy_ipv4_t", CONV_IPV4 },
+    { "okopy_ipv6_t", CONV_IPV6 },
+    { "okopy_mac_t", CONV_MAC },
 };
+
+/* An address convention applies only to a type of its size: returns that
+ * size for 'conv', 0 if it is not an address. */
+static uint64_t
+address_size(enum convention conv)
+{
+    return (conv == CONV_IPV4 ? 4 : conv == CONV_IPV6 ? 16
+            : conv == CONV_MAC ? 6 : 0);
+}
 
 static const char *const kind_names[] = {
     "void", "int", "ptr", "array", "struct", "union", "enum", "fwd",
@@ -943,16 +950,18 @@ decode(struct codec *c, uint32_t id, const uint8_t *data, int depth)
         return error;
     }
 
-    if (conv == CONV_IPV4 && size == 4) {
+    if (address_size(conv) != size) {
+        /* Not an address: shown as its type says. */
+    } else if (conv == CONV_IPV4) {
         okovm_buf_printf(&c->out, "\"%u.%u.%u.%u\"", data[0], data[1],
                          data[2], data[3]);
         return 0;
-    } else if (conv == CONV_IPV6 && size == 16) {
+    } else if (conv == CONV_IPV6) {
         okovm_buf_put(&c->out, "\"", 1);
         put_ipv6(&c->out, data);
         okovm_buf_put(&c->out, "\"", 1);
         return 0;
-    } else if (conv == CONV_MAC && size == 6) {
+    } else if (conv == CONV_MAC) {
         okovm_buf_printf(&c->out, "\"%02x:%02x:%02x:%02x:%02x:%02x\"",
                          data[0], data[1], data[2], data[3], data[4],
                          data[5]);
@@ -1545,8 +1554,7 @@ encode(struct codec *c, uint32_t id, const struct okovm_json *v,
     if (error) {
         return error;
     }
-    if ((conv == CONV_IPV4 && size == 4) || (conv == CONV_IPV6 && size == 16)
-        || (conv == CONV_MAC && size == 6)) {
+    if (address_size(conv) && address_size(conv) == size) {
         return encode_address(c, conv, v, out);
     }
     switch (btf_kind(t)) {

@@ -481,7 +481,8 @@ read_string(struct json_reader *r, char **sp, size_t *lenp)
                 goto fail;
             }
         } else {
-            len = utf8_sequence((const uint8_t *) r->p, strnlen(r->p, 4), &bad);
+            len = utf8_sequence((const uint8_t *) r->p, strnlen(r->p, 4),
+                                &bad);
             if (!len) {
                 read_error(r, "invalid UTF-8");
                 goto fail;
