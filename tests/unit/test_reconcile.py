@@ -45,9 +45,14 @@ switches:
 
 
 class FakeSwitch:
-    """Applies intents the way the patched switch does (no OpenFlow)."""
+    """Applies intents the way the patched switch does (no OpenFlow).
 
-    def __init__(self) -> None:
+    Loading a program, fresh or as a replacement, gives it empty maps,
+    except maps pinned by name, which keep their contents; so a needless
+    (re)load or seed write shows in the maps afterwards."""
+
+    def __init__(self, pinned: frozenset[str] = frozenset()) -> None:
+        self.pinned = pinned
         self.programs: dict[int, ObservedProgram] = {}
         self.maps: dict[tuple[int, str], dict[bytes, bytes]] = {}
         self.flows: dict[tuple[int, int, tuple[tuple[str, str], ...]], Flow] = {}
@@ -62,6 +67,10 @@ class FakeSwitch:
                 if i.prog_id in self.programs and not i.replace:
                     raise AssertionError(f"duplicate load of {i.prog_id}")
                 self.programs[i.prog_id] = ObservedProgram(i.prog_id, i.name, i.cookie)
+                self.maps = {
+                    (pid, name): entries for (pid, name), entries in self.maps.items()
+                    if pid != i.prog_id or name in self.pinned
+                }  # fmt: skip
                 self.loads += 1
             elif isinstance(i, it.UnloadProgram):
                 del self.programs[i.prog_id]
@@ -84,7 +93,7 @@ class FakeSwitch:
 
     def restart(self) -> None:
         """ovs-vswitchd restarted: programs, maps and flows are gone."""
-        self.__init__()  # type: ignore[misc]
+        self.__init__(self.pinned)  # type: ignore[misc]
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +105,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltProgram]:
         btf = Btf.parse(sections(elf)[".BTF"].data)
         out[name] = BuiltProgram(name, pid, elf, btf, {m.name: m for m in map_definitions(btf)})
     return out
+
+
+def pinned(built: dict[str, BuiltProgram]) -> frozenset[str]:
+    return frozenset(m.name for b in built.values() for m in b.maps.values() if m.pinning)
 
 
 def desired(built: dict[str, BuiltProgram], text: str = POLICY) -> DesiredSwitch:
@@ -113,7 +126,7 @@ def converge(
 
 
 def test_first_connect_loads_seeds_and_adds(built: dict[str, BuiltProgram]) -> None:
-    sw, want = FakeSwitch(), desired(built)
+    sw, want = FakeSwitch(pinned(built)), desired(built)
     steps = converge(sw, want)
     kinds = [type(s).__name__ for s in steps]
     assert kinds == ["LoadProgram", "LoadProgram", "UpdateMap", "UpdateMap"] + ["AddFlow"] * 3
@@ -126,28 +139,40 @@ def test_first_connect_loads_seeds_and_adds(built: dict[str, BuiltProgram]) -> N
     assert all(f.cookie == COOKIE_OKOPY for f in sw.flows.values())
 
 
-def test_controller_restart_changes_nothing(built: dict[str, BuiltProgram]) -> None:
-    sw, want = FakeSwitch(), desired(built)
+def test_controller_restart_keeps_live_state(built: dict[str, BuiltProgram]) -> None:
+    sw, want = FakeSwitch(pinned(built)), desired(built)
     converge(sw, want)
+    # What the switch holds by now that no policy says: entries the filter
+    # learnt, and a seeded entry changed at run time (through the API).
     sw.maps[1, "sources"] = {b"live": b"state"}
-    assert reconcile(want, sw.observed(), previous=None) == []
-    assert sw.maps[1, "sources"] == {b"live": b"state"}
-    assert sw.loads == 2
+    key, runtime = built["guard"].encode_entry("config", 0, {"rate": 5, "burst": 1})
+    sw.maps[1, "config"][key] = runtime
+    live = {k: dict(v) for k, v in sw.maps.items()}
+    steps = reconcile(want, sw.observed(), previous=None)
+    sw.apply(steps)
+    assert sw.maps == live, "a controller restart overwrote live map state"
+    assert sw.loads == 2, "a controller restart reloaded programs"
+    assert set(sw.flows.values()) == set(want.flows)
+    assert steps == []
 
 
 def test_switch_restart_restores_everything(built: dict[str, BuiltProgram]) -> None:
-    sw, want = FakeSwitch(), desired(built)
+    sw, want = FakeSwitch(pinned(built)), desired(built)
     converge(sw, want)
     sw.restart()
     converge(sw, want, prev=want)
-    assert sw.maps[1, "config"]
-    assert len(sw.flows) == 3
+    assert set(sw.programs) == {1, 5}
+    assert sw.maps == {
+        (1, "config"): dict([built["guard"].encode_entry("config", 0, {"rate": 100, "burst": 10})]),
+        (5, "blocked_v4"): {bytes([10, 1, 0, 2]): bytes(16)},
+    }
+    assert set(sw.flows.values()) == set(want.flows)
 
 
 def test_policy_reload_applies_only_the_difference(
     built: dict[str, BuiltProgram],
 ) -> None:
-    sw, old = FakeSwitch(), desired(built)
+    sw, old = FakeSwitch(pinned(built)), desired(built)
     converge(sw, old)
     text = (
         POLICY.replace("rate: 100", "rate: 7")
@@ -173,7 +198,7 @@ def test_policy_reload_applies_only_the_difference(
 
 
 def test_removed_program_and_flows_go_away(built: dict[str, BuiltProgram]) -> None:
-    sw, old = FakeSwitch(), desired(built)
+    sw, old = FakeSwitch(pinned(built)), desired(built)
     converge(sw, old)
     text = POLICY.replace("programs: [guard, block]", "programs: [guard]")
     text = text.replace("      block:\n        blocked_v4: [{key: 10.1.0.2, value: {}}]\n", "")
@@ -189,17 +214,20 @@ def test_removed_program_and_flows_go_away(built: dict[str, BuiltProgram]) -> No
 def test_changed_program_is_replaced_not_duplicated(
     built: dict[str, BuiltProgram],
 ) -> None:
-    sw, old = FakeSwitch(), desired(built)
+    sw, old = FakeSwitch(pinned(built)), desired(built)
     converge(sw, old)
     changed = dict(built)
     changed["guard"] = dataclasses.replace(built["guard"], elf=built["guard"].elf + b"\0")
     steps = converge(sw, desired(changed), prev=old)
     loads = [s for s in steps if isinstance(s, it.LoadProgram)]
     assert [(s.prog_id, s.replace) for s in loads] == [(1, True)]
+    # The replacement started with an empty config: its seed went in again.
+    seed = built["guard"].encode_entry("config", 0, {"rate": 100, "burst": 10})
+    assert sw.maps.get((1, "config")) == dict([seed])
 
 
 def test_foreign_flows_are_left_alone(built: dict[str, BuiltProgram]) -> None:
-    sw, want = FakeSwitch(), desired(built)
+    sw, want = FakeSwitch(pinned(built)), desired(built)
     converge(sw, want)
     mine = Flow(5, 1, (), ("drop",), cookie=0x1234)
     sw.flows[mine.key] = mine
