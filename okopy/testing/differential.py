@@ -39,6 +39,9 @@ class DiffReport:
     map_differences: dict[str, str] = field(default_factory=dict)
     maps_compared: list[str] = field(default_factory=list)
     maps_skipped: dict[str, str] = field(default_factory=dict)
+    # Every map's contents in the VM after the run (the kernel's are equal
+    # wherever maps_compared says so).
+    vm_maps: dict[str, dict[bytes, bytes]] = field(default_factory=dict)
     # Runts the kernel's test runner refuses (XDP needs an Ethernet header);
     # they still ran in the VM.
     vm_only: int = 0
@@ -124,6 +127,7 @@ def _compare_maps(prog: vm.Program, kmaps: dict[str, KernelMap], report: DiffRep
             report.map_differences[name] = "missing in the kernel's object"
             continue
         mine = dict(vmap.items())
+        report.vm_maps[name] = mine
         theirs = kmap.items()
         if vmap.info.type == LRU_HASH and max(len(mine), len(theirs)) >= vmap.info.max_entries:
             report.maps_skipped[name] = "full LRU map: eviction order is the runtime's own"

@@ -2,85 +2,109 @@
 
 from __future__ import annotations
 
-import ipaddress
 import platform
-import struct
 import zlib
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from okopy.bpf.btf import Btf, map_definitions
+from okopy.bpf.elf import sections
+from okopy.policy import file as policy
+from okopy.policy.desired import BuiltProgram, desired_switch
 from okopy.testing import differential
 from okopy.traffic import packets
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 N_PACKETS = 3000
 MS = 1_000_000
 
 
-def v4(addr: str) -> bytes:
-    return ipaddress.IPv4Address(addr).packed
-
-
-def v6(addr: str) -> bytes:
-    return ipaddress.IPv6Address(addr).packed
-
-
-STATS0 = bytes(16)
-
-
-def policy_key(src: int, dst: int, dport: int, proto: int) -> bytes:
-    """struct idp_policy_key of identity_policy.c."""
-    return struct.pack("<II", src, dst) + struct.pack(">H", dport) + bytes([proto, 0])
-
-
-SEEDS: dict[str, dict[str, list[tuple[bytes, bytes]]]] = {
+# Map seeds as a policy file gives them: typed JSON, converted to bytes by
+# the same code as the controller's (the policy schema, then the object's
+# BTF), so that a defect in that conversion changes what the filters see.
+SEEDS: dict[str, dict[str, list[dict[str, Any]]]] = {
     "blocklist": {
-        "blocked_v4": [(v4("10.1.0.2"), STATS0), (v4("198.51.100.7"), STATS0)],
-        "blocked_v6": [(v6("2001:db8:ff::1"), STATS0)],
+        "blocked_v4": [{"key": "10.1.0.2", "value": {}}, {"key": "198.51.100.7", "value": {}}],
+        "blocked_v6": [{"key": "2001:db8:ff::1", "value": {}}],
     },
-    "ratelimit": {"config": [(bytes(4), struct.pack("<II", 10, 3))]},
+    "ratelimit": {"config": [{"key": 0, "value": {"rate": 10, "burst": 3}}]},
     "prefix_blocklist": {
         "prefixes": [
-            (struct.pack("<I", 24) + v4("10.0.1.0"), struct.pack("<IIQ", 1, 0, 0)),
-            (struct.pack("<I", 32) + v4("10.0.1.4"), struct.pack("<IIQ", 0, 0, 0)),
-            (struct.pack("<I", 23) + v4("10.0.2.0"), struct.pack("<IIQ", 1, 0, 0)),
+            {"key": {"prefixlen": 24, "addr": "10.0.1.0"}, "value": {"block": 1}},
+            {"key": {"prefixlen": 32, "addr": "10.0.1.4"}, "value": {"block": 0}},
+            {"key": {"prefixlen": 23, "addr": "10.0.2.0"}, "value": {"block": 1}},
         ]
     },
     # The differential runs present in_port 1 (see differential.py): with
     # it inside, handshakes open connections and stray segments are dropped.
     "tcp_firewall": {
-        "config": [(bytes(4), struct.pack("<QQQII", 100 * MS, 500 * MS, 50 * MS,
-                                          0, 0))],
-        "inside_ports": [(struct.pack("<I", 1), struct.pack("<I", 1))],
+        "config": [{"key": 0, "value": {"syn_timeout_ns": 100 * MS, "idle_timeout_ns": 500 * MS,
+                                        "close_timeout_ns": 50 * MS, "drop_other": 0}}],
+        "inside_ports": [{"key": 1, "value": 1}],
     },
-    "syn_guard": {"config": [(bytes(4), struct.pack("<IIQ", 3, 0, 100 * MS))]},
-    "heavy_hitters": {"config": [(bytes(4), struct.pack("<QII", 100 * MS, 5, 8))]},
-    "dns_guard": {"config": [(bytes(4), struct.pack("<IIQ", 300, 0, 50 * MS))]},
+    "syn_guard": {"config": [{"key": 0, "value": {"budget": 3, "window_ns": 100 * MS}}]},
+    "heavy_hitters": {"config": [{"key": 0, "value": {"window_ns": 100 * MS, "report_threshold": 5,
+                                                      "drop_threshold": 8}}]},
+    "dns_guard": {"config": [{"key": 0, "value": {"max_unsolicited": 300, "window_ns": 50 * MS}}]},
     # SSH protected behind knocks on 80, 443, 8080: ports the mix uses often.
     "port_knock": {
-        "config": [(bytes(4), struct.pack("<QQ", 200 * MS, 100 * MS)
-                    + struct.pack(">4H", 22, 80, 443, 8080) + bytes(16))]
+        "config": [{"key": 0, "value": {"open_ns": 200 * MS, "step_timeout_ns": 100 * MS,
+                                        "protected_port": 22, "sequence": [80, 443, 8080]}}]
     },
     "identity_policy": {
         "identities": [
-            (struct.pack("<I", 22) + v4("10.0.0.0"), struct.pack("<I", 100)),
-            (struct.pack("<I", 16) + v4("10.1.0.0"), struct.pack("<I", 200)),
-            (struct.pack("<I", 32) + v4("192.0.2.10"), struct.pack("<I", 300)),
+            {"key": {"prefixlen": 22, "addr": "10.0.0.0"}, "value": 100},
+            {"key": {"prefixlen": 16, "addr": "10.1.0.0"}, "value": 200},
+            {"key": {"prefixlen": 32, "addr": "192.0.2.10"}, "value": 300},
         ],
         "policy": [
-            (policy_key(100, 200, 80, 6), struct.pack("<IIQ", 1, 0, 0)),
-            (policy_key(100, 200, 443, 6), struct.pack("<IIQ", 0, 0, 0)),
-            (policy_key(100, 300, 0, 17), struct.pack("<IIQ", 1, 0, 0)),
-            (policy_key(0, 200, 0, 1), struct.pack("<IIQ", 1, 0, 0)),
+            {"key": {"src_identity": 100, "dst_identity": 200, "dport": 80, "proto": 6}, "value": {"allow": 1}},
+            {"key": {"src_identity": 100, "dst_identity": 200, "dport": 443, "proto": 6}, "value": {"allow": 0}},
+            {"key": {"src_identity": 100, "dst_identity": 300, "dport": 0, "proto": 17}, "value": {"allow": 1}},
+            {"key": {"src_identity": 0, "dst_identity": 200, "dport": 0, "proto": 1}, "value": {"allow": 1}},
         ],
-        "enforced": [(struct.pack("<I", 200), struct.pack("<I", 1)),
-                     (struct.pack("<I", 300), struct.pack("<I", 1))],
+        "enforced": [{"key": 200, "value": 1}, {"key": 300, "value": 1}],
     },
     # The mix's plain SYNs (TTL 64, window 65535, no options) are dropped.
     "p0f": {
-        "signatures": [(struct.pack("<BBHHBB", 64, 0, 0, 65535, 0, 0) + bytes(10),
-                        b"bare".ljust(24, b"\0") + struct.pack("<IIQ", 1, 0, 0))]
+        "signatures": [{"key": {"ittl": 64, "window": 65535}, "value": {"label": "bare", "drop": 1}}]
     },
 }  # fmt: skip
+
+# Maps whose seeded entries count the packets they matched: after the run,
+# each seeded entry must have matched some, which it only does when its
+# bytes are what the filter's C layout means by the JSON.
+HIT_COUNTERS = {
+    "blocklist": {"blocked_v4": "packets", "blocked_v6": "packets"},
+    "prefix_blocklist": {"prefixes": "hits"},
+    "identity_policy": {"policy": "packets"},
+    "p0f": {"signatures": "hits"},
+}
+
+
+def built_program(name: str, obj: bytes) -> BuiltProgram:
+    btf = Btf.parse(sections(obj)[".BTF"].data)
+    return BuiltProgram(name, 1, obj, btf, {m.name: m for m in map_definitions(btf)})
+
+
+def policy_seeds(name: str, obj: bytes) -> dict[str, list[tuple[bytes, bytes]]]:
+    """SEEDS[name] as the controller would write them to the switch."""
+    text = yaml.safe_dump({
+        "version": 1,
+        "programs": {name: {"source": f"bpf/{name}.c", "id": 1}},
+        "switches": {"s": {"dpid": 1, "programs": [name], "maps": {name: SEEDS[name]}}},
+    })  # fmt: skip
+    parsed = policy.parse(text, base=ROOT)
+    want = desired_switch(parsed, parsed.switches["s"], {name: built_program(name, obj)})
+    out: dict[str, list[tuple[bytes, bytes]]] = {}
+    for s in want.seeds:
+        out.setdefault(s.map, []).append((s.key, s.value))
+    return out
+
 
 PROGRAMS = [
     "blocklist", "ratelimit", "prefix_blocklist", "typed_maps", "tcp_firewall",
@@ -111,9 +135,8 @@ def test_vm_matches_kernel(objects: dict[str, bytes], name: str, jit: bool) -> N
     pkts = packets.random_packets(
         seed=zlib.crc32(name.encode()) & 0xFFFF, count=N_PACKETS, extras=True
     )
-    report = differential.run(
-        objects[name], pkts, clock_ns=clocks_for(name), seeds=SEEDS.get(name), jit=jit
-    )
+    seeds = policy_seeds(name, objects[name]) if name in SEEDS else None
+    report = differential.run(objects[name], pkts, clock_ns=clocks_for(name), seeds=seeds, jit=jit)
     if platform.machine() == "x86_64":
         assert report.jit == jit, "the JIT was expected to compile it" if jit else "NO_JIT ignored"
     assert report.ok, report.summary()
@@ -122,8 +145,17 @@ def test_vm_matches_kernel(objects: dict[str, bytes], name: str, jit: bool) -> N
 
 @pytest.mark.parametrize("name", DROPPING)
 def test_filters_do_something(objects: dict[str, bytes], name: str) -> None:
-    """The seeds and traffic above exercise the drop paths, not only pass."""
+    """The seeds and traffic above exercise the drop paths, not only pass,
+    and every seeded entry that counts its matches matched packets."""
     pkts = packets.random_packets(seed=7, count=N_PACKETS, extras=True)
-    report = differential.run(objects[name], pkts, clock_ns=clocks_for(name), seeds=SEEDS[name])
+    seeds = policy_seeds(name, objects[name])
+    report = differential.run(objects[name], pkts, clock_ns=clocks_for(name), seeds=seeds)
     assert report.verdicts.get(1, 0) > MIN_DROPS.get(name, 50), report.verdicts
     assert report.verdicts.get(2, 0) > 50, report.verdicts
+    prog = built_program(name, objects[name])
+    for map_name, counter in HIT_COUNTERS.get(name, {}).items():
+        for (key, _), seed in zip(seeds[map_name], SEEDS[name][map_name], strict=True):
+            value = report.vm_maps[map_name].get(key)
+            assert value is not None, f"{map_name}: seeded entry {seed['key']} is gone"
+            got = prog.decode_entry(map_name, key, value)["value"][counter]
+            assert got > 0, f"{map_name}: seeded entry {seed['key']} matched no packet"
