@@ -6,6 +6,7 @@ the HELLO.  `python -m tests.golden.capture` rewrites tests/golden/*.hex;
 tests/unit/test_golden.py checks okopy.ofp against those files, and
 tests/integration/test_golden_capture.py re-captures from the built
 ovs-ofctl and compares, so a drift on either side fails a test.
+What the switch answers is captured by replies.py; README.md has both.
 """
 
 from __future__ import annotations
