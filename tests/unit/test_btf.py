@@ -18,6 +18,7 @@ from okopy.bpf.toolchain import compile_program
 from tests.btf_blobs import FLOAT, INT, TYPEDEF, BtfWriter
 
 PROGS = Path(__file__).resolve().parent.parent / "progs"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +27,23 @@ def btf(tmp_path_factory: pytest.TempPathFactory) -> Btf:
     return Btf.parse(elf.sections(obj.read_bytes())[".BTF"].data)
 
 
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """type name -> the bytes clang gives the value in data/typed_values.c."""
+    out = tmp_path_factory.mktemp("values") / "typed_values.o"
+    obj = compile_program(DATA / "typed_values.c", out, includes=[PROGS])
+    secs = elf.sections(obj.read_bytes())
+    return {name.removeprefix(".rodata."): s.data for name, s in secs.items()
+            if name.startswith(".rodata.")}  # fmt: skip
+
+
 def type_id(btf: Btf, name: str) -> int:
     tid = btf.find_type(name)
     assert tid, name
     return tid
 
 
-def test_flow_key_round_trip(btf: Btf) -> None:
+def test_flow_key_round_trip(btf: Btf, compiled: dict[str, bytes]) -> None:
     tid = type_id(btf, "flow_key")
     value = {
         "saddr": "10.0.0.1",
@@ -48,10 +59,11 @@ def test_flow_key_round_trip(btf: Btf) -> None:
     assert raw[:8] == bytes([10, 0, 0, 1, 192, 0, 2, 7])
     assert raw[8:10] == (443).to_bytes(2, "big")
     assert raw[10:12] == (8080).to_bytes(2, "little")
-    assert btf.decode(tid, raw) == value
+    assert raw == compiled["flow_key"]
+    assert btf.decode(tid, compiled["flow_key"]) == value
 
 
-def test_flow_value_kinds(btf: Btf) -> None:
+def test_flow_value_kinds(btf: Btf, compiled: dict[str, bytes]) -> None:
     tid = type_id(btf, "flow_val")
     value = {
         "packets": 2**40,
@@ -65,7 +77,10 @@ def test_flow_value_kinds(btf: Btf) -> None:
         "hist": [1, 2, 3],
     }
     raw = btf.encode(tid, value)
-    assert btf.decode(tid, raw) == value
+    # Every kind (signed, enum, char array, byte array, MAC, bitfields,
+    # array) where clang puts it, and read back from clang's bytes.
+    assert raw == compiled["flow_val"]
+    assert btf.decode(tid, compiled["flow_val"]) == value
     assert struct.unpack_from("<Q", raw)[0] == 2**40
 
 
@@ -75,11 +90,12 @@ def test_partial_values_are_zero_filled(btf: Btf) -> None:
     assert btf.decode(tid, raw)["saddr"] == "0.0.0.0"
 
 
-def test_ipv6_lpm_key(btf: Btf) -> None:
+def test_ipv6_lpm_key(btf: Btf, compiled: dict[str, bytes]) -> None:
     tid = type_id(btf, "lpm_v6_key")
     raw = btf.encode(tid, {"prefixlen": 32, "addr": "2001:db8::1"})
     assert raw[:4] == (32).to_bytes(4, "little")
-    assert btf.decode(tid, raw) == {"prefixlen": 32, "addr": "2001:db8::1"}
+    assert raw == compiled["lpm_v6_key"]
+    assert btf.decode(tid, compiled["lpm_v6_key"]) == {"prefixlen": 32, "addr": "2001:db8::1"}
 
 
 @pytest.mark.parametrize(
