@@ -5,9 +5,10 @@
     python -m tests.golden.fuzz_seeds ofpact OUTDIR
 
 "ofp": one file per message: every message of tests/golden/*.hex (what the
-real ovs-ofctl sent), in OpenFlow 1.3 and again in 1.0, then the replies
-and errors the switch sends back, which ovs-ofctl never sends and so are
-not in the golden files, encoded by okopy.ofp.
+real ovs-ofctl sent) and every reply in tests/golden/replies/*.hex (what the
+real ovs-vswitchd answered), in OpenFlow 1.3 and again in 1.0, then more
+replies and errors, encoded by okopy.ofp, for variants the captures lack
+(pinned maps, "more" flags, OpenFlow 1.0 errors).
 
 "ofpact": inputs of tests/oss-fuzz/okopy_action_target.c, whose first
 byte says what follows: bpf actions in OpenFlow 1.0 and 1.3 (alone, in an
@@ -33,11 +34,16 @@ NXET_VENDOR = 0xB0C2
 
 
 def golden() -> list[tuple[str, bytes]]:
-    """The golden messages, one per line of each tests/golden/*.hex."""
+    """The golden messages: one per line of each tests/golden/*.hex, and
+    the switch's answers in tests/golden/replies/*.hex."""
     out = []
     for path in sorted(HERE.glob("*.hex")):
         for i, line in enumerate(path.read_text().split()):
             out.append((f"{path.stem}-{i}", bytes.fromhex(line)))
+    for path in sorted((HERE / "replies").glob("*.hex")):
+        answers = [ln.split()[1] for ln in path.read_text().splitlines() if ln.startswith("<")]
+        for i, text in enumerate(answers):
+            out.append((f"reply-{path.stem}-{i}", bytes.fromhex(text)))
     return out
 
 
