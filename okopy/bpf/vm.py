@@ -310,8 +310,8 @@ class Program:
         ffi, lib = _lib()
         s = ffi.new("struct okovm_prog_stats *")
         lib.okovm_prog_get_stats(self._h, s)
-        verdicts = {XDP_VERDICTS[i]: s.verdicts[i] for i in range(4)}
-        verdicts["other"] = s.verdicts[4]
+        verdicts = {name: s.verdicts[i] for i, name in XDP_VERDICTS.items()}
+        verdicts["other"] = s.verdicts[len(XDP_VERDICTS)]
         return ProgramStats(s.runs, verdicts, s.time_ns, s.faults)
 
     @property

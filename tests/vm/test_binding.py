@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from pathlib import Path
 
 import pytest
 
 from okopy.bpf import btf, elf, vm
+from okopy.bpf.toolchain import compile_program
 from okopy.traffic import packets
 from tests.btf_blobs import PTR, BtfWriter
 
@@ -178,3 +180,37 @@ def test_forced_sandbox_runs_the_same(objects: dict[str, bytes]) -> None:
         )
     for pkt in packets.random_packets(seed=11, count=500):
         assert fast.run(pkt) == slow.run(pkt)
+
+
+FIRST_BYTE = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* Returns the frame's first byte as its verdict. */
+SEC("xdp")
+int first_byte(struct xdp_md *ctx)
+{
+    const unsigned char *data = (const void *) (long) ctx->data;
+
+    if (data + 1 > (const unsigned char *) (long) ctx->data_end) {
+        return XDP_ABORTED;
+    }
+    return data[0];
+}
+
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def test_every_verdict_has_its_counter(tmp_path: Path) -> None:
+    """XDP_REDIRECT is counted as such, values past it as "other"."""
+    src = tmp_path / "first_byte.c"
+    src.write_text(FIRST_BYTE)
+    prog = vm.Namespace("t").load(compile_program(src, tmp_path / "first_byte.o").read_bytes())
+    for first in range(8):
+        assert prog.run(bytes([first]) + bytes(63)) == first
+    stats = prog.stats
+    assert stats.runs == 8
+    assert stats.verdicts == {
+        "aborted": 1, "drop": 1, "pass": 1, "tx": 1, "redirect": 1, "other": 3,
+    }  # fmt: skip

@@ -132,6 +132,12 @@ enum okovm_verdict {
     OKOVM_XDP_DROP = 1,
     OKOVM_XDP_PASS = 2,
     OKOVM_XDP_TX = 3,
+    OKOVM_XDP_REDIRECT = 4,
+
+    /* Not a verdict: the number of verdict counters in struct
+     * okovm_prog_stats, one per verdict above and one for any other
+     * value a program returns. */
+    OKOVM_N_VERDICTS = 6,
 };
 
 /* Log levels passed to the log callback. */
@@ -295,7 +301,9 @@ void okovm_prog_get_info(const struct okovm_prog *prog,
 
 struct okovm_prog_stats {
     uint64_t runs;
-    uint64_t verdicts[5];       /* Runs that returned 0..3; [4]: others. */
+    uint64_t verdicts[OKOVM_N_VERDICTS]; /* Runs that returned
+                                          * XDP_ABORTED..XDP_REDIRECT (0..4);
+                                          * the last: any other value. */
     uint64_t time_ns;           /* Estimated total run time. */
     uint64_t timed_runs;        /* Runs actually timed... */
     uint64_t timed_ns;          /* ...and their total time. */

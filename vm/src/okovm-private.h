@@ -203,7 +203,7 @@ struct okovm_run {
 };
 
 struct okovm_stats_shard {
-    _Atomic uint64_t verdicts[5];
+    _Atomic uint64_t verdicts[OKOVM_N_VERDICTS];
     _Atomic uint64_t timed_runs;
     _Atomic uint64_t timed_ns;
     _Atomic uint64_t faults;

@@ -500,7 +500,7 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
     uint64_t t0 = 0, verdict;
     unsigned epoch = 0;
     bool timed;
-    uint32_t v;
+    uint32_t v, slot;
 
     run.prog = prog;
     run.ns = ns;
@@ -534,15 +534,17 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
         okovm_ns_exit(ns, epoch);
     }
     v = (uint32_t) verdict;
+    /* The last counter takes any value that is no XDP verdict. */
+    slot = v < OKOVM_N_VERDICTS - 1 ? v : OKOVM_N_VERDICTS - 1;
     sh = &prog->stats[ts->shard];
     if (OKOVM_LIKELY(ts->exclusive)) {
-        _Atomic uint64_t *c = &sh->verdicts[v < 4 ? v : 4];
+        _Atomic uint64_t *c = &sh->verdicts[slot];
 
         atomic_store_explicit(c, atomic_load_explicit(
                                   c, memory_order_relaxed) + 1,
                               memory_order_relaxed);
     } else {
-        atomic_fetch_add_explicit(&sh->verdicts[v < 4 ? v : 4], 1,
+        atomic_fetch_add_explicit(&sh->verdicts[slot], 1,
                                   memory_order_relaxed);
     }
     if (OKOVM_UNLIKELY(timed)) {
@@ -584,7 +586,7 @@ okovm_prog_get_stats(const struct okovm_prog *prog,
     for (i = 0; i < OKOVM_STATS_SHARDS; i++) {
         const struct okovm_stats_shard *sh = &prog->stats[i];
 
-        for (j = 0; j < 5; j++) {
+        for (j = 0; j < OKOVM_N_VERDICTS; j++) {
             uint64_t c = atomic_load_explicit(&sh->verdicts[j],
                                               memory_order_relaxed);
 
