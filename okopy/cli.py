@@ -18,6 +18,7 @@ from okopy.controller.client import ApiClient, ApiClientError
 from okopy.lab import testbed
 from okopy.lab.demo import run_demo
 from okopy.ovs import build as ovs_build
+from okopy.ovs import series as ovs_series
 from okopy.ovs import source as ovs_source
 from okopy.ovs.instance import OvsNotBuilt
 from okopy.paths import default_layout
@@ -62,6 +63,15 @@ def cmd_ovs_export(args: argparse.Namespace) -> int:
     upstream = ovs_source.find_upstream()
     ovs_source.export(layout.ovs_src, layout.patches, upstream, log=_log)
     return 0
+
+
+def cmd_ovs_check_series(args: argparse.Namespace) -> int:
+    results = ovs_series.check_series(
+        default_layout(), jobs=args.jobs, first=args.first, last=args.last, log=_log
+    )
+    bad = [r for r in results if not r.ok]
+    _log(f"{len(results) - len(bad)} of {len(results)} patches apply, pass checkpatch and build")
+    return 1 if bad else 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -355,6 +365,19 @@ def parser() -> argparse.ArgumentParser:
     i.set_defaults(func=cmd_ovs_import)
     e = ovs_sub.add_parser("export", help="git format-patch build/ovs-src back into ovs-patches/")
     e.set_defaults(func=cmd_ovs_export)
+    cs = ovs_sub.add_parser(
+        "check-series",
+        help="apply ovs-patches/ one patch at a time to a scratch tree: "
+        "each passes checkpatch and each prefix builds",
+    )
+    cs.add_argument("-j", "--jobs", type=int, default=2, help="make jobs (default 2)")
+    cs.add_argument(
+        "--from", dest="first", type=int, default=1, metavar="N",
+        help="first patch to check (the ones before are built once, unreported)",
+    )  # fmt: skip
+    cs.add_argument("--to", dest="last", type=int, default=None, metavar="N",
+                    help="last patch to check (default: the last)")  # fmt: skip
+    cs.set_defaults(func=cmd_ovs_check_series)
 
     bl = sub.add_parser("build", help="compile a filter (clang -O2 -g -target bpf)")
     bl.add_argument("source", help="the filter's C source")
