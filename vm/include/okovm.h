@@ -206,8 +206,11 @@ void okovm_ns_set_fixed_clock(struct okovm_ns *ns, uint64_t now_ns);
  * sequence of values (in the order the calls happen). */
 void okovm_ns_seed_prandom(struct okovm_ns *ns, uint64_t seed);
 
-/* Makes okovm_prog_run() time one run in 'period' per thread ('period'
- * rounded up to a power of two; 0 disables timing; default 64). */
+/* Makes okovm_prog_run() time one run in 'period' of each program
+ * ('period' rounded up to a power of two; 0 disables timing; default 64),
+ * starting with its first run, so that a program that ran has a timed
+ * run.  okovm_prog_get_stats() scales the timed runs' time up to all
+ * runs. */
 void okovm_ns_set_timing(struct okovm_ns *ns, uint32_t period);
 
 /* Releases deferred memory of 'ns' that no run can still use.  Only
@@ -304,7 +307,8 @@ struct okovm_prog_stats {
     uint64_t verdicts[OKOVM_N_VERDICTS]; /* Runs that returned
                                           * XDP_ABORTED..XDP_REDIRECT (0..4);
                                           * the last: any other value. */
-    uint64_t time_ns;           /* Estimated total run time. */
+    uint64_t time_ns;           /* Estimated total run time: timed_ns
+                                 * scaled up to all runs. */
     uint64_t timed_runs;        /* Runs actually timed... */
     uint64_t timed_ns;          /* ...and their total time. */
     uint64_t faults;            /* Sandbox runs stopped by a violation. */

@@ -207,6 +207,7 @@ struct okovm_stats_shard {
     _Atomic uint64_t timed_runs;
     _Atomic uint64_t timed_ns;
     _Atomic uint64_t faults;
+    atomic_uint tick;               /* Runs begun, for sampled timing. */
 } __attribute__((aligned(64)));
 
 /* Line information of the linked program. */

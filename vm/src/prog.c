@@ -15,13 +15,11 @@
 #include "okovm-private.h"
 
 /* Per-thread state for statistics: a shard index (exclusive to this
- * thread for the first OKOVM_STATS_SHARDS threads, shared afterwards) and
- * a tick counter for sampled timing. */
+ * thread for the first OKOVM_STATS_SHARDS threads, shared afterwards). */
 struct thread_stats {
     uint32_t shard;
     bool exclusive;
     bool init;
-    uint32_t tick;
 };
 static __thread struct thread_stats tstats;
 static atomic_uint next_shard;
@@ -499,8 +497,8 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
     struct okovm_run run;
     uint64_t t0 = 0, verdict;
     unsigned epoch = 0;
+    uint32_t v, slot, tick, mask;
     bool timed;
-    uint32_t v, slot;
 
     run.prog = prog;
     run.ns = ns;
@@ -519,8 +517,17 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
         ts->exclusive = s < OKOVM_STATS_SHARDS;
         ts->init = true;
     }
-    timed = !(++ts->tick & atomic_load_explicit(&ns->timing_mask,
-                                                memory_order_relaxed));
+    /* Sampled timing: one run in 2^k of each program and shard, starting
+     * with the first, so that a program that ran has a timed run. */
+    sh = &prog->stats[ts->shard];
+    if (OKOVM_LIKELY(ts->exclusive)) {
+        tick = atomic_load_explicit(&sh->tick, memory_order_relaxed);
+        atomic_store_explicit(&sh->tick, tick + 1, memory_order_relaxed);
+    } else {
+        tick = atomic_fetch_add_explicit(&sh->tick, 1, memory_order_relaxed);
+    }
+    mask = atomic_load_explicit(&ns->timing_mask, memory_order_relaxed);
+    timed = mask != UINT32_MAX && !(tick & mask);
     if (OKOVM_UNLIKELY(timed)) {
         t0 = now_ns();
     }
@@ -536,7 +543,6 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
     v = (uint32_t) verdict;
     /* The last counter takes any value that is no XDP verdict. */
     slot = v < OKOVM_N_VERDICTS - 1 ? v : OKOVM_N_VERDICTS - 1;
-    sh = &prog->stats[ts->shard];
     if (OKOVM_LIKELY(ts->exclusive)) {
         _Atomic uint64_t *c = &sh->verdicts[slot];
 

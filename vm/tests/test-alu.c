@@ -511,6 +511,52 @@ TEST(stats)
     okovm_ns_destroy(ns);
 }
 
+TEST(sampled_timing_counts_the_first_run)
+{
+    struct okovm_test_insn p[] = {
+        MOV64_K(0, 2), EXIT(),
+    };
+    struct okovm_ns *ns = new_ns();
+    struct okovm_prog *a, *b;
+    struct okovm_prog_stats st;
+    struct okovm_error err;
+    uint32_t i;
+
+    /* The default period (64), and two programs run in turn on one thread:
+     * each has its own first timed run, however few runs it had. */
+    CHECK_EQ(okovm_test_load_raw(ns, p, N_INSNS(p), NULL, 0, 0, &a, &err),
+             0);
+    CHECK_EQ(okovm_test_load_raw(ns, p, N_INSNS(p), NULL, 0, 0, &b, &err),
+             0);
+    for (i = 0; i < 24; i++) {
+        okovm_prog_run(a, "", 0, 0);
+        okovm_prog_run(b, "", 0, 0);
+        okovm_prog_run(b, "", 0, 0);
+    }
+    okovm_prog_get_stats(a, &st);
+    CHECK_EQ(st.runs, 24);
+    CHECK_EQ(st.timed_runs, 1);
+    CHECK(st.time_ns > 0);
+    okovm_prog_get_stats(b, &st);
+    CHECK_EQ(st.runs, 48);
+    CHECK_EQ(st.timed_runs, 1);
+    CHECK(st.time_ns >= st.timed_ns);
+
+    /* Timing off: nothing timed, nothing estimated. */
+    okovm_ns_set_timing(ns, 0);
+    okovm_prog_unref(a);
+    CHECK_EQ(okovm_test_load_raw(ns, p, N_INSNS(p), NULL, 0, 0, &a, &err),
+             0);
+    okovm_prog_run(a, "", 0, 0);
+    okovm_prog_get_stats(a, &st);
+    CHECK_EQ(st.runs, 1);
+    CHECK_EQ(st.timed_runs, 0);
+    CHECK_EQ(st.time_ns, 0);
+    okovm_prog_unref(a);
+    okovm_prog_unref(b);
+    okovm_ns_destroy(ns);
+}
+
 /* A program over the instruction limit is refused before anything else. */
 TEST(oversized)
 {
