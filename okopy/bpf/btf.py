@@ -87,6 +87,20 @@ class Btf:
         finally:
             lib.okovm_free(out[0])
 
+    def format(self, type_id: int, data: bytes, syntax: str = "ovs") -> str:
+        """'data' as text: "ovs", the syntax ovs-ofctl prints
+        (`{saddr=10.0.0.1,sport=53}`), or "json"."""
+        ffi, lib = _lib()
+        syntaxes = {"json": lib.OKOVM_BTF_JSON, "ovs": lib.OKOVM_BTF_OVS}
+        out = ffi.new("char **")
+        err = ffi.new("struct okovm_error *")
+        if lib.okovm_btf_format(self._h, type_id, data, len(data), syntaxes[syntax], out, err):
+            raise BtfError(_message(ffi, err))
+        try:
+            return str(ffi.string(out[0]).decode("utf-8", "replace"))
+        finally:
+            lib.okovm_free(out[0])
+
     def encode(self, type_id: int, value: Any) -> bytes:
         """Turn a JSON-ready 'value' into the bytes of 'type_id'."""
         ffi, lib = _lib()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import random
 import re
@@ -82,6 +83,30 @@ def test_flow_value_kinds(btf: Btf, compiled: dict[str, bytes]) -> None:
     assert raw == compiled["flow_val"]
     assert btf.decode(tid, compiled["flow_val"]) == value
     assert struct.unpack_from("<Q", raw)[0] == 2**40
+
+
+def test_ovs_syntax(btf: Btf, compiled: dict[str, bytes]) -> None:
+    """The syntax ovs-ofctl prints, from the same walk as the JSON."""
+    key = btf.format(type_id(btf, "flow_key"), compiled["flow_key"])
+    assert key == "{saddr=10.0.0.1,daddr=192.0.2.7,sport=443,dport_host=8080,proto=6,pad=000000}"
+    val = btf.format(type_id(btf, "flow_val"), compiled["flow_val"])
+    assert val == (
+        '{packets=1099511627776,delta=-5,state=ESTABLISHED,label="web",raw=deadbeef,'
+        "mac=02:00:00:00:00:01,flag=1,level=5,hist=[1,2,3]}"
+    )
+    tid = type_id(btf, "flow_key")
+    raw = compiled["flow_key"]
+    assert btf.format(tid, raw, "json") == json.dumps(btf.decode(tid, raw))
+
+
+def test_ovs_syntax_escapes_strings() -> None:
+    w = BtfWriter()
+    char = w.integer("char", 1, encoding=1)
+    arr = w.array(char, w.integer("int", 4), 6)
+    btf = Btf.parse(w.blob())
+    assert btf.format(arr, b'a"b\\\x01\xff') == '"a\\"b\\\\\\x01\\xff"'
+    assert btf.format(arr, b"ab\0cd\0") == '"ab"'
+    assert json.loads(btf.format(arr, b'a"b\\\x01\0', "json")) == 'a"b\\\x01'
 
 
 def test_partial_values_are_zero_filled(btf: Btf) -> None:

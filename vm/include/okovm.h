@@ -438,6 +438,27 @@ int okovm_btf_decode(const struct okovm_btf *btf, uint32_t type_id,
                      const void *data, size_t size, char **json,
                      struct okovm_error *err);
 
+/* The text forms of a value.  The same conventions (byte order, addresses,
+ * strings, hex bytes, enum names) in two syntaxes:
+ *
+ *   OKOVM_BTF_JSON  {"saddr": "10.0.0.1", "sport": 53, "tag": "a\"b"}
+ *   OKOVM_BTF_OVS   {saddr=10.0.0.1,sport=53,tag="a\"b"}
+ *
+ * The second is Open vSwitch's own, as ovs-ofctl prints flows: no quotes
+ * around addresses, enum names and hex bytes; strings in double quotes
+ * with \", \\ and \xHH escapes; floats with 9 (float) or 17 (double)
+ * significant digits. */
+enum okovm_btf_syntax {
+    OKOVM_BTF_JSON = 0,
+    OKOVM_BTF_OVS = 1,
+};
+
+/* As okovm_btf_decode(), in 'syntax'. */
+int okovm_btf_format(const struct okovm_btf *btf, uint32_t type_id,
+                     const void *data, size_t size,
+                     enum okovm_btf_syntax syntax, char **text,
+                     struct okovm_error *err);
+
 /* Encodes the NUL-terminated JSON text 'json', a value of type 'type_id' of
  * 'btf', into the 'size' bytes at 'out' ('size' must be the type's).
  * Returns 0, or EINVAL with 'err->msg' naming the part of the value at

@@ -353,7 +353,8 @@ okovm_free(void *p)
 struct codec {
     const struct okovm_btf *b;
     struct okovm_error *err;
-    struct okovm_buf out;           /* Decoding: the JSON text. */
+    enum okovm_btf_syntax syntax;   /* Decoding: JSON or ovs-ofctl's. */
+    struct okovm_buf out;           /* Decoding: the text. */
     struct okovm_buf path;          /* "struct flow_key.addr[2]". */
     unsigned int budget;            /* Types left to visit. */
 };
@@ -542,6 +543,7 @@ codec_init(struct codec *c, const struct okovm_btf *b, uint32_t type_id,
     okovm_error_clear(err);
     c->b = b;
     c->err = err;
+    c->syntax = OKOVM_BTF_JSON;
     c->budget = VISIT_BUDGET;
     okovm_buf_init(&c->out);
     okovm_buf_init(&c->path);
@@ -801,19 +803,81 @@ put_ipv6(struct okovm_buf *out, const uint8_t *a)
     }
 }
 
+/* Appends the 'n' bytes at 'data' as hex digits, quoted in JSON. */
 static void
-put_hex(struct okovm_buf *out, const uint8_t *data, size_t n)
+put_hex(struct codec *c, const uint8_t *data, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    bool json = c->syntax == OKOVM_BTF_JSON;
     size_t i;
 
-    okovm_buf_put(out, "\"", 1);
+    okovm_buf_put(&c->out, "\"", json);
     for (i = 0; i < n; i++) {
         char pair[2] = { hex[data[i] >> 4], hex[data[i] & 15] };
 
-        okovm_buf_put(out, pair, 2);
+        okovm_buf_put(&c->out, pair, 2);
     }
-    okovm_buf_put(out, "\"", 1);
+    okovm_buf_put(&c->out, "\"", json);
+}
+
+/* Appends 'n' bytes of text that JSON quotes and ovs-ofctl does not (an
+ * address, an enum's name, hex digits). */
+static void
+put_word(struct codec *c, const char *s, size_t n)
+{
+    if (c->syntax == OKOVM_BTF_JSON) {
+        okovm_json_put_string(&c->out, (const uint8_t *) s, n);
+    } else {
+        okovm_buf_put(&c->out, s, n);
+    }
+}
+
+/* Appends the string of the 'n' bytes at 'data' (up to the first NUL):
+ * JSON's string, or ovs-ofctl's, in double quotes with \", \\ and \xHH
+ * escapes. */
+static void
+put_text(struct codec *c, const uint8_t *data, size_t n)
+{
+    const uint8_t *nul = memchr(data, '\0', n);
+    size_t i;
+
+    n = nul ? (size_t) (nul - data) : n;
+    if (c->syntax == OKOVM_BTF_JSON) {
+        okovm_json_put_string(&c->out, data, n);
+        return;
+    }
+    okovm_buf_put(&c->out, "\"", 1);
+    for (i = 0; i < n; i++) {
+        uint8_t ch = data[i];
+
+        if (ch == '"' || ch == '\\') {
+            okovm_buf_printf(&c->out, "\\%c", ch);
+        } else if (ch >= 0x20 && ch < 0x7f) {
+            okovm_buf_put(&c->out, (const char *) &ch, 1);
+        } else {
+            okovm_buf_printf(&c->out, "\\x%02x", ch);
+        }
+    }
+    okovm_buf_put(&c->out, "\"", 1);
+}
+
+/* Appends the separator before element or member 'i'. */
+static void
+put_separator(struct codec *c, uint32_t i)
+{
+    if (i) {
+        okovm_buf_puts(&c->out, c->syntax == OKOVM_BTF_JSON ? ", " : ",");
+    }
+}
+
+static void
+put_float(struct codec *c, double x, bool single)
+{
+    if (c->syntax == OKOVM_BTF_JSON) {
+        okovm_json_put_double(&c->out, x);
+    } else {
+        okovm_buf_printf(&c->out, single ? "%.9g" : "%.17g", x);
+    }
 }
 
 static int
@@ -844,8 +908,7 @@ decode_int(struct codec *c, const struct btf_type *t, enum convention conv,
             if (enum_value(t, i, &negative) == mine) {
                 const char *name = enum_name(c->b, t, i);
 
-                okovm_json_put_string(&c->out, (const uint8_t *) name,
-                                      strlen(name));
+                put_word(c, name, strlen(name));
                 return 0;
             }
         }
@@ -871,19 +934,17 @@ decode_array(struct codec *c, const struct btf_type *t, const uint8_t *data,
     size_t path_len = c->path.len;
 
     if (et && is_char(c->b, et)) {
-        const uint8_t *nul = memchr(data, '\0', n);
-
-        okovm_json_put_string(&c->out, data, nul ? nul - data : n);
+        put_text(c, data, n);
         return 0;
     } else if (et) {
-        put_hex(&c->out, data, n);
+        put_hex(c, data, n);
         return 0;
     }
     okovm_buf_put(&c->out, "[", 1);
     for (i = 0; i < n; i++) {
         int error;
 
-        okovm_buf_puts(&c->out, i ? ", " : "");
+        put_separator(c, i);
         okovm_buf_printf(&c->path, "[%u]", i);
         error = decode(c, elem, data + i * esize, depth + 1);
         if (error) {
@@ -913,10 +974,14 @@ decode_struct(struct codec *c, const struct btf_type *t, const uint8_t *data,
         if (error) {
             return error;
         }
-        okovm_buf_puts(&c->out, i ? ", " : "");
-        okovm_json_put_string(&c->out, (const uint8_t *) m.name,
-                              strlen(m.name));
-        okovm_buf_puts(&c->out, ": ");
+        put_separator(c, i);
+        if (c->syntax == OKOVM_BTF_JSON) {
+            okovm_json_put_string(&c->out, (const uint8_t *) m.name,
+                                  strlen(m.name));
+            okovm_buf_puts(&c->out, ": ");
+        } else {
+            okovm_buf_printf(&c->out, "%s=", m.name);
+        }
         if (m.bitfield_size) {
             put_decimal(&c->out, false,
                         get_bits(data, m.bit_offset, m.bitfield_size));
@@ -952,20 +1017,27 @@ decode(struct codec *c, uint32_t id, const uint8_t *data, int depth)
 
     if (address_size(conv) != size) {
         /* Not an address: shown as its type says. */
-    } else if (conv == CONV_IPV4) {
-        okovm_buf_printf(&c->out, "\"%u.%u.%u.%u\"", data[0], data[1],
-                         data[2], data[3]);
-        return 0;
-    } else if (conv == CONV_IPV6) {
-        okovm_buf_put(&c->out, "\"", 1);
-        put_ipv6(&c->out, data);
-        okovm_buf_put(&c->out, "\"", 1);
-        return 0;
-    } else if (conv == CONV_MAC) {
-        okovm_buf_printf(&c->out, "\"%02x:%02x:%02x:%02x:%02x:%02x\"",
-                         data[0], data[1], data[2], data[3], data[4],
-                         data[5]);
-        return 0;
+    } else {
+        struct okovm_buf word;
+
+        okovm_buf_init(&word);
+        if (conv == CONV_IPV4) {
+            okovm_buf_printf(&word, "%u.%u.%u.%u", data[0], data[1], data[2],
+                             data[3]);
+        } else if (conv == CONV_IPV6) {
+            put_ipv6(&word, data);
+        } else if (conv == CONV_MAC) {
+            okovm_buf_printf(&word, "%02x:%02x:%02x:%02x:%02x:%02x",
+                             data[0], data[1], data[2], data[3], data[4],
+                             data[5]);
+        }
+        if (word.len) {
+            put_word(c, word.s, word.len);
+            c->out.failed |= word.failed;
+            okovm_buf_free(&word);
+            return 0;
+        }
+        okovm_buf_free(&word);
     }
 
     switch (btf_kind(t)) {
@@ -978,14 +1050,14 @@ decode(struct codec *c, uint32_t id, const uint8_t *data, int depth)
             float x;
 
             memcpy(&x, data, sizeof x);
-            okovm_json_put_double(&c->out, x);
+            put_float(c, x, true);
         } else if (size == sizeof(double)) {
             double x;
 
             memcpy(&x, data, sizeof x);
-            okovm_json_put_double(&c->out, x);
+            put_float(c, x, false);
         } else {
-            put_hex(&c->out, data, size);
+            put_hex(c, data, size);
         }
         return 0;
     case BTF_KIND_ARRAY:
@@ -1051,12 +1123,29 @@ okovm_btf_decode(const struct okovm_btf *b, uint32_t type_id,
                  const void *data, size_t size, char **jsonp,
                  struct okovm_error *err)
 {
+    return okovm_btf_format(b, type_id, data, size, OKOVM_BTF_JSON, jsonp,
+                            err);
+}
+
+/* Stores in '*textp' the value of type 'type_id' of 'b' at 'data' ('size'
+ * bytes) in 'syntax'. */
+int
+okovm_btf_format(const struct okovm_btf *b, uint32_t type_id,
+                 const void *data, size_t size, enum okovm_btf_syntax syntax,
+                 char **jsonp, struct okovm_error *err)
+{
     uint64_t type_bytes;
     struct codec c;
     int error;
 
     *jsonp = NULL;
     codec_init(&c, b, type_id, err);
+    if (syntax != OKOVM_BTF_JSON && syntax != OKOVM_BTF_OVS) {
+        codec_destroy(&c);
+        return okovm_error_set(err, EINVAL, -1, "unknown syntax %d",
+                               (int) syntax);
+    }
+    c.syntax = syntax;
     error = type_size(&c, type_id, 0, &type_bytes);
     if (!error && type_bytes != size) {
         error = okovm_error_set(err, EINVAL, -1, "%s is %llu bytes, got %zu",
