@@ -16,7 +16,7 @@ import pytest
 from okopy.bpf import elf
 from okopy.bpf.btf import Btf, BtfError, decode_or_hex
 from okopy.bpf.toolchain import compile_program
-from tests.btf_blobs import FLOAT, INT, TYPEDEF, BtfWriter
+from tests.btf_blobs import FLOAT, INT, PTR, TYPEDEF, BtfWriter
 
 PROGS = Path(__file__).resolve().parent.parent / "progs"
 DATA = Path(__file__).resolve().parent / "data"
@@ -107,6 +107,19 @@ def test_ovs_syntax_escapes_strings() -> None:
     assert btf.format(arr, b'a"b\\\x01\xff') == '"a\\"b\\\\\\x01\\xff"'
     assert btf.format(arr, b"ab\0cd\0") == '"ab"'
     assert json.loads(btf.format(arr, b'a"b\\\x01\0', "json")) == 'a"b\\\x01'
+
+
+def test_big_endian_pointer_round_trips() -> None:
+    """A __be32 typedef that names a pointer (found by the vm-btf fuzz
+    target): decoding read it little-endian, encoding wrote it big-endian."""
+    w = BtfWriter()
+    ptr = w.ref(PTR, w.integer("unsigned int", 4))
+    be = w.ref(TYPEDEF, ptr, "__be32")
+    btf = Btf.parse(w.blob())
+    raw = bytes([0, 0xBA, 0, 0, 0, 6, 0, 0])
+    value = btf.decode(be, raw)
+    assert value == int.from_bytes(raw, "big")
+    assert btf.encode(be, value) == raw
 
 
 def test_partial_values_are_zero_filled(btf: Btf) -> None:

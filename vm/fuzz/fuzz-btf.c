@@ -81,7 +81,8 @@ check_type(struct okovm_btf *btf, uint32_t id, const uint8_t *rest,
         }
         /* NaN is the one value not equal to itself. */
         if (i && strcmp(json, again) && !strstr(json, "NaN")) {
-            fprintf(stderr, "round trip changed %s into %s\n", json, again);
+            fprintf(stderr, "round trip of %s (type %u) changed %s into "
+                    "%s\n", name, id, json, again);
             abort();
         }
         okovm_free(json);

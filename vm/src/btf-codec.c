@@ -1066,7 +1066,9 @@ decode(struct codec *c, uint32_t id, const uint8_t *data, int depth)
     case BTF_KIND_UNION:
         return decode_struct(c, t, data, depth);
     case BTF_KIND_PTR:
-        put_decimal(&c->out, false, get_uint(data, 8, false));
+        /* A number, in the byte order encode_int() writes it in: a
+         * typedef such as __be64 may name a pointer. */
+        put_decimal(&c->out, false, get_uint(data, 8, conv == CONV_BE));
         return 0;
     default:
         return codec_fail(c, "cannot decode %s", kind_name(t));
