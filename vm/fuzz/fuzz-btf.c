@@ -46,27 +46,24 @@ check_type(struct okovm_btf *btf, uint32_t id, const uint8_t *rest,
         value[i] = rest_len ? rest[i % rest_len] : 0;
     }
 
-    /* The syntax of ovs-ofctl: shown exactly when JSON can be. */
+    /* decode, then encode and decode twice: the second round trip must
+     * change nothing.  (The first may: when members share a name, only the
+     * last one can be given a value, as in a JSON object.)  The syntax of
+     * ovs-ofctl must show the value exactly when JSON can. */
+    error = okovm_btf_decode(btf, id, value, tsize, &json, &err);
     {
+        static struct okovm_error ovs_err;
         char *ovs = NULL;
-        int json_error = okovm_btf_decode(btf, id, value, tsize, &json, &err);
         int ovs_error = okovm_btf_format(btf, id, value, tsize,
-                                         OKOVM_BTF_OVS, &ovs, &err);
+                                         OKOVM_BTF_OVS, &ovs, &ovs_err);
 
-        if (!json_error != !ovs_error) {
+        if (!error != !ovs_error) {
             fprintf(stderr, "JSON %s, ovs-ofctl syntax %s\n",
-                    json_error ? "refused" : json, ovs_error ? "refused" : ovs);
+                    error ? "refused" : json, ovs_error ? "refused" : ovs);
             abort();
         }
         okovm_free(ovs);
-        okovm_free(json);
-        json = NULL;
     }
-
-    /* decode, then encode and decode twice: the second round trip must
-     * change nothing.  (The first may: when members share a name, only the
-     * last one can be given a value, as in a JSON object.) */
-    error = okovm_btf_decode(btf, id, value, tsize, &json, &err);
     for (i = 0; !error && i < 2; i++) {
         error = okovm_btf_encode(btf, id, json, encoded, tsize, &err);
         if (error) {
