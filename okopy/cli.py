@@ -196,7 +196,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for name, sw in checked.switches.items():
         _log(
             f"switch {name}: dpid {sw.dpid:#x}, {len(sw.programs)} programs, "
-            f"{len(sw.seeds)} seeds, {len(sw.flows)} flows"
+            f"{len(sw.seeds)} map entries, {len(sw.flows)} flows"
         )
     _log(f"{args.policy}: OK")
     return 0

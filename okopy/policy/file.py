@@ -137,9 +137,13 @@ def _ipv4_masked(v: Any) -> str:
 def _verdict(v: Any) -> Any:
     if isinstance(v, str) and (v == "none" or v in VERDICT_NAMES):
         return v
-    n = as_int(v)
+    names = "none, " + ", ".join(VERDICT_NAMES)
+    try:
+        n = as_int(v)
+    except ValueError:
+        raise ValueError(f"{v!r} is neither a verdict name ({names}) nor a number") from None
     if not 0 <= n <= 0xFFFFFFFF:
-        raise ValueError("a verdict is a 32-bit number or none/aborted/drop/pass/tx/redirect")
+        raise ValueError(f"a verdict is a 32-bit number or one of {names}")
     return n
 
 
@@ -169,13 +173,25 @@ PREREQUISITES = {
     "udp_dst": ("ip_proto", {17}),
 }
 SIMPLE_ACTIONS = ("drop", "normal", "controller", "in_port", "flood")
+# Every mapping of the policy, by where it sits: (required keys, optional
+# keys).  docs/policy.md has a table for each; tests/unit/test_policy_doc.py
+# checks the two agree.
+KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "": (("version", "switches"), ("programs",)),
+    "programs.NAME": ((), ("source", "object", "id", "function", "defines", "sandbox")),
+    "switches.NAME": (("dpid",), ("programs", "maps", "flows")),
+    "switches.NAME.maps.PROGRAM.MAP[]": (("key", "value"), ()),
+    "switches.NAME.flows[]": (("actions",), ("table", "priority", "match", "cookie")),
+    "switches.NAME.flows[].actions[]": ((), ("output", "goto_table", "bpf")),
+    "switches.NAME.flows[].actions[].bpf": (("prog",), ("table",)),
+}
 
 
 def parse(text: str, file: str = "<policy>", base: Path | None = None) -> Policy:
     """Validate 'text'; raise PolicyError listing every problem."""
     v = Validator(file)
     root = v.compose(text, "the policy", PolicyError)
-    top = v.mapping(root, "the policy", ("version", "switches"), ("programs",))
+    top = v.mapping(root, "the policy", *KEYS[""])
     if top is None:
         raise PolicyError(v.problems)
     if "version" in top and v.scalar(top["version"], "version") != 1:
@@ -209,12 +225,7 @@ def _programs(v: Validator, node: Node | None, base: Path | None) -> dict[str, P
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             v.error(k, f"program name {name!r}: use letters, digits, - and _")
             continue
-        fields = v.mapping(
-            pnode,
-            f"program {name}",
-            (),
-            ("source", "object", "id", "function", "defines", "sandbox"),
-        )
+        fields = v.mapping(pnode, f"program {name}", *KEYS["programs.NAME"])
         if fields is None:
             continue
         if ("source" in fields) == ("object" in fields):
@@ -284,7 +295,7 @@ def _switches(
     dpids: dict[int, str] = {}
     for k, snode in node.value:
         name = str(k.value)
-        fields = v.mapping(snode, f"switch {name}", ("dpid",), ("programs", "maps", "flows"))
+        fields = v.mapping(snode, f"switch {name}", *KEYS["switches.NAME"])
         if fields is None:
             continue
         dpid = (
@@ -340,7 +351,9 @@ def _seeds(v: Validator, node: Node | None, progs: list[str], switch: str) -> li
                 v.error(entries, f"map {mk.value}: entries must be a list of {{key, value}}")
                 continue
             for e in entries.value:
-                f = v.mapping(e, f"an entry of map {mk.value}", ("key", "value"), ())
+                f = v.mapping(
+                    e, f"an entry of map {mk.value}", *KEYS["switches.NAME.maps.PROGRAM.MAP[]"]
+                )
                 if f is not None and "key" in f and "value" in f:
                     out.append(
                         MapSeed(
@@ -363,7 +376,7 @@ def _flows(v: Validator, node: Node | None, progs: list[str], switch: str) -> li
         return out
     seen: dict[tuple[int, int, tuple[tuple[str, Any], ...]], int] = {}
     for fnode in node.value:
-        f = v.mapping(fnode, "a flow", ("actions",), ("table", "priority", "match", "cookie"))
+        f = v.mapping(fnode, "a flow", *KEYS["switches.NAME.flows[]"])
         if f is None:
             continue
         table = v.integer(f["table"], "table", 0, MAX_TABLE) if "table" in f else 0
@@ -424,7 +437,7 @@ def _actions(v: Validator, node: Node, progs: list[str], table: int | None) -> l
                     f"unknown action {a.value!r} (simple actions: {', '.join(SIMPLE_ACTIONS)})",
                 )
             continue
-        f = v.mapping(a, "an action", (), ("output", "goto_table", "bpf"))
+        f = v.mapping(a, "an action", *KEYS["switches.NAME.flows[].actions[]"])
         if f is None:
             continue
         if len(f) != 1:
@@ -442,7 +455,7 @@ def _actions(v: Validator, node: Node, progs: list[str], table: int | None) -> l
                     v.error(val, f"goto_table {t} must be after this flow's table {table}")
                 out.append(("goto_table", t))
         else:
-            b = v.mapping(val, "bpf", ("prog",), ("table",))
+            b = v.mapping(val, "bpf", *KEYS["switches.NAME.flows[].actions[].bpf"])
             if b is None or "prog" not in b:
                 continue
             prog = v.scalar(b["prog"], "bpf prog")

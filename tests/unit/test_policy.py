@@ -87,7 +87,7 @@ switches:
         ("    flows: [{match: {tcp_dst: 80, eth_type: 0x800}, actions: [drop]}]\n",
          "tcp_dst needs ip_proto: 6"),
         ("    flows: [{match: {colour: 1}, actions: [drop]}]\n", "unknown match field 'colour'"),
-        ("    flows: [{match: {bpf_verdict: maybe}, actions: [drop]}]\n", "'maybe' is not a number"),
+        ("    flows: [{match: {bpf_verdict: maybe}, actions: [drop]}]\n", "'maybe' is neither a verdict name (none, aborted, drop, pass, tx, redirect) nor a number"),
         ("    flows: [{match: {eth_src: 'zz'}, actions: [drop]}]\n", "not a MAC address"),
         ("    flows: [{table: 300, actions: [drop]}]\n", "table must be between 0 and 0xfe"),
         ("    flows: [{table: 2, actions: [{goto_table: 1}]}]\n", "must be after this flow's table 2"),
