@@ -116,11 +116,15 @@ def parse_topology(
         raise TopologyError(v.problems)
     name = _name(v, top["name"], "lab name") if "name" in top else default_name
     switches: dict[str, LabSwitch] = {}
+    # Every switch the file names, valid or not: a host or link on a switch
+    # with a bad name or dpid is not also reported as on an unknown switch.
+    declared: set[str] = set()
     snode = top.get("switches")
     if snode is not None and not isinstance(snode, MappingNode):
         v.error(snode, "switches must be a mapping of name -> switch")
     elif snode is not None:
         for k, sv in snode.value:
+            declared.add(str(k.value))
             sname = _name(v, k, "switch name", MAX_SWITCH_NAME)
             f = v.mapping(sv, f"switch {k.value}", ("dpid",), ())
             if sname is None or f is None or "dpid" not in f:
@@ -131,7 +135,7 @@ def parse_topology(
     ports: dict[tuple[str, int], str] = {}
 
     def claim(node: Node, switch: str, port: int, who: str) -> None:
-        if switch not in switches:
+        if switch not in declared:
             v.error(node, f"{who}: unknown switch {switch!r}")
         elif (switch, port) in ports:
             v.error(
@@ -148,29 +152,34 @@ def parse_topology(
     elif hnode is not None:
         addrs: dict[str, str] = {}
         for k, hv in hnode.value:
+            # Each field is checked on its own, so that one bad field does
+            # not hide the problems of the others.
             hname = _name(v, k, "host name")
             f = v.mapping(hv, f"host {k.value}", ("switch", "port", "ip"), ("mac",))
-            if hname is None or f is None or len({"switch", "port", "ip"} & set(f)) < 3:
+            if f is None:
                 continue
-            sw = v.scalar(f["switch"], "switch")
-            port = v.integer(f["port"], "port", 1, 0xFF00)
-            ip = v.scalar(f["ip"], "ip")
-            try:
-                iface = ipaddress.ip_interface(str(ip))
-                if "/" not in str(ip):
-                    raise ValueError
-            except ValueError:
-                v.error(
-                    f["ip"],
-                    f"host {hname} ip {ip!r}: give an address with prefix length",
-                )
-                continue
-            if str(iface.ip) in addrs:
-                v.error(f["ip"], f"host {hname}: {iface.ip} is also {addrs[str(iface.ip)]}")
-            addrs[str(iface.ip)] = hname
+            who = f"host {hname or k.value}"
+            sw = v.scalar(f["switch"], "switch") if "switch" in f else None
+            port = v.integer(f["port"], "port", 1, 0xFF00) if "port" in f else None
+            iface = None
+            if "ip" in f:
+                ip = v.scalar(f["ip"], "ip")
+                try:
+                    if "/" not in str(ip):
+                        raise ValueError
+                    iface = ipaddress.ip_interface(str(ip))
+                except ValueError:
+                    v.error(f["ip"], f"{who} ip {ip!r}: give an address with prefix length")
+                else:
+                    if str(iface.ip) in addrs:
+                        v.error(f["ip"], f"{who}: {iface.ip} is also {addrs[str(iface.ip)]}")
+                    addrs[str(iface.ip)] = hname or str(k.value)
             mac = v.scalar(f["mac"], "mac") if "mac" in f else None
-            if port is not None and isinstance(sw, str):
-                claim(k, sw, port, f"host {hname}")
+            if isinstance(sw, str) and port is not None:
+                claim(k, sw, port, who)
+            elif isinstance(sw, str) and sw not in declared:
+                v.error(k, f"{who}: unknown switch {sw!r}")
+            if hname is not None and isinstance(sw, str) and port is not None and iface:
                 hosts.append(LabHost(hname, sw, port, str(iface), mac))
     links: list[LabLink] = []
     lnode = top.get("links")
@@ -179,16 +188,20 @@ def parse_topology(
     elif lnode is not None:
         for ln in lnode.value:
             f = v.mapping(ln, "a link", ("a", "a_port", "b", "b_port"), ())
-            if f is None or len(f) < 4:
+            if f is None:
                 continue
-            a, b = v.scalar(f["a"], "a"), v.scalar(f["b"], "b")
-            ap = v.integer(f["a_port"], "a_port", 1, 0xFF00)
-            bp = v.integer(f["b_port"], "b_port", 1, 0xFF00)
-            if ap is None or bp is None or not isinstance(a, str) or not isinstance(b, str):
-                continue
-            claim(ln, a, ap, f"link {a}-{b}")
-            claim(ln, b, bp, f"link {a}-{b}")
-            links.append(LabLink(a, ap, b, bp))
+            a = v.scalar(f["a"], "a") if "a" in f else None
+            b = v.scalar(f["b"], "b") if "b" in f else None
+            ap = v.integer(f["a_port"], "a_port", 1, 0xFF00) if "a_port" in f else None
+            bp = v.integer(f["b_port"], "b_port", 1, 0xFF00) if "b_port" in f else None
+            who = f"link {a}-{b}"
+            for sw, port in ((a, ap), (b, bp)):
+                if isinstance(sw, str) and port is not None:
+                    claim(ln, sw, port, who)
+                elif isinstance(sw, str) and sw not in declared:
+                    v.error(ln, f"{who}: unknown switch {sw!r}")
+            if isinstance(a, str) and isinstance(b, str) and ap is not None and bp is not None:
+                links.append(LabLink(a, ap, b, bp))
     controller = None
     if "controller" in top:
         f = v.mapping(top["controller"], "controller", ("policy",), ("api_port", "openflow_port"))

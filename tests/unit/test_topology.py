@@ -46,3 +46,31 @@ def test_problems(text: str, message: str) -> None:
         testbed.parse_topology(text, "t.yaml")
     assert any(message in str(p) for p in info.value.problems), info.value.problems
     assert all(str(p).startswith("t.yaml:") for p in info.value.problems)
+
+
+def test_all_problems_at_once() -> None:
+    """One bad field hides no other problem (lab.md: "all at once")."""
+    text = (
+        "switches: {s1: {dpid: 1}, S_2: {dpid: 2}}\n"
+        "hosts:\n"
+        "  H_1: {switch: s9, port: 1, ip: 10.0.0.1}\n"  # bad name, switch and ip
+        "  h2: {switch: s8, port: 0, ip: 10.0.0.2/24}\n"  # bad switch and port
+        "  h3: {switch: S_2, port: 1, ip: 10.0.0.3/24}\n"  # on the badly named switch
+        "links:\n"
+        "  - {a: s1, a_port: 0, b: s7, b_port: 2}\n"  # bad port, unknown switch
+    )
+    with pytest.raises(testbed.TopologyError) as info:
+        testbed.parse_topology(text, "t.yaml")
+    got = [p.message for p in info.value.problems]
+    for want in (
+        "switch name 'S_2'",
+        "host name 'H_1'",
+        "host H_1: unknown switch 's9'",
+        "host H_1 ip '10.0.0.1': give an address with prefix length",
+        "host h2: unknown switch 's8'",
+        "port must be between 1",
+        "a_port must be between 1",
+        "link s1-s7: unknown switch 's7'",
+    ):
+        assert any(want in m for m in got), (want, got)
+    assert not any("'S_2'" in m and "unknown switch" in m for m in got), got
