@@ -114,14 +114,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"{args.object}: {offline.describe_error(e)}", file=sys.stderr)
         return 1
     i = prog.info
-    rules = "strict rules" if i.kernel_strict else "privileged rules, stack zeroed per run"
-    how = (
-        f"admitted by the kernel verifier ({rules}) in {i.kernel_verify_ns / 1e6:.1f} ms"
-        if i.kernel_verified
-        else "sandbox mode: not kernel-verified, every access checked at run time"
-    )
-    engine = "runs as native code (JIT)" if i.jit else "runs in the interpreter"
-    _log(f"{args.object}: program {i.name} OK, {i.n_insns} insns, {i.n_maps} maps, {how}; {engine}")
+    if i.kernel_verified:
+        rules = "strict rules" if i.kernel_strict else "privileged rules, stack zeroed per run"
+        how = f"admitted by the kernel verifier ({rules}) in {i.kernel_verify_ns / 1e6:.1f} ms"
+        engine = "runs as native code (JIT)" if i.jit else "runs in the interpreter"
+        _log(f"{args.object}: program {i.name} OK, {i.n_insns} insns, {i.n_maps} maps, "
+             f"{how}; {engine}")  # fmt: skip
+        return 0
+    _log(f"{args.object}: program {i.name} OK in sandbox mode only, {i.n_insns} insns, "
+         f"{i.n_maps} maps: not kernel-verified, every access checked at run time "
+         "(a switch loads it only with sandbox allowed)")  # fmt: skip
+    # What the kernel says of it, so that nobody takes sandbox admission
+    # for verification.
+    try:
+        vm.Namespace("verify-kernel").load(
+            _read_object(args.object), prog_name=args.prog, sandbox="never"
+        )
+    except vm.VmError as e:
+        _log(f"the kernel's verifier refuses it: {e.describe()}")
+    else:
+        _log("the kernel's verifier admits it too: without --sandbox it runs verified")
     return 0
 
 

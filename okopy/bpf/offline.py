@@ -85,6 +85,7 @@ class RunResult:
                 "section": self.program.section,
                 "instructions": self.program.n_insns,
                 "mode": self.program.mode,
+                "engine": engine(self.program),
             },
             "packets": self.packets,
             "verdicts": {verdict_name(v): n for v, n in sorted(self.verdicts.items())},
@@ -146,10 +147,24 @@ def run_packets(
     return result
 
 
+def engine(p: vm.ProgramInfo) -> str:
+    """How a loaded program runs, in the switch's words (`prog list`'s mode):
+    'jit' (native code) or 'interpreter', both for programs the kernel
+    admitted, or 'sandbox' (every access checked at run time)."""
+    if p.mode == "sandbox":
+        return "sandbox"
+    return "jit" if p.jit else "interpreter"
+
+
 def format_run(result: RunResult, source: str, max_entries: int = 20) -> str:
     p = result.program
+    how = {
+        "sandbox": "sandbox mode",
+        "jit": "kernel-verified, ran as native code (JIT)",
+        "interpreter": "kernel-verified, ran in the interpreter",
+    }[engine(p)]
     lines = [
-        f"program {p.name} (section {p.section}, {p.n_insns} insns, {p.mode})",
+        f"program {p.name} (section {p.section}, {p.n_insns} insns, {how})",
         f"packets: {result.packets} from {source}",
     ]
     total = result.packets or 1

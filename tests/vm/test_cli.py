@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from okopy.bpf.toolchain import compile_program
 from okopy.cli import main
 from okopy.traffic import packets, pcap
 from okopy.traffic.pcap import Packet
@@ -59,8 +60,40 @@ def test_run_same_result_without_jit(
     for extra in ([], ["--no-jit"]):
         assert main(argv + extra) == 0
         results.append(json.loads(capsys.readouterr().out))
+    engines = [r["program"].pop("engine") for r in results]
     assert results[0] == results[1]
     assert results[0]["verdicts"]["drop"] > 0
+    assert engines[1] == "interpreter"
+    if platform.machine() == "x86_64":
+        assert engines[0] == "jit"
+
+
+def test_run_says_which_engine_ran(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", str(files["blocklist"]), "--pcap", str(files["pcap"])]
+    assert main([*argv, "--no-jit"]) == 0
+    assert "kernel-verified, ran in the interpreter)" in capsys.readouterr().out
+    assert main([*argv, "--sandbox"]) == 0
+    assert "insns, sandbox mode)" in capsys.readouterr().out
+
+
+UNSAFE = Path(__file__).resolve().parent.parent / "progs" / "unsafe"
+
+
+def test_verify_sandbox_says_what_the_kernel_says(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--sandbox admits a program the kernel refuses: the output says it
+    runs in sandbox mode only, and why the kernel refused it."""
+    obj = compile_program(UNSAFE / "pkt_read_unchecked.c", tmp_path / "unchecked.o")
+    assert main(["verify", "--sandbox", str(obj)]) == 0
+    out = capsys.readouterr().out
+    assert "OK in sandbox mode only" in out
+    assert "the kernel's verifier refuses it: " in out
+    assert "pkt_read_unchecked.c:" in out  # the refusal names the source line
+    assert main(["verify", "--sandbox", str(files["blocklist"])]) == 0
+    assert "the kernel's verifier admits it too" in capsys.readouterr().out
 
 
 def test_verify_refusal(
