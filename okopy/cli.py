@@ -14,6 +14,7 @@ from typing import Any
 
 from okopy import __version__
 from okopy.bpf import offline, toolchain, vm
+from okopy.bpf.btf import parse_entry_text
 from okopy.controller.client import ApiClient, ApiClientError
 from okopy.lab import testbed
 from okopy.lab.demo import run_demo
@@ -242,11 +243,9 @@ def _client(args: argparse.Namespace) -> ApiClient:
 
 def _json_arg(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(
-            f"{what} {text!r} is not JSON ({e.msg}); quote strings: '\"10.0.0.1\"'"
-        ) from None
+        return parse_entry_text(text)
+    except ValueError as e:
+        raise InputError(f"{what} {e}") from None
 
 
 def cmd_prog_list(args: argparse.Namespace) -> int:

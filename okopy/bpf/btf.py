@@ -131,6 +131,23 @@ def decode_or_hex(btf: Btf | None, type_id: int, raw: bytes) -> Any:
         return raw.hex()
 
 
+def parse_entry_text(text: str) -> Any:
+    """A map key or value typed on a command line or in a URL: JSON, or
+    else, where that is unambiguous, the bare text as a string.
+
+    `10.0.0.1`, `2001:db8::1`, `02:00:00:00:00:01` and `eth0` are strings,
+    as in a policy file and ovs-ofctl; `7`, `"7"`, `{"rate": 5}` and
+    `[1, 2]` are JSON.  Text that starts like a JSON string, object or
+    array but is not valid JSON raises ValueError: it was meant as JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        stripped = text.strip()
+        if not stripped or stripped[0] in '"{[' or stripped != text:
+            raise ValueError(f"{text!r} is not JSON ({e.msg})") from None
+        return text
+
+
 MAP_TYPE_NAMES = {1: "hash", 2: "array", 9: "lru_hash", 11: "lpm_trie"}
 PIN_BY_NAME = 1
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from okopy.bpf import elf, vm
-from okopy.bpf.btf import Btf, BtfError, map_definitions
+from okopy.bpf.btf import Btf, BtfError, map_definitions, parse_entry_text
 from okopy.traffic.pcap import Packet
 
 SHF_EXECINSTR = 0x4
@@ -98,7 +98,8 @@ def verdict_name(v: int) -> str:
 
 
 def parse_seed(spec: str) -> tuple[str, Any, Any]:
-    """`MAP=KEY=VALUE`, KEY and VALUE as JSON (or 0x-prefixed hex)."""
+    """`MAP=KEY=VALUE`, KEY and VALUE as JSON, bare text (a string, as
+    `10.0.0.1`) or 0x-prefixed hex (raw bytes)."""
     parts = spec.split("=", 2)
     if len(parts) != 3 or not parts[0]:
         raise ValueError(f"seed {spec!r}: expected MAP=KEY=VALUE")
@@ -107,9 +108,9 @@ def parse_seed(spec: str) -> tuple[str, Any, Any]:
         if text.startswith("0x"):
             return bytes.fromhex(text[2:])
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"seed {spec!r}: {text!r} is not JSON ({e.msg})") from None
+            return parse_entry_text(text)
+        except ValueError as e:
+            raise ValueError(f"seed {spec!r}: {e}") from None
 
     return parts[0], value(parts[1]), value(parts[2])
 

@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, Protocol
 from urllib.parse import parse_qs, unquote
 
 from okopy import __version__
+from okopy.bpf.btf import parse_entry_text
 
 log = logging.getLogger("okopy.controller.api")
 
@@ -141,14 +142,15 @@ def json_depth(raw: bytes) -> int:
     return deepest
 
 
-def parse_json(raw: bytes, what: str) -> Any:
+def parse_json(raw: bytes, what: str, *, bare: bool = False) -> Any:
     """JSON text -> object; ApiError 400 naming 'what' when it is not JSON
-    or nests deeper than MAX_JSON_DEPTH."""
+    or nests deeper than MAX_JSON_DEPTH.  With 'bare', text that is not
+    JSON may be a bare string, as `?key=10.0.0.1` (see parse_entry_text)."""
     if json_depth(raw) > MAX_JSON_DEPTH:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return parse_entry_text(raw.decode()) if bare else json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"{what} is not JSON: {e}") from None
     except RecursionError:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"{what} nests too deeply") from None
@@ -232,7 +234,7 @@ class Api:
     def get_map(self, req: Request, p: dict[str, str]) -> Response:
         dpid, pid = _int(p, "dpid"), _int(p, "prog")
         if "key" in req.query:
-            key = parse_json(req.query["key"].encode(), "query key")
+            key = parse_json(req.query["key"].encode(), "query key", bare=True)
             value = self.backend.map_lookup(dpid, pid, p["map"], key)
             if value is None:
                 raise ApiError(HTTPStatus.NOT_FOUND, f"no entry {req.query['key']} in {p['map']}")

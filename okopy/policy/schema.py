@@ -7,11 +7,34 @@ topology files.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 without its base-60 numbers, so that a plain
+    `12:34:56:12:34:56` is a MAC address and `1:0:0:0:0:0:0:1` an IPv6
+    address, not the numbers 9783981296 and 2799360000001."""
+
+
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, re.compile("^(?!.*:)" + rx.pattern.removeprefix("^"), rx.flags))
+        if tag in _NUMBER_TAGS
+        else (tag, rx)
+        for tag, rx in resolvers
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _load_node(node: Node) -> Any:
+    return yaml.load(yaml.serialize(node), Loader=_Loader)
 
 
 @dataclass(frozen=True)
@@ -55,7 +78,7 @@ class Validator:
     def compose(self, text: str, what: str, error: type[ConfigError]) -> Node:
         """Parse 'text' into a node tree, or raise 'error'."""
         try:
-            root = yaml.compose(text)
+            root = yaml.compose(text, Loader=_Loader)
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -97,11 +120,11 @@ class Validator:
         if not isinstance(node, ScalarNode):
             self.error(node, f"{what} must be a single value")
             return None
-        return yaml.safe_load(yaml.serialize(node))
+        return _load_node(node)
 
     def plain(self, node: Node) -> Any:
         """Any YAML value (for map keys and values, typed later by BTF)."""
-        return yaml.safe_load(yaml.serialize(node))
+        return _load_node(node)
 
     def integer(self, node: Node, what: str, lo: int, hi: int) -> int | None:
         v = self.scalar(node, what)

@@ -120,6 +120,15 @@ def test_map_contents_with_the_token(api: tuple[Api, FakeBackend]) -> None:
     assert call(a, "GET", MAP, query={"key": "0"}) == (200, {"key": 0, "value": {"rate": 5}})
 
 
+def test_query_key_may_be_bare(api: tuple[Api, FakeBackend]) -> None:
+    """?key=10.0.0.1 is the string "10.0.0.1", as ?key=%2210.0.0.1%22."""
+    a, b = api
+    b.tables[1, 2, "config"]['"10.0.0.1"'] = {"rate": 7}
+    for key in ("10.0.0.1", '"10.0.0.1"'):
+        got = call(a, "GET", MAP, query={"key": key})
+        assert got == (200, {"key": "10.0.0.1", "value": {"rate": 7}})
+
+
 def test_without_a_token_configured_reads_are_open() -> None:
     a = Api(FakeBackend(), None)
     assert call(a, "GET", MAP, token=None) == (200, [{"key": 0, "value": {"rate": 5}}])

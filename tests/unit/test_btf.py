@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from okopy.bpf import elf
-from okopy.bpf.btf import Btf, BtfError, decode_or_hex
+from okopy.bpf.btf import Btf, BtfError, decode_or_hex, parse_entry_text
 from okopy.bpf.toolchain import compile_program
 from tests.btf_blobs import FLOAT, INT, PTR, TYPEDEF, BtfWriter
 
@@ -383,3 +383,30 @@ def test_floats_read_as_python_reads_them() -> None:
             assert got == want
             assert type(got) is float
             assert btf.encode(tid, got) == raw
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("10.0.0.1", "10.0.0.1"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("02:00:00:00:00:01", "02:00:00:00:00:01"),
+        ("12:34:56:12:34:56", "12:34:56:12:34:56"),
+        ("eth0", "eth0"),
+        ('"10.0.0.1"', "10.0.0.1"),
+        ("7", 7),
+        ('"7"', "7"),
+        ("-1", -1),
+        ("true", True),
+        ('{"rate": 5}', {"rate": 5}),
+        ("[1, 2]", [1, 2]),
+    ],
+)
+def test_entry_text_bare_or_json(text: str, value: object) -> None:
+    assert parse_entry_text(text) == value
+
+
+@pytest.mark.parametrize("text", ['{"rate": 5', "[1,", '"10.0.0.1', "{rate: 5}", "", " 7x"])
+def test_entry_text_that_meant_json(text: str) -> None:
+    with pytest.raises(ValueError, match="is not JSON"):
+        parse_entry_text(text)

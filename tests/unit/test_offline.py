@@ -118,13 +118,19 @@ def test_big_endian_microsecond_pcap() -> None:
     [
         ('sources="10.0.0.1"={"tat":1}', ("sources", "10.0.0.1", {"tat": 1})),
         ("config=0=0x0a000000", ("config", 0, bytes.fromhex("0a000000"))),
+        # Bare text is a string, as in a policy file and ovs-ofctl.
+        ("sources=10.0.0.1={}", ("sources", "10.0.0.1", {})),
+        ("v6=2001:db8::1=7", ("v6", "2001:db8::1", 7)),
+        ("ifs=eth0=1", ("ifs", "eth0", 1)),
     ],
 )
 def test_parse_seed(spec: str, expected: tuple[object, ...]) -> None:
     assert offline.parse_seed(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["nomap", "=1=2", "m=1", "m=1=nope"])
+@pytest.mark.parametrize(
+    "spec", ["nomap", "=1=2", "m=1", 'm=1={"rate": 5', "m=1=[1,", 'm="10.0.0.1=1']
+)
 def test_parse_seed_refusals(spec: str) -> None:
     with pytest.raises(ValueError, match="seed"):
         offline.parse_seed(spec)

@@ -144,3 +144,25 @@ def test_document_problems(text: str, message: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="No such file"):
         policy.load(tmp_path / "none.yaml")
+
+
+def test_addresses_with_colons_stay_strings() -> None:
+    """YAML 1.1 reads 12:34:56:12:34:56 as a base-60 number; a policy
+    means a MAC address (and 1:0:0:0:0:0:0:1 an IPv6 address)."""
+    p = policy.parse(
+        "version: 1\n"
+        "programs: {g: {source: g.c}}\n"
+        "switches:\n"
+        "  s1:\n"
+        "    dpid: 1\n"
+        "    programs: [g]\n"
+        "    maps:\n"
+        "      g:\n"
+        "        macs: [{key: 12:34:56:12:34:56, value: {seen: 10:20}}]\n"
+        "        v6: [{key: 1:0:0:0:0:0:0:1, value: 7}]\n"
+    )
+    seeds = {s.map: (s.key, s.value) for s in p.switches["s1"].seeds}
+    assert seeds == {
+        "macs": ("12:34:56:12:34:56", {"seen": "10:20"}),
+        "v6": ("1:0:0:0:0:0:0:1", 7),
+    }
