@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from typing import Any
 from okopy import __version__
 from okopy.bpf import offline, toolchain, vm
 from okopy.controller.client import ApiClient, ApiClientError
-from okopy.lab import testbed
+from okopy.lab import shell, testbed
 from okopy.lab.demo import run_demo
 from okopy.ovs import build as ovs_build
 from okopy.ovs import series as ovs_series
@@ -184,6 +185,20 @@ def cmd_lab_exec(args: argparse.Namespace) -> int:
     if not argv:
         raise InputError("give a command: okopy lab exec HOST -- CMD ...")
     return subprocess.run(_lab(args).exec(args.host, argv), check=False).returncode
+
+
+def cmd_lab_env(args: argparse.Namespace) -> int:
+    env = testbed.Lab(default_layout(), args.lab).shell_env()
+    sys.stdout.write(shell.exports(env))
+    return 0
+
+
+def cmd_lab_ofctl(args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise InputError(f"give an ovs-ofctl command: okopy lab ofctl {args.lab} dump-flows s1")
+    cmd, env = testbed.Lab(default_layout(), args.lab).ofctl_argv(argv)
+    return subprocess.run(cmd, env={**os.environ, **env}, check=False).returncode
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -513,6 +528,21 @@ def parser() -> argparse.ArgumentParser:
     le.add_argument("host")
     le.add_argument("argv", nargs=argparse.REMAINDER)
     le.set_defaults(func=cmd_lab_exec)
+    lv = lab_sub.add_parser(
+        "env",
+        help="shell exports that point ovs-ofctl, ovs-vsctl & co. (the patched ones, first "
+        'on PATH) at a lab: eval "$(okopy lab env NAME)"',
+    )
+    lv.add_argument("lab", metavar="NAME", help="lab name")
+    lv.set_defaults(func=cmd_lab_env)
+    lo = lab_sub.add_parser(
+        "ofctl",
+        help="the patched ovs-ofctl against a lab: ofctl NAME CMD [ARGS] "
+        "(-O OpenFlow13 unless given)",
+    )
+    lo.add_argument("lab", metavar="NAME", help="lab name")
+    lo.add_argument("argv", nargs=argparse.REMAINDER, help="ovs-ofctl arguments")
+    lo.set_defaults(func=cmd_lab_ofctl)
     lc = lab_sub.add_parser(
         "ctl", help="run an okopy API command (switches, prog, map) next to the lab's controller"
     )
