@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from okopy import __version__
 from okopy.bpf import offline, toolchain, vm
 from okopy.bpf.btf import parse_entry_text
 from okopy.controller.client import ApiClient, ApiClientError
-from okopy.lab import testbed
+from okopy.lab import shell, testbed
 from okopy.lab.demo import run_demo
 from okopy.ovs import build as ovs_build
 from okopy.ovs import series as ovs_series
@@ -26,7 +27,7 @@ from okopy.paths import default_layout
 from okopy.policy.build import check as check_policy
 from okopy.policy.file import load as load_policy
 from okopy.policy.schema import ConfigError
-from okopy.traffic import pcap
+from okopy.traffic import describe, pcap
 
 
 class InputError(ValueError):
@@ -160,6 +161,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pcap(args: argparse.Namespace) -> int:
+    descriptions = describe.parse(args.description)
+    if args.interval < 0:
+        raise InputError(f"--interval {args.interval}: give 0 or more seconds")
+    interval_ns = round(args.interval * 1e9)
+    try:
+        n = pcap.write(Path(args.write), describe.timed(descriptions, interval_ns))
+    except OSError as e:
+        raise InputError(f"{args.write}: {e.strerror}") from None
+    _log(f"{args.write}: {n} packets\n{describe.summary(descriptions)}")
+    return 0
+
+
 def _lab(args: argparse.Namespace) -> testbed.Lab:
     return testbed.Lab(default_layout(), args.name, log=_log)
 
@@ -197,6 +211,20 @@ def cmd_lab_exec(args: argparse.Namespace) -> int:
     if not argv:
         raise InputError("give a command: okopy lab exec HOST -- CMD ...")
     return subprocess.run(_lab(args).exec(args.host, argv), check=False).returncode
+
+
+def cmd_lab_env(args: argparse.Namespace) -> int:
+    env = testbed.Lab(default_layout(), args.lab).shell_env()
+    sys.stdout.write(shell.exports(env))
+    return 0
+
+
+def cmd_lab_ofctl(args: argparse.Namespace) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise InputError(f"give an ovs-ofctl command: okopy lab ofctl {args.lab} dump-flows s1")
+    cmd, env = testbed.Lab(default_layout(), args.lab).ofctl_argv(argv)
+    return subprocess.run(cmd, env={**os.environ, **env}, check=False).returncode
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -441,6 +469,32 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--in-port", type=int, default=0, help="ingress_ifindex (in_port)")
     r.set_defaults(func=cmd_run)
 
+    pc = sub.add_parser(
+        "pcap",
+        help="write a pcap from a short traffic description (to try a filter with `run`)",
+        description="Write a classic Ethernet pcap from traffic descriptions, e.g.\n"
+        "  okopy pcap -w t.pcap 'udp src 10.0.0.1 dst 10.0.0.2 dport 9999 count 3' \\\n"
+        "      'tcp src 10.0.0.0/30 dst 10.0.0.2 sport 40000-40001 dport 80 flags SA'\n\n"
+        "A description is a protocol (udp, tcp, icmp) and fields:\n"
+        "  src, dst  IPv4 or IPv6: an address, a range A-B, a prefix P/LEN, or a comma list\n"
+        f"  sport     ports (default {describe.DEFAULT_SPORT}), dport (required): "
+        "a port, a range A-B, or a comma list\n"
+        "  flags     tcp only, scapy's letters F S R P A U E C (default S)\n"
+        "  payload   bytes of zeros after the header (default 0)\n"
+        "  count     times the whole sweep is written (default 1)\n"
+        "Lists and ranges give every combination (src, dst, sport, dport; the last varies "
+        "fastest).\nicmp is an echo request (ICMPv6 between IPv6 addresses). "
+        "See docs/guide.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pc.add_argument("-w", "--write", required=True, metavar="FILE", help="the pcap to write")
+    pc.add_argument(
+        "-i", "--interval", type=float, default=0.001, metavar="SECONDS",
+        help="time between packets (default 0.001); the first is at 1 s",
+    )  # fmt: skip
+    pc.add_argument("description", nargs="+", help="PROTO FIELD VALUE ...")
+    pc.set_defaults(func=cmd_pcap)
+
     cc = sub.add_parser(
         "check-config",
         help="validate a policy: schema, programs built and verified, seeds",
@@ -524,6 +578,21 @@ def parser() -> argparse.ArgumentParser:
     le.add_argument("host")
     le.add_argument("argv", nargs=argparse.REMAINDER)
     le.set_defaults(func=cmd_lab_exec)
+    lv = lab_sub.add_parser(
+        "env",
+        help="shell exports that point ovs-ofctl, ovs-vsctl & co. (the patched ones, first "
+        'on PATH) at a lab: eval "$(okopy lab env NAME)"',
+    )
+    lv.add_argument("lab", metavar="NAME", help="lab name")
+    lv.set_defaults(func=cmd_lab_env)
+    lo = lab_sub.add_parser(
+        "ofctl",
+        help="the patched ovs-ofctl against a lab: ofctl NAME CMD [ARGS] "
+        "(-O OpenFlow13 unless given)",
+    )
+    lo.add_argument("lab", metavar="NAME", help="lab name")
+    lo.add_argument("argv", nargs=argparse.REMAINDER, help="ovs-ofctl arguments")
+    lo.set_defaults(func=cmd_lab_ofctl)
     lc = lab_sub.add_parser(
         "ctl", help="run an okopy API command (switches, prog, map) next to the lab's controller"
     )

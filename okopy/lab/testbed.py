@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import secrets
 import shutil
 import sys
@@ -31,13 +32,14 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from okopy.lab import shell
 from okopy.lab.controller import ControllerProcess
 from okopy.lab.hosts import Host, plug
 from okopy.netns import Namespace, add_veth, disable_tx_offload
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
 from okopy.policy.schema import ConfigError, Validator
-from okopy.process import terminate
+from okopy.process import pid_alive, terminate
 
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 MAX_NAME = 12
@@ -363,6 +365,38 @@ class Lab:
             line = ctl.wait_for(r"switch 0x[0-9a-f]+ (reconciled|.*not in the policy)", timeout=60)
             self.log(line.split(" INFO ")[-1].split(" WARNING ")[-1])
 
+    def require_running(self) -> None:
+        """Load the state of a lab whose switch runs; else a LabError that
+        names the labs that do."""
+        if set(self.state.name) - NAME_CHARS or not self.exists():
+            up = running_labs(self.layout)
+            raise LabError(
+                f"lab {self.state.name!r} is not running; "
+                + (f"running: {', '.join(up)}" if up else "no lab is (okopy lab up FILE)")
+            )
+        self.load()
+        pid = self.state.pids.get("ovs-vswitchd")
+        if pid is None or not pid_alive(pid):
+            raise LabError(
+                f"lab {self.state.name!r} is not running: its ovs-vswitchd is gone; "
+                f"clean up with `okopy lab down --name {self.state.name}`"
+            )
+
+    def shell_env(self) -> dict[str, str]:
+        """The variables that point Open vSwitch's tools, first on PATH, at
+        the lab's switch (`okopy lab env`)."""
+        self.require_running()
+        inst = self.switch()
+        bindirs = [os.path.abspath(inst.tools.vsctl.parent),
+                   os.path.abspath(inst.tools.ovsdb_tool.parent)]  # fmt: skip
+        return shell.shell_env(inst.variables, bindirs, os.environ.get("PATH", ""))
+
+    def ofctl_argv(self, args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment of `ovs-ofctl ARGS` against the
+        lab's switch, with -O OpenFlow13 unless ARGS choose."""
+        env = self.shell_env()
+        return shell.ofctl_argv(str(self.switch().tools.ofctl), args), env
+
     def ctl_argv(self, argv: Sequence[str]) -> list[str]:
         """`okopy ARGV` run next to the controller, with its API and token."""
         self.load()
@@ -426,6 +460,19 @@ class Lab:
                 flows = sum(1 for ln in dump.splitlines() if "actions=" in ln)
             out["switches"][sw.name] = {"dpid": f"{sw.dpid:#x}", "flows": flows}
         return out
+
+
+def running_labs(layout: Layout) -> list[str]:
+    """Names of the labs whose switch runs."""
+    out = []
+    for state in sorted((layout.build / "lab").glob("*/state.json")):
+        try:
+            pid = json.loads(state.read_text()).get("pids", {}).get("ovs-vswitchd")
+        except (OSError, ValueError):
+            continue  # Being written or removed right now.
+        if isinstance(pid, int) and pid_alive(pid):
+            out.append(state.parent.name)
+    return out
 
 
 def _topology_from_state(d: dict[str, Any]) -> Topology:

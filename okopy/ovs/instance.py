@@ -84,17 +84,25 @@ class OvsInstance:
     # Environment and paths -------------------------------------------------
 
     @property
+    def variables(self) -> dict[str, str]:
+        """The OVS_* variables that point Open vSwitch's tools at this
+        instance.  Absolute, because a relative OVS_RUNDIR breaks
+        `ovs-ofctl CMD s1`: it makes the socket path OVS_RUNDIR/s1.mgmt,
+        which the unix stream resolves against OVS_RUNDIR once more ("s1
+        is not a bridge or a socket")."""
+        d = os.path.abspath(self.rundir)
+        return {
+            "OVS_RUNDIR": d,
+            "OVS_DBDIR": d,
+            "OVS_LOGDIR": d,
+            "OVS_SYSCONFDIR": d,
+            "OVS_PKGDATADIR": os.path.abspath(self.tools.src),
+            "OVS_BINDIR": os.path.abspath(self.tools.build / "utilities"),
+        }
+
+    @property
     def env(self) -> dict[str, str]:
-        d = str(self.rundir)
-        return dict(
-            os.environ,
-            OVS_RUNDIR=d,
-            OVS_DBDIR=d,
-            OVS_LOGDIR=d,
-            OVS_SYSCONFDIR=d,
-            OVS_PKGDATADIR=str(self.tools.src),
-            OVS_BINDIR=str(self.tools.build / "utilities"),
-        )
+        return {**os.environ, **self.variables}
 
     @property
     def db_socket(self) -> Path:

@@ -141,8 +141,10 @@ def udp4(src: str, dst: str, sport: int, dport: int, payload: bytes = b"") -> by
     return ethernet(ETH_P_IP, ipv4(src, dst, IPPROTO_UDP, udp(src, dst, sport, dport, payload)))
 
 
-def tcp6(src: str, dst: str, sport: int, dport: int, flags: int = TCP_SYN) -> bytes:
-    return ethernet(ETH_P_IPV6, ipv6(src, dst, IPPROTO_TCP, tcp(src, dst, sport, dport, flags)))
+def tcp6(src: str, dst: str, sport: int, dport: int, flags: int = TCP_SYN,
+         payload: bytes = b"") -> bytes:  # fmt: skip
+    seg = tcp(src, dst, sport, dport, flags, payload=payload)
+    return ethernet(ETH_P_IPV6, ipv6(src, dst, IPPROTO_TCP, seg))
 
 
 def udp6(src: str, dst: str, sport: int, dport: int, payload: bytes = b"") -> bytes:
@@ -150,8 +152,22 @@ def udp6(src: str, dst: str, sport: int, dport: int, payload: bytes = b"") -> by
     return ethernet(ETH_P_IPV6, ipv6(src, dst, IPPROTO_UDP, seg))
 
 
-def icmp4(src: str, dst: str) -> bytes:
-    return ethernet(ETH_P_IP, ipv4(src, dst, IPPROTO_ICMP, icmp_echo()))
+def icmp4(src: str, dst: str, ident: int = 1, seq: int = 1, payload: bytes = b"x" * 8) -> bytes:
+    return ethernet(ETH_P_IP, ipv4(src, dst, IPPROTO_ICMP, icmp_echo(ident, seq, payload)))
+
+
+def icmp6_echo(src: str, dst: str, ident: int = 1, seq: int = 1,
+               payload: bytes = b"x" * 8) -> bytes:  # fmt: skip
+    """An ICMPv6 echo request; unlike ICMPv4 its checksum covers the
+    IPv6 pseudo-header."""
+    msg = struct.pack("!BBHHH", 128, 0, 0, ident, seq) + payload
+    csum = checksum(_pseudo(src, dst, IPPROTO_ICMPV6, len(msg)) + msg)
+    return msg[:2] + struct.pack("!H", csum) + msg[4:]
+
+
+def icmp6(src: str, dst: str, ident: int = 1, seq: int = 1, payload: bytes = b"x" * 8) -> bytes:
+    msg = icmp6_echo(src, dst, ident, seq, payload)
+    return ethernet(ETH_P_IPV6, ipv6(src, dst, IPPROTO_ICMPV6, msg))
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from okopy import netns
+from okopy.bpf.toolchain import compile_program
 from okopy.lab import testbed
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
@@ -102,3 +105,48 @@ def test_lab_with_controller(layout: Layout, ovs_tools: OvsTools, tmp_path: Path
     finally:
         the_lab.down()
     assert not pid_alive(ctl_pid)
+
+
+def test_ofctl_and_env_reach_the_lab(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
+    """From any directory: `okopy lab ofctl NAME ...`, and the patched
+    ovs-ofctl / ovs-vsctl after `eval "$(okopy lab env NAME)"`."""
+    name = f"o{os.getpid() % 100000}"
+    the_lab = testbed.Lab(layout, name, log=lambda m: None)
+    the_lab.up(
+        testbed.Topology(
+            name,
+            (testbed.LabSwitch("s1", 1),),
+            (testbed.LabHost("h1", "s1", 1, "10.0.0.1/24"),),
+        )
+    )
+    okopy = [sys.executable, "-m", "okopy"]
+
+    def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=False,
+                              timeout=60)  # fmt: skip
+
+    try:
+        compile_program(ROOT / "bpf/blocklist.c", tmp_path / "block.o")
+        load = run([*okopy, "lab", "ofctl", name, "load-bpf-prog", "s1", "7", "block.o",
+                    "name=block"])  # fmt: skip
+        assert load.returncode == 0, load.stderr
+        dump = run([*okopy, "lab", "ofctl", name, "dump-bpf-progs", "s1"])
+        assert dump.returncode == 0, dump.stderr
+        assert "OKOPYT_PROG_LIST_REPLY (OF1.3)" in dump.stdout
+        assert 'prog=7 name="block"' in dump.stdout, dump.stdout
+        script = (
+            f'eval "$({shlex.join(okopy)} lab env {name})" && command -v ovs-ofctl && '
+            "ovs-ofctl -O OpenFlow13 dump-bpf-progs s1 && ovs-vsctl list-br"
+        )
+        sh = run(["bash", "-c", script])
+        assert sh.returncode == 0, sh.stderr
+        which, *rest = sh.stdout.splitlines()
+        assert which == str(ovs_tools.ofctl.absolute())
+        assert 'prog=7 name="block"' in sh.stdout
+        assert rest[-1] == "s1"
+        other = run([*okopy, "lab", "ofctl", name + "x", "show", "s1"])
+        assert other.returncode == 1
+        assert f"lab '{name}x' is not running; running: " in other.stderr
+        assert name in other.stderr.split("running: ")[1].strip().split(", ")
+    finally:
+        the_lab.down()
