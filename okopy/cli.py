@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from okopy import __version__
 from okopy.bpf import offline, toolchain, vm
 from okopy.bpf.btf import parse_entry_text
 from okopy.controller.client import ApiClient, ApiClientError
-from okopy.lab import shell, testbed
+from okopy.lab import shell, testbed, tracelog
 from okopy.lab.demo import run_demo
 from okopy.ovs import build as ovs_build
 from okopy.ovs import series as ovs_series
@@ -153,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         name, key, value = offline.parse_seed(spec)
         offline.seed_map(prog, name, key, value)
     clock = offline.pcap_clock(args.clock, packets)
-    result = offline.run_packets(prog, packets, clock=clock, in_port=args.in_port)
+    result = offline.run_packets(prog, packets, clock=clock, in_port=args.in_port, trace=args.trace)
     if args.json:
         _log(json.dumps(result.to_json(), indent=2))
     else:
@@ -225,6 +226,28 @@ def cmd_lab_ofctl(args: argparse.Namespace) -> int:
         raise InputError(f"give an ovs-ofctl command: okopy lab ofctl {args.lab} dump-flows s1")
     cmd, env = testbed.Lab(default_layout(), args.lab).ofctl_argv(argv)
     return subprocess.run(cmd, env={**os.environ, **env}, check=False).returncode
+
+
+def cmd_lab_tracelog(args: argparse.Namespace) -> int:
+    path = testbed.Lab(default_layout(), args.lab).vswitchd_log()
+    try:
+        log = path.open()
+    except OSError as e:
+        raise InputError(f"{path}: {e.strerror}") from None
+    with log:
+        for line in tracelog.trace_lines(log, args.prog):
+            _log(str(line))
+        partial = ""
+        while args.follow:  # until interrupted, as tail -f
+            chunk = log.readline()
+            if not chunk.endswith("\n"):
+                partial += chunk
+                time.sleep(0.2)
+                continue
+            for line in tracelog.trace_lines([partial + chunk], args.prog):
+                _log(str(line))
+            partial = ""
+    return 0
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -467,6 +490,10 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--prandom-seed", type=int, help="seed bpf_get_prandom_u32")
     r.add_argument("--in-port", type=int, default=0, help="ingress_ifindex (in_port)")
+    r.add_argument(
+        "--trace", action="store_true",
+        help="print every bpf_trace_printk() line, with the packet that printed it",
+    )  # fmt: skip
     r.set_defaults(func=cmd_run)
 
     pc = sub.add_parser(
@@ -593,6 +620,15 @@ def parser() -> argparse.ArgumentParser:
     lo.add_argument("lab", metavar="NAME", help="lab name")
     lo.add_argument("argv", nargs=argparse.REMAINDER, help="ovs-ofctl arguments")
     lo.set_defaults(func=cmd_lab_ofctl)
+    lt = lab_sub.add_parser(
+        "tracelog",
+        help="bpf_trace_printk() lines of the lab's programs, from its switch's log "
+        "(as bpftool prog tracelog)",
+    )
+    lt.add_argument("lab", metavar="NAME", help="lab name")
+    lt.add_argument("--prog", help="only this program (its name)")
+    lt.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    lt.set_defaults(func=cmd_lab_tracelog)
     lc = lab_sub.add_parser(
         "ctl", help="run an okopy API command (switches, prog, map) next to the lab's controller"
     )

@@ -77,6 +77,9 @@ class RunResult:
     packets: int = 0
     verdicts: dict[int, int] = field(default_factory=dict)
     maps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # bpf_trace_printk() lines, with the packet that printed them (1-based),
+    # when the run was asked to trace.
+    trace: list[tuple[int, str]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +93,11 @@ class RunResult:
             "packets": self.packets,
             "verdicts": {verdict_name(v): n for v, n in sorted(self.verdicts.items())},
             "maps": self.maps,
+            **(
+                {"trace": [{"packet": n, "message": m} for n, m in self.trace]}
+                if self.trace is not None
+                else {}
+            ),
         }
 
 
@@ -129,15 +137,29 @@ def run_packets(
     *,
     clock: Clock = None,
     in_port: int = 0,
+    trace: bool = False,
 ) -> RunResult:
-    """Run every packet; 'clock(packet)' fixes bpf_ktime_get_ns per packet."""
+    """Run every packet; 'clock(packet)' fixes bpf_ktime_get_ns per packet.
+    With 'trace', every bpf_trace_printk() line is kept (no rate limit)."""
     result = RunResult(prog.info)
-    for pkt in packets:
-        if clock is not None:
-            prog.ns.set_fixed_clock(clock(pkt))
-        v = prog.run(pkt.data, in_port)
-        result.verdicts[v] = result.verdicts.get(v, 0) + 1
-        result.packets += 1
+    if trace:
+        lines: list[tuple[int, str]] = []
+        result.trace = lines
+        prefix = f"{prog.ns.name}: {prog.info.name}: bpf_trace_printk: "
+        prog.ns.set_printk_rate(TRACE_UNLIMITED, TRACE_UNLIMITED)
+        prog.ns.set_log(
+            lambda _level, msg: lines.append((result.packets + 1, msg.removeprefix(prefix)))
+        )
+    try:
+        for pkt in packets:
+            if clock is not None:
+                prog.ns.set_fixed_clock(clock(pkt))
+            v = prog.run(pkt.data, in_port)
+            result.verdicts[v] = result.verdicts.get(v, 0) + 1
+            result.packets += 1
+    finally:
+        if trace:
+            prog.ns.set_log(None)
     for name, m in prog.maps.items():
         if m.info.global_data:
             continue
@@ -146,6 +168,9 @@ def run_packets(
         except BtfError:
             result.maps[name] = [{"key": k.hex(), "value": v.hex()} for k, v in m.items()]
     return result
+
+
+TRACE_UNLIMITED = 0xFFFFFFFF
 
 
 def engine(p: vm.ProgramInfo) -> str:
@@ -183,6 +208,9 @@ def format_run(result: RunResult, source: str, max_entries: int = 20) -> str:
             )
         if len(entries) > max_entries:
             lines.append(f"  ... {len(entries) - max_entries} more (--json for all)")
+    if result.trace is not None:
+        lines.append(f"trace: {len(result.trace)} lines (bpf_trace_printk)")
+        lines.extend(f"  packet {n}: {msg}" for n, msg in result.trace)
     return "\n".join(lines)
 
 

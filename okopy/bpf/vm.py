@@ -341,6 +341,7 @@ class Namespace:
         ffi, lib = _lib()
         p = ffi.new("struct okovm_ns **")
         _check(lib.okovm_ns_create(name.encode(), p), "create namespace")
+        self.name = name
         self._h = ffi.gc(p[0], lib.okovm_ns_destroy)
         self._log_cb: Any = None
 
@@ -349,6 +350,11 @@ class Namespace:
 
     def seed_prandom(self, seed: int) -> None:
         _lib()[1].okovm_ns_seed_prandom(self._h, seed)
+
+    def set_printk_rate(self, per_sec: int, burst: int) -> None:
+        """bpf_trace_printk() lines let through: 'per_sec' on average, at
+        most 'burst' at once (libokovm's default: 10/s, burst 50)."""
+        _lib()[1].okovm_ns_set_printk_rate(self._h, per_sec, burst)
 
     def set_log(self, fn: Callable[[int, str], None] | None) -> None:
         """Receive bpf_trace_printk() lines and sandbox faults."""

@@ -382,6 +382,11 @@ class Lab:
                 f"clean up with `okopy lab down --name {self.state.name}`"
             )
 
+    def vswitchd_log(self) -> Path:
+        """The lab's ovs-vswitchd log (also after its switch died)."""
+        self.load()
+        return Path(self.state.rundir) / "ovs-vswitchd.log"
+
     def shell_env(self) -> dict[str, str]:
         """The variables that point Open vSwitch's tools, first on PATH, at
         the lab's switch (`okopy lab env`)."""

@@ -8,6 +8,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,5 +149,50 @@ def test_ofctl_and_env_reach_the_lab(layout: Layout, ovs_tools: OvsTools, tmp_pa
         assert other.returncode == 1
         assert f"lab '{name}x' is not running; running: " in other.stderr
         assert name in other.stderr.split("running: ")[1].strip().split(", ")
+    finally:
+        the_lab.down()
+
+
+def test_tracelog_shows_the_programs_trace_printk(
+    layout: Layout, ovs_tools: OvsTools, tmp_path: Path
+) -> None:
+    """`okopy lab tracelog NAME`: bpf_trace_printk() lines of a program the
+    switch runs, read from its log, as `bpftool prog tracelog`."""
+    name = f"t{os.getpid() % 100000}"
+    the_lab = testbed.Lab(layout, name, log=lambda m: None)
+    the_lab.up(
+        testbed.Topology(
+            name,
+            (testbed.LabSwitch("s1", 1),),
+            (testbed.LabHost("h1", "s1", 1, "10.0.0.1/24"),
+             testbed.LabHost("h2", "s1", 2, "10.0.0.2/24")),
+        )
+    )  # fmt: skip
+    okopy = [sys.executable, "-m", "okopy"]
+
+    def run(*argv: str) -> str:
+        proc = subprocess.run([*okopy, *argv], cwd=tmp_path, capture_output=True, text=True,
+                              check=False, timeout=60)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    try:
+        compile_program(ROOT / "tests/progs/trace_ports.c", tmp_path / "tp.o")
+        run("lab", "ofctl", name, "load-bpf-prog", "s1", "3", "tp.o")
+        run("lab", "ofctl", name, "add-flow", "s1", "table=0,udp,actions=bpf(prog=3,table=1)")
+        run("lab", "ofctl", name, "add-flow", "s1", "table=1,actions=NORMAL")
+        # Three datagrams to port 7777; nothing listens, which is fine.
+        run("lab", "exec", "--name", name, "h1", "--", sys.executable, "-c",
+            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "for _ in range(3): s.sendto(b'x', ('10.0.0.2', 7777))")  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            lines = run("lab", "tracelog", name, "--prog", "trace_ports").splitlines()
+            if len(lines) >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(lines) == 3, lines
+        assert all(line.endswith(" s1 trace_ports: udp to port 7777") for line in lines), lines
+        assert run("lab", "tracelog", name, "--prog", "other") == ""
     finally:
         the_lab.down()

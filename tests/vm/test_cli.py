@@ -137,3 +137,25 @@ def test_run_bad_seed_is_an_error(
     argv += ["--seed", 'blocked_v4="10.1.0.300"={}']
     assert main(argv) == 1
     assert "not an IP address" in capsys.readouterr().err
+
+
+def test_run_trace_prints_every_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--trace: every bpf_trace_printk() line, with its packet, past
+    libokovm's rate limit (10 a second, bursts of 50)."""
+    obj = compile_program(Path(__file__).parent.parent / "progs" / "trace_ports.c",
+                          tmp_path / "trace_ports.o")  # fmt: skip
+    trace = [Packet(1_000_000_000 + i, packets.udp4("10.0.0.1", "10.0.0.2", 5, 50 + i % 3), 60)
+             for i in range(90)]  # fmt: skip
+    trace.insert(1, Packet(1_000_000_000, packets.icmp4("10.0.0.1", "10.0.0.2"), 60))
+    pcap.write(tmp_path / "t.pcap", trace)
+    argv = ["run", str(obj), "--pcap", str(tmp_path / "t.pcap"), "--trace"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "trace: 90 lines (bpf_trace_printk)" in text
+    assert "  packet 1: udp to port 50\n  packet 3: udp to port 51\n" in text
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["trace"]) == 90
+    assert out["trace"][-1] == {"packet": 91, "message": "udp to port 52"}
+    assert main(argv[:-1]) == 0
+    assert "trace:" not in capsys.readouterr().out

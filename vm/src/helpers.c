@@ -160,8 +160,10 @@ helper_trace_printk(uint64_t fmt_, uint64_t size_, uint64_t a1, uint64_t a2,
                                              : sizeof out - len - 1;
     }
     out[len] = '\0';
-    okovm_ns_log(run->ns, OKOVM_LOG_INFO, true, "%s: %s: %s", run->ns->name,
-                 run->prog->name, out);
+    /* Tagged like the kernel's trace_pipe, so that readers of a log tell
+     * these lines from libokovm's own (okopy lab tracelog). */
+    okovm_ns_log(run->ns, OKOVM_LOG_INFO, true, "%s: %s: bpf_trace_printk: %s",
+                 run->ns->name, run->prog->name, out);
     return len;
 }
 
