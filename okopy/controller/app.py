@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -94,6 +95,9 @@ class Settings:
     api_port: int = 0
     api_token: str | None = None
     stats_interval: float = 5.0
+    # A socket that already listens, inherited (the lab's, bound on the
+    # host while the controller runs in the switches' namespace).
+    api_socket_fd: int | None = None
 
 
 class OwnerCall(event.EventBase):
@@ -137,14 +141,15 @@ class OkopyController(app_manager.OSKenApp):
         super().start()
         self._owner = self.threads[-1]  # the event loop os-ken just spawned
         # Served only now: every API call waits on the owner thread.
-        if self.settings.api_port:
-            self.http = api.serve(
-                api.Api(self, self.settings.api_token), self.settings.api_host,
-                self.settings.api_port,
-            )  # fmt: skip
-            log.info("API on http://%s:%d%s (%s)", self.settings.api_host,
-                     self.settings.api_port, api.API,
-                     "changes and map contents need the token" if self.settings.api_token
+        st = self.settings
+        if st.api_port or st.api_socket_fd is not None:
+            sock = socket.socket(fileno=st.api_socket_fd) if st.api_socket_fd is not None else None
+            self.http = api.serve(api.Api(self, st.api_token), st.api_host, st.api_port, sock)
+            bound = self.http.socket.getsockname()
+            host, port = str(bound[0]), int(bound[1])
+            log.info("API on http://%s:%d%s (%s)", f"[{host}]" if ":" in host else host,
+                     port, api.API,
+                     "changes and map contents need the token" if st.api_token
                      else "no token: changes disabled, map contents open")  # fmt: skip
         threading.Thread(target=self._poll_stats, daemon=True, name="okopy-stats").start()
 
@@ -531,9 +536,14 @@ def run(
     api_host: str = "127.0.0.1",
     api_port: int = 0,
     api_token: str | None = None,
+    api_socket_fd: int | None = None,
 ) -> None:
-    """Run the controller in this process until it is signalled to stop."""
-    OkopyController.settings = Settings(policy_path, api_host, api_port, api_token)
+    """Run the controller in this process until it is signalled to stop;
+    the API on api_host:api_port, or on the listening socket
+    'api_socket_fd', or nowhere (port 0 and no socket)."""
+    OkopyController.settings = Settings(
+        policy_path, api_host, api_port, api_token, api_socket_fd=api_socket_fd
+    )
     cfg.CONF(
         args=[f"--ofp-listen-host={listen_host}", f"--ofp-tcp-listen-port={listen_port}"],
         project="os_ken",
