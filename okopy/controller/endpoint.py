@@ -25,7 +25,8 @@ TOKEN_FLAG = "--api-token-file"
 TOKEN_ENV = "OKOPY_API_TOKEN_FILE"
 DEFAULT_API = "127.0.0.1:8080"
 FORMS = "give HOST:PORT (e.g. 127.0.0.1:8080), :PORT or http://HOST:PORT"
-_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\Z")
+# Names as resolvers take them, underscores too (container service names).
+_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?\Z")
 
 
 class EndpointError(ValueError):
@@ -149,14 +150,20 @@ def _parse_url(text: str, server: bool, bad: Callable[[str], EndpointError]) -> 
     if url.scheme not in schemes:
         raise bad(f"the scheme must be {' or '.join(schemes)}")
     if url.username is not None or url.password is not None or url.query or url.fragment:
-        raise bad("a URL without user, query or fragment")
-    host = _plain_host(url.hostname) if url.hostname else None
+        raise bad("a user, a query or a fragment is not taken")
+    if not url.hostname:
+        raise bad("no host")
+    host = _plain_host(url.hostname)
     if host is None:
-        raise bad("no host name or address")
+        raise bad(f"{url.hostname!r} is not a host name or address")
+    if port == 0:
+        raise bad("port 0: give a port from 1 to 65535")
     path = url.path.rstrip("/")
     if server and path:
         raise bad("the controller serves the API at /, not under a path")
-    return ApiAddress(url.scheme, host, port or (443 if url.scheme == "https" else 80), path)
+    if port is None:
+        port = 443 if url.scheme == "https" else 80
+    return ApiAddress(url.scheme, host, port, path)
 
 
 def read_token(setting: Setting) -> str:

@@ -32,6 +32,7 @@ API = Setting("", "--api")  # a template: the value is replaced per case
         ("127.0.0.1:8081", "http://127.0.0.1:8081"),
         (":8081", "http://127.0.0.1:8081"),
         ("localhost:80", "http://localhost:80"),
+        ("okopy_ctl:8080", "http://okopy_ctl:8080"),
         ("[::1]:8081", "http://[::1]:8081"),
         (" 10.0.0.1:9 ", "http://10.0.0.1:9"),
         ("http://127.0.0.1:8081", "http://127.0.0.1:8081"),
@@ -60,8 +61,10 @@ def test_client_addresses(text: str, url: str) -> None:
         ("ftp://127.0.0.1:21", "the scheme must be http or https"),
         ("http://127.0.0.1:x", "Port could not be cast"),
         ("http://:8080", "no host"),
-        ("http://u:p@127.0.0.1:8080", "without user"),
-        ("http://127.0.0.1:8080/?a=1", "without user, query"),
+        ("http://u:p@127.0.0.1:8080", "a user, a query or a fragment is not taken"),
+        ("http://127.0.0.1:8080/?a=1", "a user, a query or a fragment"),
+        ("http://127.0.0.1:0", "port 0"),
+        ("http://a$b:80", "'a$b' is not a host name"),
     ],
 )
 def test_bad_client_addresses_name_the_flag(text: str, why: str) -> None:
