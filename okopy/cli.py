@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -241,6 +242,13 @@ def cmd_controller(args: argparse.Namespace) -> int:
     if api is not None and args.api_socket_fd is not None:
         raise InputError(f"give {api} or --api-socket-fd, not both")
     address = endpoint.parse_address(api, server=True) if api else None
+    if args.api_socket_fd is not None:
+        try:
+            is_socket = stat.S_ISSOCK(os.fstat(args.api_socket_fd).st_mode)
+        except OSError as e:
+            raise InputError(f"--api-socket-fd {args.api_socket_fd}: {e.strerror}") from None
+        if not is_socket:
+            raise InputError(f"--api-socket-fd {args.api_socket_fd}: not a socket")
     token, _ = _token(args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

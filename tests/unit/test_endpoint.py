@@ -238,6 +238,8 @@ def test_the_old_token_flag_still_works(
         (["controller", "--policy", "p.yaml", "--listen", "6653"], {}, "--listen '6653': no port"),
         (["controller", "--policy", "p.yaml", "--api", ":1", "--api-socket-fd", "3"], {},
          "give --api ':1' or --api-socket-fd, not both"),
+        (["controller", "--policy", "p.yaml", "--api-socket-fd", "987"], {},
+         "--api-socket-fd 987: Bad file descriptor"),
     ],
 )  # fmt: skip
 def test_bad_input_is_refused_naming_the_flag(
@@ -272,3 +274,14 @@ def test_the_controller_serves_on_an_inherited_socket() -> None:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_the_inherited_api_fd_must_be_a_socket(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (tmp_path / "f").open("w") as f:
+        fd = f.fileno()
+        code, _, err = okopy(["controller", "--policy", "p.yaml", "--api-socket-fd", str(fd)],
+                             capsys)  # fmt: skip
+    assert code == 1
+    assert err == f"okopy: error: --api-socket-fd {fd}: not a socket\n"
