@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from typing import Any
 from okopy import __version__
 from okopy.bpf import offline, toolchain, vm
 from okopy.bpf.btf import parse_entry_text
+from okopy.controller import endpoint
 from okopy.controller.client import ApiClient, ApiClientError
 from okopy.lab import shell, testbed, tracelog
 from okopy.lab.demo import run_demo
@@ -37,6 +39,21 @@ class InputError(ValueError):
 
 def _log(message: str) -> None:
     print(message, flush=True)
+
+
+class _DeprecatedTokenFile(argparse.Action):
+    """--token-file, the old name of --api-token-file: still taken, with a warning."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"okopy: warning: --token-file is deprecated: use {endpoint.TOKEN_FLAG}",
+              file=sys.stderr)  # fmt: skip
+        setattr(namespace, self.dest, values)
 
 
 def cmd_ovs_build(args: argparse.Namespace) -> int:
@@ -204,6 +221,9 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
         _log(f"  switch {name}: dpid {s['dpid']}, {s['flows']} flows")
     for name, h in status["hosts"].items():
         _log(f"  host {name}: {h['ip']} on {h['switch']} port {h['port']}")
+    if "api" in status:
+        _log(f"  controller API: {status['api']['address']}, "
+             f"token in {status['api']['token_file']}")  # fmt: skip
     return 0
 
 
@@ -266,30 +286,55 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> tuple[str | None, endpoint.Setting | None]:
+    """The bearer token from --api-token-file or $OKOPY_API_TOKEN_FILE, and
+    where it came from."""
+    given = endpoint.choose(
+        args.api_token_file, endpoint.TOKEN_FLAG, os.environ, endpoint.TOKEN_ENV
+    )
+    return (endpoint.read_token(given) if given else None), given
+
+
 def cmd_controller(args: argparse.Namespace) -> int:
     from okopy.controller import app  # noqa: PLC0415 - os-ken loads only when needed
 
-    host, _, port = args.listen.rpartition(":")
+    host, port = endpoint.parse_host_port(
+        endpoint.Setting(args.listen, "--listen"), "give HOST:PORT (e.g. 127.0.0.1:6653) or :PORT"
+    )
+    api = endpoint.choose(args.api, endpoint.API_FLAG, os.environ, endpoint.API_ENV)
+    if api is not None and args.api_socket_fd is not None:
+        raise InputError(f"give {api} or --api-socket-fd, not both")
+    address = endpoint.parse_address(api, server=True) if api else None
+    if args.api_socket_fd is not None:
+        try:
+            is_socket = stat.S_ISSOCK(os.fstat(args.api_socket_fd).st_mode)
+        except OSError as e:
+            raise InputError(f"--api-socket-fd {args.api_socket_fd}: {e.strerror}") from None
+        if not is_socket:
+            raise InputError(f"--api-socket-fd {args.api_socket_fd}: not a socket")
+    token, _ = _token(args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    api_host, _, api_port = (args.api or ":0").rpartition(":")
-    token = None
-    if args.api_token_file:
-        token = Path(args.api_token_file).read_text().strip()
-        if not token:
-            raise InputError(f"{args.api_token_file} is empty")
-    app.run(args.policy, host or "127.0.0.1", int(port), api_host or "127.0.0.1", int(api_port),
-            token)  # fmt: skip
+    app.run(args.policy, host, port, address.host if address else "127.0.0.1",
+            address.port if address else 0, token, args.api_socket_fd)  # fmt: skip
     return 0
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
-    token = None
-    if getattr(args, "token_file", None):
-        token = Path(args.token_file).read_text().strip()
-    return ApiClient(args.api, token)
+    api = endpoint.choose(
+        args.api, endpoint.API_FLAG, os.environ, endpoint.API_ENV, endpoint.DEFAULT_API
+    )
+    assert api is not None
+    address = endpoint.parse_address(api)
+    token, token_from = _token(args)
+    if api.source == "the default":
+        base_from = f"the default; give {endpoint.API_FLAG} or set {endpoint.API_ENV}"
+    else:
+        base_from = f"from {api.source}"
+    return ApiClient(address.url, token, token_from=str(token_from) if token_from else None,
+                     base_from=base_from)  # fmt: skip
 
 
 def _json_arg(text: str, what: str) -> Any:
@@ -532,22 +577,44 @@ def parser() -> argparse.ArgumentParser:
 
     ct = sub.add_parser("controller", help="run the SDN controller (os-ken) for a policy")
     ct.add_argument("--policy", required=True, help="policy YAML (okopy check-config it first)")
-    ct.add_argument("--listen", default="127.0.0.1:6653", help="OpenFlow HOST:PORT")
-    ct.add_argument("--api", help="serve the HTTP API on HOST:PORT (e.g. 127.0.0.1:8080)")
+    ct.add_argument("--listen", default="127.0.0.1:6653",
+                    help="OpenFlow HOST:PORT or :PORT (default 127.0.0.1:6653)")  # fmt: skip
     ct.add_argument(
-        "--api-token-file", help="file with the bearer token that API changes and map reads need"
-    )
+        "--api", metavar="HOST:PORT",
+        help=f"serve the HTTP API on HOST:PORT, :PORT (127.0.0.1) or http://HOST:PORT "
+        f"(default ${endpoint.API_ENV}; neither: no API)",
+    )  # fmt: skip
+    ct.add_argument(
+        "--api-token-file", metavar="FILE",
+        help="file with the bearer token that API changes and map reads need "
+        f"(default ${endpoint.TOKEN_ENV}; neither: changes refused, reads open)",
+    )  # fmt: skip
+    ct.add_argument(
+        "--api-socket-fd", type=int, metavar="FD",
+        help="serve the HTTP API on this inherited, listening socket instead "
+        "(okopy lab: bound on the host, while the controller runs in a namespace)",
+    )  # fmt: skip
     ct.add_argument("-v", "--verbose", action="store_true")
     ct.set_defaults(func=cmd_controller)
 
-    def api_args(p: argparse.ArgumentParser, token: bool = False) -> None:
-        p.add_argument("--api", default="http://127.0.0.1:8080", help="controller API URL")
-        if token:
-            p.add_argument("--token-file", help="file with the API bearer token")
-        p.add_argument("--dpid", required=True, help="switch datapath id (e.g. 0x1)")
+    def api_args(p: argparse.ArgumentParser, dpid: bool = True) -> None:
+        p.add_argument(
+            "--api", metavar="HOST:PORT",
+            help="the controller's API: HOST:PORT, :PORT (127.0.0.1) or a URL "
+            f"(default ${endpoint.API_ENV}, else {endpoint.DEFAULT_API})",
+        )  # fmt: skip
+        p.add_argument(
+            "--api-token-file", metavar="FILE",
+            help=f"file with the API's bearer token (default ${endpoint.TOKEN_ENV}); "
+            "map contents and changes need it when the controller has one",
+        )  # fmt: skip
+        p.add_argument("--token-file", dest="api_token_file", action=_DeprecatedTokenFile,
+                       help=argparse.SUPPRESS)  # fmt: skip
+        if dpid:
+            p.add_argument("--dpid", required=True, help="switch datapath id (e.g. 0x1)")
 
     sws = sub.add_parser("switches", help="switches of the policy, through the controller API")
-    sws.add_argument("--api", default="http://127.0.0.1:8080", help="controller API URL")
+    api_args(sws, dpid=False)
     sws.add_argument("--json", action="store_true")
     sws.set_defaults(func=cmd_switches)
 
@@ -573,7 +640,7 @@ def parser() -> argparse.ArgumentParser:
     )
     for action, text in map_actions:
         p_ = mp_sub.add_parser(action, help=text)
-        api_args(p_, token=True)  # map contents need the token too
+        api_args(p_)
         p_.add_argument("prog", type=int, help="program id")
         p_.add_argument("map", help="map name")
         if action != "dump":
@@ -630,8 +697,9 @@ def parser() -> argparse.ArgumentParser:
     lt.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     lt.set_defaults(func=cmd_lab_tracelog)
     lc = lab_sub.add_parser(
-        "ctl", help="run an okopy API command (switches, prog, map) next to the lab's controller"
-    )
+        "ctl", help="run an okopy command (switches, prog, map) with the lab's API and token "
+        "($OKOPY_API, $OKOPY_API_TOKEN_FILE)",
+    )  # fmt: skip
     lc.add_argument("--name", default="lab", help="lab name (default: lab)")
     lc.add_argument("argv", nargs=argparse.REMAINDER)
     lc.set_defaults(func=cmd_lab_ctl)

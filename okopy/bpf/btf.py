@@ -148,6 +148,47 @@ def parse_entry_text(text: str) -> Any:
         return text
 
 
+@dataclass(frozen=True)
+class TypedMap:
+    """How one map's entries turn into JSON and back: its key and value
+    sizes and, where known, their BTF types (from the object, or read from
+    the switch).  Without a type, a key or value is hex ("0x..." in)."""
+
+    name: str
+    key_size: int
+    value_size: int
+    btf: Btf | None = None
+    key_type_id: int = 0
+    value_type_id: int = 0
+
+    def encode_key(self, key: Any) -> bytes:
+        return self._encode(self.key_type_id, self.key_size, key, "key")
+
+    def encode_value(self, value: Any) -> bytes:
+        return self._encode(self.value_type_id, self.value_size, value, "value")
+
+    def decode_entry(self, key: bytes, value: bytes) -> dict[str, Any]:
+        """Bytes of an entry -> {"key": JSON, "value": JSON} (hex where BTF cannot)."""
+        return {
+            "key": decode_or_hex(self.btf, self.key_type_id, key),
+            "value": decode_or_hex(self.btf, self.value_type_id, value),
+        }
+
+    def _encode(self, type_id: int, size: int, obj: Any, what: str) -> bytes:
+        if isinstance(obj, str) and obj.startswith("0x"):
+            try:
+                raw = bytes.fromhex(obj[2:])
+            except ValueError:
+                raise BtfError(f"map {self.name}: {what} {obj!r} is not hex digits") from None
+        elif self.btf is None or not type_id:
+            raise BtfError(f"map {self.name} has no BTF type for its {what}: give 0x-hex")
+        else:
+            raw = self.btf.encode(type_id, obj)
+        if len(raw) != size:
+            raise BtfError(f"map {self.name}: {what} is {len(raw)} bytes, the map's is {size}")
+        return raw
+
+
 MAP_TYPE_NAMES = {1: "hash", 2: "array", 9: "lru_hash", 11: "lpm_trie"}
 PIN_BY_NAME = 1
 

@@ -7,5 +7,8 @@
 - `app`: the os-ken application, the one owner of the controller's state;
   `pending`: xids and the waiters of replies;
 - `api`, `metrics`: the HTTP API and Prometheus metrics; `client`: the API's
-  client, for `okopy prog` and `okopy map`.
+  client, for `okopy prog` and `okopy map`; `endpoint`: the API's address
+  and token file, from flags or the environment;
+- `switch_btf`: the types of the maps of programs the policy does not
+  have, read from the switch.
 """

@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, unquote
 
 from okopy import __version__
 from okopy.bpf.btf import parse_entry_text
+from okopy.controller.endpoint import TOKEN_ENV, TOKEN_FLAG
 
 log = logging.getLogger("okopy.controller.api")
 
@@ -212,13 +213,19 @@ class Api:
             if not route.mutates:
                 return  # without a token the API is read-only, and reads are open
             raise ApiError(
-                HTTPStatus.FORBIDDEN, "changes are disabled: start with --api-token-file"
+                HTTPStatus.FORBIDDEN,
+                f"changes are disabled: start the controller with {TOKEN_FLAG} FILE "
+                f"(or {TOKEN_ENV}=FILE)",
             )
         given = req.headers.get("authorization", "")
         if not given.startswith("Bearer ") or not hmac.compare_digest(
             given[7:].encode(), self.token.encode()
         ):
-            raise ApiError(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
+            raise ApiError(
+                HTTPStatus.UNAUTHORIZED,
+                "missing or wrong bearer token (Authorization: Bearer <the controller's "
+                f"{TOKEN_FLAG}>)",
+            )
 
     # Handlers ------------------------------------------------------------------
 
@@ -337,7 +344,8 @@ def openapi() -> dict[str, Any]:
             "version": __version__,
             "description": (
                 "Changes (PUT, DELETE, POST) and reads of map contents (GET .../maps/{map}) "
-                "need `Authorization: Bearer <token>` (the controller's --api-token-file). "
+                f"need `Authorization: Bearer <token>` (the controller's {TOKEN_FLAG}, or "
+                f"{TOKEN_ENV}; okopy's clients send the token in theirs). "
                 "Without a configured token, changes are refused (403) and every read is "
                 "open. Listings (switches, programs, a program's maps with entry counts), "
                 "metrics and this document need no token. Limits: a body of at most "
@@ -496,9 +504,21 @@ class ApiServer(ThreadingHTTPServer):
     request_queue_size = 1024
 
     def __init__(
-        self, address: tuple[str, int], api: Api, max_connections: int = MAX_CONNECTIONS
+        self,
+        address: tuple[str, int],
+        api: Api,
+        max_connections: int = MAX_CONNECTIONS,
+        sock: socket.socket | None = None,
     ) -> None:
-        super().__init__(address, _Handler)
+        """Serve on 'address', or on 'sock' when given: a socket that is
+        already listening (e.g. inherited from `okopy lab`)."""
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler, bind_and_activate=sock is None)
+        if sock is not None:
+            self.socket.close()
+            self.socket = sock
+            self.server_address = sock.getsockname()[:2]
         self.api = api
         self._slots = threading.BoundedSemaphore(max_connections)
 
@@ -530,8 +550,9 @@ class ApiServer(ThreadingHTTPServer):
         log.warning("API: connection from %s failed: %s", client_address[0], sys.exc_info()[1])
 
 
-def serve(api: Api, host: str, port: int) -> ApiServer:
-    """Serve 'api' from a daemon thread; returns the server (shutdown())."""
-    server = ApiServer((host, port), api)
+def serve(api: Api, host: str, port: int, sock: socket.socket | None = None) -> ApiServer:
+    """Serve 'api' on host:port, or on the listening 'sock', from a daemon
+    thread; returns the server (shutdown())."""
+    server = ApiServer((host, port), api, sock=sock)
     threading.Thread(target=server.serve_forever, daemon=True, name="okopy-api").start()
     return server

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -38,10 +40,12 @@ from os_ken.controller.handler import (
 )
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
-from okopy.controller import api, metrics, openflow
+from okopy.bpf.btf import TypedMap
+from okopy.controller import api, metrics, openflow, switch_btf
 from okopy.controller.metrics import ProgramSample
 from okopy.controller.pending import PendingRequests, Waiter
 from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
+from okopy.controller.switch_btf import LoadedProgram, SwitchMaps, fetch_btf
 from okopy.ofp import messages as m
 from okopy.ofp.constants import (
     MAP_DESC_PINNED,
@@ -52,7 +56,7 @@ from okopy.ofp.constants import (
 )
 from okopy.policy.build import Checked
 from okopy.policy.build import check as check_policy
-from okopy.policy.desired import BuiltProgram, DesiredSwitch, Flow
+from okopy.policy.desired import DesiredSwitch, Flow
 from okopy.policy.file import load as load_policy
 from okopy.policy.schema import ConfigError
 
@@ -94,6 +98,9 @@ class Settings:
     api_port: int = 0
     api_token: str | None = None
     stats_interval: float = 5.0
+    # A socket that already listens, inherited (the lab's, bound on the
+    # host while the controller runs in the switches' namespace).
+    api_socket_fd: int | None = None
 
 
 class OwnerCall(event.EventBase):
@@ -123,6 +130,7 @@ class OkopyController(app_manager.OSKenApp):
         self.samples: dict[int, list[metrics.ProgramSample]] = {}
         self.map_sizes: dict[int, dict[tuple[int, int, str], int]] = {}
         self.reconciles: dict[int, int] = {}
+        self.switch_maps = SwitchMaps()  # types of maps of programs not in the policy
         self._owner: threading.Thread | None = None
         self._stopped = threading.Event()
         # Not the state's lock: it orders reloads, so that the last policy
@@ -137,14 +145,15 @@ class OkopyController(app_manager.OSKenApp):
         super().start()
         self._owner = self.threads[-1]  # the event loop os-ken just spawned
         # Served only now: every API call waits on the owner thread.
-        if self.settings.api_port:
-            self.http = api.serve(
-                api.Api(self, self.settings.api_token), self.settings.api_host,
-                self.settings.api_port,
-            )  # fmt: skip
-            log.info("API on http://%s:%d%s (%s)", self.settings.api_host,
-                     self.settings.api_port, api.API,
-                     "changes and map contents need the token" if self.settings.api_token
+        st = self.settings
+        if st.api_port or st.api_socket_fd is not None:
+            sock = socket.socket(fileno=st.api_socket_fd) if st.api_socket_fd is not None else None
+            self.http = api.serve(api.Api(self, st.api_token), st.api_host, st.api_port, sock)
+            bound = self.http.socket.getsockname()
+            host, port = str(bound[0]), int(bound[1])
+            log.info("API on http://%s:%d%s (%s)", f"[{host}]" if ":" in host else host,
+                     port, api.API,
+                     "changes and map contents need the token" if st.api_token
                      else "no token: changes disabled, map contents open")  # fmt: skip
         threading.Thread(target=self._poll_stats, daemon=True, name="okopy-stats").start()
 
@@ -204,6 +213,7 @@ class OkopyController(app_manager.OSKenApp):
                 old, ConnectionError(f"switch {dp.id:#x} reconnected; try again")
             )
         self.datapaths[dp.id] = dp
+        self.switch_maps.forget(dp.id)  # maybe a switch restarted, with other programs
         self._start_sync(dp, "connected")
 
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
@@ -216,6 +226,7 @@ class OkopyController(app_manager.OSKenApp):
         if self.datapaths.get(dpid) is dp:
             del self.datapaths[dpid]
             self.syncs.pop(dpid, None)
+            self.switch_maps.forget(dpid)
             log.warning("switch %#x disconnected", dpid)
 
     def _start_sync(self, dp: Any, why: str) -> None:
@@ -242,6 +253,8 @@ class OkopyController(app_manager.OSKenApp):
         except m.OfpDecodeError as e:
             log.error("switch %#x: undecodable reply: %s", dp.id, e)
             return
+        if isinstance(reply, m.ProgLoadReply | m.ProgUnloadReply):
+            self.switch_maps.forget(dp.id, reply.prog_id)
         if self.pending.resolve(dp, msg.xid, reply):
             return
         sync = self.syncs.get(dp.id)
@@ -343,20 +356,40 @@ class OkopyController(app_manager.OSKenApp):
                 f"switch {dpid:#x} did not answer in {REQUEST_TIMEOUT:.0f} s"
             ) from None
 
-    def _program(self, dpid: int, prog_id: int) -> BuiltProgram:
+    def _typed_map(self, dpid: int, prog_id: int, map_name: str) -> TypedMap:
+        """Map 'map_name' of program 'prog_id' on switch 'dpid', typed by
+        the policy's object, or else by the BTF the switch has (programs
+        loaded by ovs-ofctl or another controller)."""
         sw = next((s for s in self.checked.switches.values() if s.dpid == dpid), None)
-        if sw is None:
-            raise LookupError(f"switch {dpid:#x} is not in the policy")
-        prog = sw.programs.get(prog_id)
-        if prog is None:
-            raise LookupError(f"program {prog_id} is not in the policy of switch {dpid:#x}")
-        return prog
+        prog = sw.programs.get(prog_id) if sw is not None else None
+        if prog is not None:
+            return prog.typed_map(map_name)
+        return self._switch_map(dpid, prog_id, map_name)
 
-    def _sizes(self, prog: BuiltProgram, name: str) -> tuple[int, int]:
-        mdef = prog.maps.get(name)
-        if mdef is None:
-            raise LookupError(f"program {prog.name} has no map {name!r} ({', '.join(prog.maps)})")
-        return mdef.key_size, mdef.value_size
+    def _switch_map(self, dpid: int, prog_id: int, map_name: str) -> TypedMap:
+        reply = self._request(dpid, m.ProgListRequest(prog_id, 1))
+        assert isinstance(reply, m.ProgListReply)
+        stats = next((p for p in reply.programs if p.prog_id == prog_id), None)
+        if stats is None:
+            raise LookupError(f"switch {dpid:#x} has no program {prog_id}")
+        program = LoadedProgram.of(stats, time.monotonic())
+        kept = self._call(partial(self.switch_maps.get, dpid, prog_id, program, map_name))
+        if kept is not None:
+            return kept
+        descs = self._map_list(dpid, prog_id)
+        desc = next((d for d in descs if d.name == map_name), None)
+        if desc is None:
+            raise LookupError(
+                f"program {stats.name} ({prog_id}) has no map {map_name!r} "
+                f"(maps: {', '.join(d.name for d in descs) or 'none'})"
+            )
+        btf = fetch_btf(partial(self._request, dpid), prog_id, map_name)
+        typed, untyped_why = switch_btf.typed_map(desc, btf)
+        if untyped_why is not None:
+            log.warning("switch %#x program %d map %s: %s; entries are shown in hex",
+                        dpid, prog_id, map_name, untyped_why)  # fmt: skip
+        self._call(partial(self.switch_maps.put, dpid, prog_id, program, typed))
+        return typed
 
     # api.Backend ------------------------------------------------------------------
 
@@ -413,43 +446,43 @@ class OkopyController(app_manager.OSKenApp):
         return out
 
     def map_dump(self, dpid: int, prog_id: int, map_name: str) -> list[dict[str, Any]]:
-        prog = self._program(dpid, prog_id)
-        ks, vs = self._sizes(prog, map_name)
+        typed = self._typed_map(dpid, prog_id, map_name)
+        ks, vs = typed.key_size, typed.value_size
         out: list[dict[str, Any]] = []
         cursor: tuple[bytes, ...] = ()
         for _ in range(1 << 16):
             reply = self._request(dpid, m.MapDumpRequest(prog_id, map_name, ks, vs, 0, 0, cursor))
             assert isinstance(reply, m.MapDumpReply)
             for k, v in zip(reply.keys, reply.values, strict=True):
-                out.append(prog.decode_entry(map_name, k, v))
+                out.append(typed.decode_entry(k, v))
             if not reply.more or not reply.keys:
                 break
             cursor = (reply.keys[-1],)
         return out
 
     def map_lookup(self, dpid: int, prog_id: int, map_name: str, key: Any) -> Any:
-        prog = self._program(dpid, prog_id)
-        ks, vs = self._sizes(prog, map_name)
-        raw, _ = prog.encode_entry(map_name, key, "0x" + "00" * vs)
+        typed = self._typed_map(dpid, prog_id, map_name)
+        ks, vs = typed.key_size, typed.value_size
+        raw = typed.encode_key(key)
         reply = self._request(dpid, m.MapLookupRequest(prog_id, map_name, ks, vs, 1, 0, (raw,)))
         assert isinstance(reply, m.MapLookupReply)
         if not reply.values:
             return None
-        return prog.decode_entry(map_name, raw, reply.values[0])["value"]
+        return typed.decode_entry(raw, reply.values[0])["value"]
 
     def map_update(
         self, dpid: int, prog_id: int, map_name: str, key: Any, value: Any, flags: str
     ) -> None:
-        prog = self._program(dpid, prog_id)
-        ks, vs = self._sizes(prog, map_name)
-        k, v = prog.encode_entry(map_name, key, value)
+        typed = self._typed_map(dpid, prog_id, map_name)
+        ks, vs = typed.key_size, typed.value_size
+        k, v = typed.encode_key(key), typed.encode_value(value)
         mode = MapUpdateFlags[flags.upper()]
         self._request(dpid, m.MapUpdate(prog_id, map_name, ks, vs, 1, mode, (k,), (v,)))
 
     def map_delete(self, dpid: int, prog_id: int, map_name: str, key: Any) -> bool:
-        prog = self._program(dpid, prog_id)
-        ks, vs = self._sizes(prog, map_name)
-        k, _ = prog.encode_entry(map_name, key, "0x" + "00" * vs)
+        typed = self._typed_map(dpid, prog_id, map_name)
+        ks, vs = typed.key_size, typed.value_size
+        k = typed.encode_key(key)
         reply = self._request(dpid, m.MapDelete(prog_id, map_name, ks, vs, 1, 0, (k,)))
         assert isinstance(reply, m.MapDeleteReply)
         return reply.count > 0
@@ -531,9 +564,14 @@ def run(
     api_host: str = "127.0.0.1",
     api_port: int = 0,
     api_token: str | None = None,
+    api_socket_fd: int | None = None,
 ) -> None:
-    """Run the controller in this process until it is signalled to stop."""
-    OkopyController.settings = Settings(policy_path, api_host, api_port, api_token)
+    """Run the controller in this process until it is signalled to stop;
+    the API on api_host:api_port, or on the listening socket
+    'api_socket_fd', or nowhere (port 0 and no socket)."""
+    OkopyController.settings = Settings(
+        policy_path, api_host, api_port, api_token, api_socket_fd=api_socket_fd
+    )
     cfg.CONF(
         args=[f"--ofp-listen-host={listen_host}", f"--ofp-tcp-listen-port={listen_port}"],
         project="os_ken",

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from okopy.controller.endpoint import API_ENV, TOKEN_ENV
 from okopy.netns import Namespace
 
 
@@ -32,7 +34,10 @@ class ControllerProcess:
         api: str | None = None,
         token_file: Path | None = None,
         python: str = sys.executable,
+        api_socket: socket.socket | None = None,
     ) -> None:
+        """'api': HOST:PORT to serve the API on (in 'netns'), or 'api_socket':
+        a listening socket to serve it on, which the controller inherits."""
         self.policy = policy
         self.python = python  # a Python that has okopy and os-ken
         self.log_file = log_file
@@ -40,6 +45,7 @@ class ControllerProcess:
         self.port = port
         self.api = api
         self.token_file = token_file
+        self.api_socket = api_socket
         self.proc: subprocess.Popen[bytes] | None = None
         self._read = 0
 
@@ -55,11 +61,20 @@ class ControllerProcess:
             argv += ["--api", self.api]
         if self.token_file:
             argv += ["--api-token-file", str(self.token_file)]
+        fds: tuple[int, ...] = ()
+        if self.api_socket is not None:
+            fds = (self.api_socket.fileno(),)
+            argv += ["--api-socket-fd", str(fds[0])]
         if self.netns is not None:
             argv = self.netns.argv(argv)
+        # Only the arguments above say where the API is and which token it
+        # takes, whatever the environment of whoever started us.
+        env = {k: v for k, v in os.environ.items() if k not in (API_ENV, TOKEN_ENV)}
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, env=env, pass_fds=fds
+            )
         return self
 
     def log(self) -> str:

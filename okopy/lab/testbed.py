@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from okopy.controller.endpoint import API_ENV, TOKEN_ENV
 from okopy.lab import shell
 from okopy.lab.controller import ControllerProcess
 from okopy.lab.hosts import Host, plug
@@ -81,7 +83,7 @@ class LabLink:
 @dataclass(frozen=True)
 class LabController:
     policy: str
-    api_port: int = 8080
+    api_port: int = 8080  # on the host's 127.0.0.1; 0: any free port
     openflow_port: int = 6653
 
 
@@ -209,13 +211,13 @@ def parse_topology(
         f = v.mapping(top["controller"], "controller", ("policy",), ("api_port", "openflow_port"))
         if f is not None and "policy" in f:
             pol = v.scalar(f["policy"], "policy")
-            api_port = v.integer(f["api_port"], "api_port", 1, 65535) if "api_port" in f else 8080
+            api_port = v.integer(f["api_port"], "api_port", 0, 65535) if "api_port" in f else 8080
             of_port = (
                 v.integer(f["openflow_port"], "openflow_port", 1, 65535)
                 if "openflow_port" in f
                 else 6653
             )
-            if isinstance(pol, str) and api_port and of_port:
+            if isinstance(pol, str) and api_port is not None and of_port:
                 path = Path(pol)
                 if not path.is_absolute() and base is not None:
                     path = base / path
@@ -247,6 +249,10 @@ class LabState:
     namespaces: list[str] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
     topology: dict[str, Any] = field(default_factory=dict)
+    # Where the controller's API is, from the host (HOST:PORT), and the
+    # absolute path of its token file; empty without a controller.
+    api: str = ""
+    api_token_file: str = ""
 
 
 def state_dir(layout: Layout, name: str) -> Path:
@@ -341,19 +347,35 @@ class Lab:
         return self.dir / "api-token"
 
     def _start_controller(self, topo: Topology, inst: OvsInstance, swns: Namespace) -> None:
-        """Start the controller in the switch namespace; return once it has
-        reconciled every switch of the policy that is in the lab."""
+        """Start the controller in the switch namespace, its API on the
+        host's 127.0.0.1; return once it has reconciled every switch of the
+        policy that is in the lab."""
         assert topo.controller is not None
         c = topo.controller
         self.token_file.write_text(secrets.token_hex(16) + "\n")
         self.token_file.chmod(0o600)
-        ctl = ControllerProcess(
-            Path(c.policy), self.dir / "controller.log", swns, c.openflow_port,
-            api=f"127.0.0.1:{c.api_port}", token_file=self.token_file,
-        )  # fmt: skip
-        ctl.start()
+        # Bound here, in the host's namespace, and inherited by the
+        # controller, which runs in the switches' namespace (where the
+        # switches reach it on 127.0.0.1): host tools reach the API.
+        try:
+            api_socket = socket.create_server(("127.0.0.1", c.api_port), backlog=1024)
+        except OSError as e:
+            raise LabError(
+                f"the lab's API cannot listen on 127.0.0.1:{c.api_port} ({e.strerror}): "
+                "another lab or program has it? Set controller.api_port in the topology "
+                "to a free port, or to 0 for any"
+            ) from None
+        with api_socket:
+            ctl = ControllerProcess(
+                Path(c.policy), self.dir / "controller.log", swns, c.openflow_port,
+                token_file=self.token_file, api_socket=api_socket,
+            )  # fmt: skip
+            ctl.start()
+            port = api_socket.getsockname()[1]
         assert ctl.proc is not None
         self.state.pids["controller"] = ctl.proc.pid
+        self.state.api = f"127.0.0.1:{port}"
+        self.state.api_token_file = str(self.token_file.resolve())
         self.save()
         ctl.wait_for(r"policy: switch|API on", timeout=120)
         for sw in topo.switches:
@@ -389,12 +411,16 @@ class Lab:
 
     def shell_env(self) -> dict[str, str]:
         """The variables that point Open vSwitch's tools, first on PATH, at
-        the lab's switch (`okopy lab env`)."""
+        the lab's switch, and okopy's API commands at its controller if it
+        has one (`okopy lab env`)."""
         self.require_running()
         inst = self.switch()
         bindirs = [os.path.abspath(inst.tools.vsctl.parent),
                    os.path.abspath(inst.tools.ovsdb_tool.parent)]  # fmt: skip
-        return shell.shell_env(inst.variables, bindirs, os.environ.get("PATH", ""))
+        env = shell.shell_env(inst.variables, bindirs, os.environ.get("PATH", ""))
+        if self.state.api:  # okopy's API commands reach its controller too
+            env.update(self.api_env())
+        return env
 
     def ofctl_argv(self, args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
         """The command line and environment of `ovs-ofctl ARGS` against the
@@ -402,22 +428,18 @@ class Lab:
         env = self.shell_env()
         return shell.ofctl_argv(str(self.switch().tools.ofctl), args), env
 
-    def ctl_argv(self, argv: Sequence[str]) -> list[str]:
-        """`okopy ARGV` run next to the controller, with its API and token."""
+    def api_env(self) -> dict[str, str]:
+        """The environment that points okopy's API commands at this lab's
+        controller (OKOPY_API, OKOPY_API_TOKEN_FILE), as state.json has it."""
         self.load()
-        topo = _topology_from_state(self.state.topology)
-        if topo.controller is None:
+        if not self.state.api:
             raise LabError(f"lab {self.state.name} has no controller")
-        args = list(argv)
-        api = ["--api", f"http://127.0.0.1:{topo.controller.api_port}"]
-        if args[:1] == ["switches"]:
-            args = [*args, *api]
-        elif args[:1] in (["prog"], ["map"]) and len(args) > 1:
-            if args[0] == "map":  # map contents, read or written, need the token
-                api += ["--token-file", str(self.token_file)]
-            args = [*args[:2], *api, *args[2:]]
-        ns = Namespace.adopt(self.state.switch_ns)
-        return ns.argv([sys.executable, "-m", "okopy", *args])
+        return {API_ENV: self.state.api, TOKEN_ENV: self.state.api_token_file}
+
+    def ctl_argv(self, argv: Sequence[str]) -> list[str]:
+        """`okopy ARGV` with this lab's API and token (see api_env())."""
+        env = [f"{k}={v}" for k, v in self.api_env().items()]
+        return ["env", *env, sys.executable, "-m", "okopy", *argv]
 
     def down(self) -> None:
         """Remove everything the state file lists; safe to repeat."""
@@ -458,10 +480,13 @@ class Lab:
             "switches": {},
             "hosts": {h.name: {"ip": h.ip, "switch": h.switch, "port": h.port} for h in topo.hosts},
         }
+        if self.state.api:
+            out["api"] = {"address": self.state.api, "token_file": self.state.api_token_file}
         for sw in topo.switches:
             flows = 0
             if inst.running():
-                dump = inst.ofctl("dump-flows", sw.name)
+                # OpenFlow 1.3: what a bridge with a controller allows.
+                dump = inst.ofctl("-O", "OpenFlow13", "dump-flows", sw.name)
                 flows = sum(1 for ln in dump.splitlines() if "actions=" in ln)
             out["switches"][sw.name] = {"dpid": f"{sw.dpid:#x}", "flows": flows}
         return out

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from okopy.bpf.btf import Btf, BtfError, MapDef, decode_or_hex
+from okopy.bpf.btf import Btf, BtfError, MapDef, TypedMap
 from okopy.policy.file import BpfAction, FlowSpec, Policy, SwitchSpec
 
 # Flows this controller installs carry this cookie; others are left alone.
@@ -38,38 +38,27 @@ class BuiltProgram:
     def cookie(self) -> int:
         return program_cookie(self.elf)
 
-    def encode_entry(self, map_name: str, key: Any, value: Any) -> tuple[bytes, bytes]:
-        """JSON key and value -> bytes, through the map's BTF types."""
+    def typed_map(self, map_name: str) -> TypedMap:
+        """Map 'map_name' with its BTF types; LookupError if there is none."""
         m = self.maps.get(map_name)
         if m is None:
-            raise BtfError(
+            raise LookupError(
                 f"program {self.name} has no map {map_name!r} "
                 f"(maps: {', '.join(self.maps) or 'none'})"
             )
-        return (
-            _encode(self, m, m.key_type_id, m.key_size, key, "key"),
-            _encode(self, m, m.value_type_id, m.value_size, value, "value"),
-        )
+        return TypedMap(m.name, m.key_size, m.value_size, self.btf, m.key_type_id, m.value_type_id)
+
+    def encode_entry(self, map_name: str, key: Any, value: Any) -> tuple[bytes, bytes]:
+        """JSON key and value -> bytes, through the map's BTF types."""
+        try:
+            typed = self.typed_map(map_name)
+        except LookupError as e:
+            raise BtfError(str(e)) from None
+        return typed.encode_key(key), typed.encode_value(value)
 
     def decode_entry(self, map_name: str, key: bytes, value: bytes) -> dict[str, Any]:
         """Bytes of an entry -> {"key": JSON, "value": JSON} (hex where BTF cannot)."""
-        m = self.maps[map_name]
-        return {
-            "key": decode_or_hex(self.btf, m.key_type_id, key),
-            "value": decode_or_hex(self.btf, m.value_type_id, value),
-        }
-
-
-def _encode(prog: BuiltProgram, m: MapDef, type_id: int, size: int, obj: Any, what: str) -> bytes:
-    if isinstance(obj, str) and obj.startswith("0x"):
-        raw = bytes.fromhex(obj[2:])
-    elif prog.btf is None or not type_id:
-        raise BtfError(f"map {m.name} has no BTF type for its {what}: give 0x-hex")
-    else:
-        raw = prog.btf.encode(type_id, obj)
-    if len(raw) != size:
-        raise BtfError(f"map {m.name}: {what} is {len(raw)} bytes, the map's is {size}")
-    return raw
+        return self.typed_map(map_name).decode_entry(key, value)
 
 
 @dataclass(frozen=True, order=True)

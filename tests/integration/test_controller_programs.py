@@ -93,7 +93,7 @@ def test_filters_act_and_survive(
         assert h1.ping("10.0.0.2", count=3, interval=0.2).received == 0
 
     blocked_then_open()
-    (entry,) = api(switch, "map", "dump", "--dpid", "1", "--token-file", str(ctl.token_file),
+    (entry,) = api(switch, "map", "dump", "--dpid", "1", "--api-token-file", str(ctl.token_file),
                    "1", "blocked_v4")  # fmt: skip
     assert entry["key"] == "10.0.0.2"
     assert entry["value"]["packets"] >= 3
@@ -107,7 +107,7 @@ def test_filters_act_and_survive(
     # The metrics count the map's entries as the switch reports them: the
     # policy's seed, then one more added through the API.
     wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v4"} 1')
-    api(switch, "map", "set", "--dpid", "1", "--token-file", str(ctl.token_file), "1",
+    api(switch, "map", "set", "--dpid", "1", "--api-token-file", str(ctl.token_file), "1",
         "blocked_v4", '"10.0.0.9"', "{}")  # fmt: skip
     wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v4"} 2')
     wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v6"} 0')

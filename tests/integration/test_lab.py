@@ -83,16 +83,15 @@ switches:
 def test_lab_with_controller(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
     (tmp_path / "policy.yaml").write_text(POLICY)
     topo_file = tmp_path / "lab.yaml"
-    port = 18000 + os.getpid() % 1000
     topo_file.write_text(
         "switches: {s1: {dpid: 0x1}}\n"
         "hosts:\n"
         "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n"
         "  h2: {switch: s1, port: 2, ip: 10.0.0.2/24}\n"
-        f"controller: {{policy: policy.yaml, api_port: {port}}}\n"
+        "controller: {policy: policy.yaml, api_port: 0}\n"  # any free port
     )
     topo = testbed.load_topology(topo_file)
-    assert topo.controller == testbed.LabController(str(tmp_path / "policy.yaml"), port, 6653)
+    assert topo.controller == testbed.LabController(str(tmp_path / "policy.yaml"), 0, 6653)
     name = f"k{os.getpid() % 100000}"
     the_lab = testbed.Lab(layout, name, log=lambda m: None)
     the_lab.up(testbed.Topology(name, topo.switches, topo.hosts, topo.links, topo.controller))
@@ -103,6 +102,34 @@ def test_lab_with_controller(layout: Layout, ovs_tools: OvsTools, tmp_path: Path
                              text=True, check=True).stdout  # fmt: skip
         (sw,) = json.loads(out)
         assert (sw["dpid"], sw["connected"], sw["flows"]) == (1, True, 2)
+
+        # state.json says where the API is and which token it takes; with
+        # those, okopy reaches it from the host, outside the lab's namespaces.
+        state = json.loads((testbed.state_dir(layout, name) / "state.json").read_text())
+        host, _, port = state["api"].rpartition(":")
+        assert (host, int(port) > 0) == ("127.0.0.1", True)
+        assert Path(state["api_token_file"]).read_text().strip()
+        assert the_lab.api_env() == {
+            "OKOPY_API": state["api"],
+            "OKOPY_API_TOKEN_FILE": state["api_token_file"],
+        }
+        assert the_lab.status()["api"] == {
+            "address": state["api"],
+            "token_file": state["api_token_file"],
+        }
+        env = {**os.environ, **the_lab.api_env()}
+        out = subprocess.run([sys.executable, "-m", "okopy", "prog", "list", "--dpid", "0x1",
+                              "--json"], env=env, capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+        assert json.loads(out) == []
+        # Without the token, a change is refused, naming the flag and the variable.
+        del env["OKOPY_API_TOKEN_FILE"]
+        refused = subprocess.run([sys.executable, "-m", "okopy", "map", "delete", "--dpid",
+                                  "0x1", "1", "m", "0"], env=env, capture_output=True,
+                                 text=True, check=False)  # fmt: skip
+        assert refused.returncode == 1
+        assert "401" in refused.stderr
+        assert "--api-token-file FILE or set OKOPY_API_TOKEN_FILE" in refused.stderr
     finally:
         the_lab.down()
     assert not pid_alive(ctl_pid)

@@ -39,6 +39,8 @@ BASE = "switches: {s1: {dpid: 1}}\nhosts:\n"
         (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24, vlan: 3}\n", "unknown key 'vlan'"),
         ("switches: {}\nhosts: {}\n", "at least one switch"),
         ("hosts: {}\n", "needs 'switches'"),
+        (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n"
+         "controller: {policy: p.yaml, api_port: 65536}\n", "api_port must be between 0"),
     ],
 )  # fmt: skip
 def test_problems(text: str, message: str) -> None:
@@ -74,3 +76,13 @@ def test_all_problems_at_once() -> None:
     ):
         assert any(want in m for m in got), (want, got)
     assert not any("'S_2'" in m and "unknown switch" in m for m in got), got
+
+
+def test_the_api_port_may_be_any_free_one() -> None:
+    text = BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n"
+    topo = testbed.parse_topology(text + "controller: {policy: p.yaml, api_port: 0}\n", "t.yaml")
+    assert topo.controller is not None
+    assert topo.controller.api_port == 0
+    topo = testbed.parse_topology(text + "controller: {policy: p.yaml}\n", "t.yaml")
+    assert topo.controller is not None
+    assert topo.controller.api_port == 8080
