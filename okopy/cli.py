@@ -18,7 +18,7 @@ from typing import Any
 from okopy import __version__
 from okopy.bpf import offline, toolchain, vm
 from okopy.bpf.btf import parse_entry_text
-from okopy.controller import endpoint
+from okopy.controller import endpoint, plan
 from okopy.controller.client import ApiClient, ApiClientError
 from okopy.lab import shell, testbed, tracelog
 from okopy.lab.demo import run_demo
@@ -380,6 +380,32 @@ def cmd_switches(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_reload(args: argparse.Namespace) -> int:
+    out = _client(args).reload()
+    if args.json:
+        _log(json.dumps(out, indent=2))
+    else:
+        _log(f"reloaded {out['reloaded']}: switches {', '.join(out['switches']) or 'none'}")
+    return 0
+
+
+def cmd_policy_diff(args: argparse.Namespace) -> int:
+    out = _client(args).diff()
+    if args.json:
+        _log(json.dumps(out, indent=2))
+    else:
+        for sw in out["switches"]:
+            head = f"switch {sw['name']} (dpid {sw['dpid']:#x})"
+            if not sw["connected"]:
+                _log(f"{head}: not connected (reconciled when it connects)")
+                continue
+            _log(f"{head}: {sw['summary']}")
+            for change in sw["changes"]:
+                _log(f"  {plan.change_text(change)}")
+    changes = sum(len(sw.get("changes", ())) for sw in out["switches"])
+    return 1 if args.exit_code and changes else 0
+
+
 def cmd_lab_ctl(args: argparse.Namespace) -> int:
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not argv:
@@ -617,6 +643,26 @@ def parser() -> argparse.ArgumentParser:
     api_args(sws, dpid=False)
     sws.add_argument("--json", action="store_true")
     sws.set_defaults(func=cmd_switches)
+
+    po = sub.add_parser("policy", help="the running controller's policy, through its API")
+    po_sub = po.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    prl = po_sub.add_parser(
+        "reload",
+        help="re-read the policy file and apply only the difference (as SIGHUP); a "
+        "policy that fails its checks is refused and the running one kept",
+    )
+    api_args(prl, dpid=False)
+    prl.add_argument("--json", action="store_true")
+    prl.set_defaults(func=cmd_policy_reload)
+    pdf = po_sub.add_parser(
+        "diff",
+        help="what reloading the policy file would change on each switch, changing nothing",
+    )
+    api_args(pdf, dpid=False)
+    pdf.add_argument("--json", action="store_true")
+    pdf.add_argument("--exit-code", action="store_true",
+                     help="exit 1 if anything would change (as git diff --exit-code)")  # fmt: skip
+    pdf.set_defaults(func=cmd_policy_diff)
 
     pr = sub.add_parser("prog", help="programs on a switch, through the controller API")
     pr_sub = pr.add_subparsers(dest="prog_command", metavar="ACTION", required=True)

@@ -67,6 +67,8 @@ class Backend(Protocol):
     ) -> None: ...
     def map_delete(self, dpid: int, prog_id: int, map_name: str, key: Any) -> bool: ...
     def reload(self) -> dict[str, Any]: ...
+
+    def diff(self) -> dict[str, Any]: ...
     def metrics(self) -> str: ...
 
 
@@ -268,6 +270,9 @@ class Api:
     def post_reload(self, req: Request, p: dict[str, str]) -> Response:
         return _json(HTTPStatus.OK, self.backend.reload())
 
+    def get_diff(self, req: Request, p: dict[str, str]) -> Response:
+        return _json(HTTPStatus.OK, self.backend.diff())
+
     def get_metrics(self, req: Request, p: dict[str, str]) -> Response:
         return Response(HTTPStatus.OK, self.backend.metrics().encode(),
                         "text/plain; version=0.0.4")  # fmt: skip
@@ -292,6 +297,10 @@ ROUTES: tuple[Route, ...] = (
           {"key": "any"}),
     Route("POST", API + "/policy/reload", Api.post_reload,
           "Reload the policy file and apply only the difference", True),
+    Route("GET", API + "/policy/diff", Api.get_diff,
+          "What reloading the policy file would change on each switch, read from the "
+          "switches now (map entries typed through BTF); changes nothing. Needs the token "
+          "when the controller has one", reads_secrets=True),
     Route("GET", "/metrics", Api.get_metrics, "Prometheus metrics"),
     Route("GET", API + "/openapi.json", Api.get_openapi, "This document"),
 )  # fmt: skip

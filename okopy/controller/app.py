@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -41,7 +42,7 @@ from os_ken.controller.handler import (
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from okopy.bpf.btf import TypedMap
-from okopy.controller import api, metrics, openflow, switch_btf
+from okopy.controller import api, metrics, openflow, plan, switch_btf
 from okopy.controller.metrics import ProgramSample
 from okopy.controller.pending import PendingRequests, Waiter
 from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
@@ -89,6 +90,9 @@ class Sync:
     flows_done: bool = False
     list_xid: int = -1
     flows_xid: int = -1
+    # A preview (`okopy policy diff`): what reconciling would change, given
+    # to this future, with nothing sent.
+    preview: Future[list[dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -124,6 +128,7 @@ class OkopyController(app_manager.OSKenApp):
         # so other threads may read one snapshot of it.
         self.checked: Checked = check_policy(load_policy(Path(self.settings.policy)))
         self.syncs: dict[int, Sync] = {}
+        self.previews: dict[int, list[Sync]] = {}
         self.applied: dict[int, DesiredSwitch] = {}
         self.datapaths: dict[int, Any] = {}
         self.pending = PendingRequests()
@@ -226,6 +231,9 @@ class OkopyController(app_manager.OSKenApp):
         if self.datapaths.get(dpid) is dp:
             del self.datapaths[dpid]
             self.syncs.pop(dpid, None)
+            for preview in self.previews.pop(dpid, []):
+                assert preview.preview is not None
+                preview.preview.set_exception(ConnectionError(f"switch {dpid:#x} disconnected"))
             self.switch_maps.forget(dpid)
             log.warning("switch %#x disconnected", dpid)
 
@@ -243,6 +251,15 @@ class OkopyController(app_manager.OSKenApp):
     def _ask_programs(self, dp: Any, sync: Sync, start: int) -> None:
         sync.list_xid = self._send(dp, openflow.experimenter(dp, m.ProgListRequest(start, 0)))
 
+    def _sync_of(self, dpid: int, xid: int, *, flows: bool) -> Sync | None:
+        """The reconciliation or preview of switch 'dpid' whose program list
+        (or, with 'flows', flow statistics) request was 'xid'."""
+        candidates: list[Sync | None] = [self.syncs.get(dpid), *self.previews.get(dpid, [])]
+        for sync in candidates:
+            if sync is not None and (sync.flows_xid if flows else sync.list_xid) == xid:
+                return sync
+        return None
+
     @set_ev_cls(ofp_event.EventOFPExperimenter, MAIN_DISPATCHER)
     def experimenter_reply(self, ev: Any) -> None:
         msg, dp = ev.msg, ev.msg.datapath
@@ -257,15 +274,15 @@ class OkopyController(app_manager.OSKenApp):
             self.switch_maps.forget(dp.id, reply.prog_id)
         if self.pending.resolve(dp, msg.xid, reply):
             return
-        sync = self.syncs.get(dp.id)
-        if isinstance(reply, m.ProgListReply) and sync is not None and msg.xid == sync.list_xid:
+        sync = self._sync_of(dp.id, msg.xid, flows=False)
+        if isinstance(reply, m.ProgListReply) and sync is not None:
             for p in reply.programs:
                 sync.programs[p.prog_id] = ObservedProgram(p.prog_id, p.name, p.cookie)
             if reply.more and reply.programs:
                 self._ask_programs(dp, sync, reply.programs[-1].prog_id + 1)
             else:
                 sync.programs_done = True
-                self._maybe_reconcile(dp)
+                self._maybe_reconcile(dp, sync)
         elif isinstance(reply, m.ProgLoadReply):
             log.info("switch %#x: program %d loaded: %d insns, %d maps",
                      dp.id, reply.prog_id, reply.n_insns, len(reply.maps))  # fmt: skip
@@ -280,14 +297,14 @@ class OkopyController(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def flow_stats_reply(self, ev: Any) -> None:
         dp = ev.msg.datapath
-        sync = self.syncs.get(dp.id)
-        if sync is None or ev.msg.xid != sync.flows_xid:
+        sync = self._sync_of(dp.id, ev.msg.xid, flows=True)
+        if sync is None:
             return
         for stat in ev.msg.body:
             sync.flows.add(openflow.flow_from_stats(stat))
         if not ev.msg.flags & ofp.OFPMPF_REPLY_MORE:
             sync.flows_done = True
-            self._maybe_reconcile(dp)
+            self._maybe_reconcile(dp, sync)
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def error(self, ev: Any) -> None:
@@ -302,24 +319,27 @@ class OkopyController(app_manager.OSKenApp):
         failure = LookupError(text) if err_type in NOT_FOUND_ERRORS else ValueError(text)
         if self.pending.fail(dp, msg.xid, failure):
             return
-        sync = self.syncs.get(dp.id)
-        if sync is not None and msg.xid == sync.list_xid and not sync.programs_done:
+        sync = self._sync_of(dp.id, msg.xid, flows=False)
+        if sync is not None and not sync.programs_done:
             log.error("switch %#x cannot list programs (%s): programs will not be deployed; "
                       "is it the patched ovs-vswitchd with BPF support?", dp.id, text)  # fmt: skip
             sync.programs_done = True
-            self._maybe_reconcile(dp)
+            self._maybe_reconcile(dp, sync)
             return
         log.error("switch %#x: %s (xid %#x)", dp.id, text, msg.xid)
 
     # Reconcile ----------------------------------------------------------------
 
-    def _maybe_reconcile(self, dp: Any) -> None:
-        sync = self.syncs.get(dp.id)
-        if sync is None or not (sync.programs_done and sync.flows_done):
+    def _maybe_reconcile(self, dp: Any, sync: Sync) -> None:
+        if not (sync.programs_done and sync.flows_done):
             return
-        del self.syncs[dp.id]
         observed = Observed(sync.programs, frozenset(sync.flows))
         steps = reconcile(sync.desired, observed, self.applied.get(dp.id))
+        if sync.preview is not None:
+            self.previews[dp.id].remove(sync)
+            sync.preview.set_result([plan.describe(s, sync.desired, observed) for s in steps])
+            return
+        del self.syncs[dp.id]
         for step in steps:
             for msg in openflow.messages(dp, step):
                 self._send(dp, msg)
@@ -495,6 +515,43 @@ class OkopyController(app_manager.OSKenApp):
             checked = check_policy(load_policy(Path(self.settings.policy)))
             self._call(partial(self._apply_policy, checked))
         return {"reloaded": self.settings.policy, "switches": sorted(checked.switches)}
+
+    def diff(self) -> dict[str, Any]:
+        """What reloading the policy file would change on each switch, read
+        from the switches now; nothing is changed.  Raises ConfigError, as
+        reload() does, for a policy it would refuse."""
+        with self._reloading:
+            checked = check_policy(load_policy(Path(self.settings.policy)))
+        previews = self._call(partial(self._start_previews, checked))
+        out = []
+        deadline = time.monotonic() + REQUEST_TIMEOUT
+        for name, dpid, future in previews:
+            entry: dict[str, Any] = {"name": name, "dpid": dpid, "connected": future is not None}
+            if future is not None:
+                try:
+                    entry["changes"] = future.result(max(0.0, deadline - time.monotonic()))
+                except FutureTimeout:
+                    raise TimeoutError(f"switch {dpid:#x} did not answer in time") from None
+                entry["summary"] = plan.summary(entry["changes"])
+            out.append(entry)
+        return {"policy": self.settings.policy, "switches": out}
+
+    def _start_previews(
+        self, checked: Checked
+    ) -> list[tuple[str, int, Future[list[dict[str, Any]]] | None]]:
+        out: list[tuple[str, int, Future[list[dict[str, Any]]] | None]] = []
+        for name, desired in sorted(checked.switches.items()):
+            dp = self.datapaths.get(desired.dpid)
+            if dp is None:
+                out.append((name, desired.dpid, None))
+                continue
+            sync = Sync(desired, preview=Future())
+            self.previews.setdefault(dp.id, []).append(sync)
+            self._ask_programs(dp, sync, 0)
+            sync.flows_xid = self._send(dp, openflow.flow_stats_request(dp))
+            assert sync.preview is not None
+            out.append((name, desired.dpid, sync.preview))
+        return out
 
     def _apply_policy(self, checked: Checked) -> None:
         self.checked = checked

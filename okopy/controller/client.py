@@ -98,3 +98,6 @@ class ApiClient:
 
     def reload(self) -> Any:
         return self.call("POST", "/api/v1/policy/reload")
+
+    def diff(self) -> Any:
+        return self.call("GET", "/api/v1/policy/diff")

@@ -129,3 +129,55 @@ def test_filters_act_and_survive(
     switch._start_daemon("ovs-vswitchd", [str(switch.tools.vswitchd), f"unix:{switch.db_socket}"])
     ctl.wait_for(r"switch 0x1 reconciled: 4 AddFlow, 1 LoadProgram, 1 UpdateMap", timeout=60)
     blocked_then_open()
+
+
+def okopy_cli(switch: OvsInstance, *argv: str) -> subprocess.CompletedProcess[str]:
+    assert switch.netns is not None
+    return subprocess.run(
+        switch.netns.argv([sys.executable, "-m", "okopy", *argv,
+                           "--api", f"127.0.0.1:{API_PORT}"]),
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+
+def test_policy_diff_then_reload(
+    deployed: tuple[OvsInstance, ControllerProcess, list[Host]], tmp_path: Path
+) -> None:
+    """`okopy policy diff` shows what an edited policy would change, read
+    from the switch, and changes nothing; `okopy policy reload` applies it;
+    a policy that fails its checks is refused by both, the running one kept."""
+    switch, ctl, _ = deployed
+    token = ["--api-token-file", str(ctl.token_file)]
+    diff = okopy_cli(switch, "policy", "diff", *token, "--exit-code")
+    assert (diff.returncode, diff.stdout) == (0, "switch s1 (dpid 0x1): nothing to do\n"), diff
+
+    flows_before = switch.ofctl("-O", "OpenFlow13", "--no-stats", "dump-flows", BRIDGE)
+    edited = (
+        POLICY.replace("[{key: 10.0.0.2, value: {}}]",
+                       "[{key: 10.0.0.3, value: {}}, {key: 10.0.0.2, value: {}}]")
+        .replace("actions: [drop]}", "actions: [controller]}")
+    )  # fmt: skip
+    (tmp_path / "policy.yaml").write_text(edited)
+    diff = okopy_cli(switch, "policy", "diff", *token, "--exit-code")
+    assert diff.returncode == 1, diff
+    assert diff.stdout.splitlines() == [
+        "switch s1 (dpid 0x1): 1 change flow, 1 write map entry",
+        '  write map entry: program 1 map blocked_v4 key "10.0.0.3" value '
+        '{"packets": 0, "bytes": 0}',
+        "  change flow: table=1,priority=0 actions=CONTROLLER",
+    ], diff.stdout
+    assert switch.ofctl("-O", "OpenFlow13", "--no-stats", "dump-flows", BRIDGE) == flows_before
+
+    (tmp_path / "policy.yaml").write_text(edited.replace("bpf_verdict: pass", "bpf_verdict: passs"))
+    for action in ("diff", "reload"):
+        bad = okopy_cli(switch, "policy", action, *token)
+        assert bad.returncode == 1, bad
+        assert "'passs' is neither a verdict name" in bad.stderr, bad.stderr
+
+    (tmp_path / "policy.yaml").write_text(edited)
+    done = okopy_cli(switch, "policy", "reload", *token)
+    assert (done.returncode, done.stdout) == (0, "reloaded " + str(tmp_path / "policy.yaml")
+                                              + ": switches s1\n"), done  # fmt: skip
+    ctl.wait_for(r"switch 0x1 reconciled: 1 AddFlow, 1 UpdateMap", timeout=60)
+    diff = okopy_cli(switch, "policy", "diff", *token, "--exit-code")
+    assert (diff.returncode, diff.stdout) == (0, "switch s1 (dpid 0x1): nothing to do\n"), diff

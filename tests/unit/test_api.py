@@ -67,7 +67,14 @@ class FakeBackend:
 
     def reload(self) -> dict[str, Any]:
         self.reloads += 1
-        return {"reloaded": True}
+        return {"reloaded": "p.yaml", "switches": ["s1"]}
+
+    def diff(self) -> dict[str, Any]:
+        return {"policy": "p.yaml", "switches": [
+            {"name": "s1", "dpid": 1, "connected": True, "summary": "1 write map entry",
+             "changes": [{"change": "write map entry", "prog": 2, "map": "config",
+                          "key": 0, "value": {"rate": 6}}]},
+        ]}  # fmt: skip
 
     def metrics(self) -> str:
         return "okopy_up 1\n"
@@ -140,7 +147,7 @@ def test_update_and_delete(api: tuple[Api, FakeBackend]) -> None:
     assert b.tables[1, 2, "config"]["0"] == {"rate": 9}
     assert call(a, "DELETE", MAP + "/entries", {"key": 0})[0] == 200
     assert call(a, "DELETE", MAP + "/entries", {"key": 0})[0] == HTTPStatus.NOT_FOUND
-    assert call(a, "POST", "/api/v1/policy/reload")[1] == {"reloaded": True}
+    assert call(a, "POST", "/api/v1/policy/reload")[1] == {"reloaded": "p.yaml", "switches": ["s1"]}
 
 
 @pytest.mark.parametrize(

@@ -354,3 +354,39 @@ def test_xids_skip_those_in_use() -> None:
     held = p.add(None, m.MapListReply)
     p._next = held.xid  # the counter came round to an xid still waiting
     assert p.next_xid() == held.xid + 1
+
+
+def test_diff_previews_a_reload_and_changes_nothing(
+    controller: tuple[appmod.OkopyController, FakeSwitch, list[int]],
+) -> None:
+    """`okopy policy diff`: what a reload would do, read from the switch,
+    with nothing sent; several previews at once, and while a reconciliation
+    runs, each get their own answer."""
+    app, switch, generations = controller
+    switch.connect()
+    wait_until("deployed", lambda: set(switch.flows.values()) == expected_flows(0))
+    assert app.diff()["switches"][0]["changes"] == []
+    generations.append(1)
+    results: list[dict[str, Any]] = []
+    threads = [threading.Thread(target=lambda: results.append(app.diff())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert len(results) == 4
+    for r in results:
+        (sw,) = r["switches"]
+        assert (sw["name"], sw["dpid"], sw["connected"]) == ("s1", DPID, True)
+        assert sw["changes"] == [
+            {"change": "add flow", "flow": "table=0,priority=10,in_port=1 actions=output:2"},
+            {"change": "delete flow", "flow": "table=0,priority=10,in_port=0 actions=output:2"},
+        ]
+        assert sw["summary"] == "1 add flow, 1 delete flow"
+    assert set(switch.flows.values()) == expected_flows(0)  # nothing was sent
+    app.reload()
+    wait_until("reloaded", lambda: set(switch.flows.values()) == expected_flows(1))
+    assert app.diff()["switches"][0]["changes"] == []
+    assert app.previews == {DPID: []}
+    switch.conn.drop()  # type: ignore[union-attr]
+    wait_until("gone", lambda: DPID not in app.datapaths)
+    assert app.diff()["switches"] == [{"name": "s1", "dpid": DPID, "connected": False}]

@@ -285,3 +285,27 @@ def test_the_inherited_api_fd_must_be_a_socket(
                              capsys)  # fmt: skip
     assert code == 1
     assert err == f"okopy: error: --api-socket-fd {fd}: not a socket\n"
+
+
+def test_policy_diff_and_reload(
+    port: int, token_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`okopy policy diff` shows each switch's changes (and, with
+    --exit-code, exits 1 when there are some); `policy reload` applies."""
+    api = ["--api", f":{port}"]
+    code, out, err = okopy(["policy", "diff", *api], capsys)
+    assert code == 1
+    assert "--api-token-file" in err  # the diff shows map entries: token needed
+    code, out, err = okopy(["policy", "diff", *api, "--api-token-file", str(token_file)], capsys)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "switch s1 (dpid 0x1): 1 write map entry",
+        '  write map entry: program 2 map config key 0 value {"rate": 6}',
+    ]
+    code, out, err = okopy(["policy", "diff", *api, "--api-token-file", str(token_file),
+                            "--exit-code", "--json"], capsys)  # fmt: skip
+    assert code == 1
+    assert json.loads(out)["switches"][0]["changes"][0]["key"] == 0
+    code, out, err = okopy(["policy", "reload", *api, "--api-token-file", str(token_file)],
+                           capsys)  # fmt: skip
+    assert (code, err) == (0, "")
