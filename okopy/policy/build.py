@@ -31,7 +31,7 @@ def object_cache() -> Path:
 
 def build_program(spec: ProgramSpec, file: str) -> BuiltProgram:
     """Compile (or read) one program and read its maps from BTF."""
-    where = Problem(file, spec.line, 1, "")
+    where = Problem(spec.file or file, spec.line, 1, "")
     try:
         if spec.object is not None:
             elf = spec.object.read_bytes()
@@ -83,7 +83,9 @@ def check(policy: Policy, *, verify: bool = True) -> Checked:
                     sandbox="allow" if spec.sandbox else "never",
                 )
             except vm.VmError as e:
-                problems.append(Problem(file, spec.line, 1, f"program {name}: {e.describe()}"))
+                problems.append(
+                    Problem(spec.file or file, spec.line, 1, f"program {name}: {e.describe()}")
+                )
                 continue
         built[name] = prog
     switches: dict[str, DesiredSwitch] = {}
@@ -95,7 +97,9 @@ def check(policy: Policy, *, verify: bool = True) -> Checked:
                 built[seed.program].encode_entry(seed.map, seed.key, seed.value)
             except (BtfError, ValueError) as e:
                 problems.append(
-                    Problem(file, seed.line, 1, f"seed of {seed.program}.{seed.map}: {e}")
+                    Problem(
+                        seed.file or file, seed.line, 1, f"seed of {seed.program}.{seed.map}: {e}"
+                    )
                 )
         if not problems:
             switches[sname] = desired_switch(policy, sw, built)

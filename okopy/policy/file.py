@@ -25,6 +25,7 @@ files, building and verifying programs happen elsewhere (`okopy.policy.build`).
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ class ProgramSpec:
     defines: tuple[str, ...] = ()
     sandbox: bool = False
     line: int = 0
+    file: str = ""  # the policy file that defines it (one may include others)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class MapSeed:
     key: Any
     value: Any
     line: int = 0
+    file: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class SwitchSpec:
     seeds: tuple[MapSeed, ...]
     flows: tuple[FlowSpec, ...]
     line: int = 0
+    template: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,9 +181,10 @@ SIMPLE_ACTIONS = ("drop", "normal", "controller", "in_port", "flood")
 # keys).  docs/policy.md has a table for each; tests/unit/test_policy_doc.py
 # checks the two agree.
 KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "": (("version", "switches"), ("programs",)),
+    "": (("version",), ("include", "programs", "templates", "switches")),
     "programs.NAME": ((), ("source", "object", "id", "function", "defines", "sandbox")),
-    "switches.NAME": (("dpid",), ("programs", "maps", "flows")),
+    "templates.NAME": ((), ("params", "programs", "maps", "flows")),
+    "switches.NAME": (("dpid",), ("template", "params", "programs", "maps", "flows")),
     "switches.NAME.maps.PROGRAM.MAP[]": (("key", "value"), ()),
     "switches.NAME.flows[]": (("actions",), ("table", "priority", "match", "cookie")),
     "switches.NAME.flows[].actions[]": ((), ("output", "goto_table", "bpf")),
@@ -188,18 +193,19 @@ KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def parse(text: str, file: str = "<policy>", base: Path | None = None) -> Policy:
-    """Validate 'text'; raise PolicyError listing every problem."""
-    v = Validator(file)
-    root = v.compose(text, "the policy", PolicyError)
-    top = v.mapping(root, "the policy", *KEYS[""])
-    if top is None:
-        raise PolicyError(v.problems)
-    if "version" in top and v.scalar(top["version"], "version") != 1:
-        v.error(top["version"], "version must be 1")
-    programs = _programs(v, top.get("programs"), base)
-    switches = _switches(v, top.get("switches"), programs)
-    if v.problems:
-        raise PolicyError(v.problems)
+    """Validate 'text' and the files it includes; raise PolicyError listing
+    every problem."""
+    problems: list[Problem] = []
+    sources = _read(text, file, base, (), problems, None)
+    if sources:
+        programs = _programs(sources)
+        templates = _templates(sources, programs)
+        switches = _switches(sources, programs, templates)
+        if not any("switches" in src.top for src in sources):
+            sources[-1].v.error(sources[-1].root, "the policy needs 'switches' "
+                                "(here or in a file it includes)")  # fmt: skip
+    if problems:
+        raise PolicyError(list(dict.fromkeys(problems)))  # templates repeat theirs
     return Policy(programs, switches, Path(file) if file != "<policy>" else None)
 
 
@@ -211,17 +217,88 @@ def load(path: Path) -> Policy:
     return parse(text, str(path), path.parent)
 
 
-def _programs(v: Validator, node: Node | None, base: Path | None) -> dict[str, ProgramSpec]:
+@dataclass
+class _Source:
+    """One file of the policy: its top-level sections, not yet resolved."""
+
+    v: Validator
+    base: Path | None
+    root: Node
+    top: dict[str, Node]
+
+
+def _read(
+    text: str,
+    file: str,
+    base: Path | None,
+    including: tuple[Path, ...],
+    problems: list[Problem],
+    at: tuple[Validator, Node] | None,
+) -> list[_Source]:
+    """The sources of 'text': those of its includes first, in order, then
+    its own.  'at' is the include that named the file (for errors)."""
+    v = Validator(file, problems)
+    try:
+        root = v.compose(text, "the policy", PolicyError)
+    except PolicyError as e:
+        problems.extend(e.problems)
+        return []
+    top = v.mapping(root, "the policy", *KEYS[""])
+    if top is None:
+        return []
+    if "version" in top and v.scalar(top["version"], "version") != 1:
+        v.error(top["version"], "version must be 1")
+    here = Path(file).resolve() if file != "<policy>" else None
+    chain = (*including, here) if here else including
+    out: list[_Source] = []
+    if "include" in top:
+        for name, node in v.name_list(top["include"], "include"):
+            path = Path(name) if Path(name).is_absolute() or base is None else base / name
+            if path.resolve() in chain:
+                loop = " -> ".join(str(p) for p in (*chain, path.resolve()))
+                v.error(node, f"include {name}: includes itself ({loop})")
+                continue
+            try:
+                inc_text = path.read_text()
+            except OSError as e:
+                v.error(node, f"include {name}: {e.strerror or e}")
+                continue
+            out += _read(inc_text, str(path), path.parent, chain, problems, (v, node))
+    out.append(_Source(v, base, root, top))
+    return out
+
+
+def _named(
+    sources: list[_Source], section: str, what: str
+) -> list[tuple[str, Node, Node, _Source]]:
+    """(name, name node, value node, source) of every entry of 'section' in
+    every source; a name given twice is an error at the second."""
+    out: list[tuple[str, Node, Node, _Source]] = []
+    seen: dict[str, tuple[str, int]] = {}
+    for src in sources:
+        node = src.top.get(section)
+        if node is None:
+            continue
+        if not isinstance(node, MappingNode):
+            src.v.error(node, f"{section} must be a mapping of name -> {what}")
+            continue
+        for k, val in node.value:
+            name = str(k.value) if isinstance(k, ScalarNode) else ""
+            if name in seen:
+                f, line = seen[name]
+                src.v.error(k, f"{what} {name} is also defined at {f}:{line}")
+                continue
+            seen[name] = (src.v.file, k.start_mark.line + 1)
+            out.append((name, k, val, src))
+    return out
+
+
+def _programs(sources: list[_Source]) -> dict[str, ProgramSpec]:
     out: dict[str, ProgramSpec] = {}
-    if node is None:
-        return out
-    if not isinstance(node, MappingNode):
-        v.error(node, "programs must be a mapping of name -> program")
-        return out
     used_ids: dict[int, str] = {}
-    pending: list[tuple[str, dict[str, Node], Node]] = []
-    for k, pnode in node.value:
-        name = k.value if isinstance(k, ScalarNode) else ""
+    pending: list[tuple[str, dict[str, Node], Node, _Source]] = []
+    for name, k, pnode, src in _named(sources, "programs", "program"):
+        v = src.v
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             v.error(k, f"program name {name!r}: use letters, digits, - and _")
             continue
@@ -236,9 +313,10 @@ def _programs(v: Validator, node: Node | None, base: Path | None) -> dict[str, P
                 if pid in used_ids:
                     v.error(fields["id"], f"id {pid} is already used by {used_ids[pid]}")
                 used_ids[pid] = name
-        pending.append((name, fields, pnode))
+        pending.append((name, fields, pnode, src))
     next_id = 1
-    for name, fields, pnode in pending:
+    for name, fields, pnode, src in pending:
+        v = src.v
         pid = v.integer(fields["id"], "id", 1, MAX_PROG_ID) if "id" in fields else None
         if pid is None:
             while next_id in used_ids:
@@ -261,18 +339,19 @@ def _programs(v: Validator, node: Node | None, base: Path | None) -> dict[str, P
         out[name] = ProgramSpec(
             name,
             pid,
-            _path(v, fields, "source", base),
-            _path(v, fields, "object", base),
+            _path(v, fields, "source", src.base),
+            _path(v, fields, "object", src.base),
             function,
             tuple(defines),
             sandbox,
             pnode.start_mark.line + 1,
+            v.file,
         )
     return out
 
 
 def _path(v: Validator, fields: dict[str, Node], key: str, base: Path | None) -> Path | None:
-    """A file named in the policy, relative to the policy's directory."""
+    """A file named in the policy, relative to the directory of its file."""
     if key not in fields:
         return None
     p = v.scalar(fields[key], key)
@@ -283,18 +362,42 @@ def _path(v: Validator, fields: dict[str, Node], key: str, base: Path | None) ->
     return path if path.is_absolute() or base is None else base / path
 
 
+@dataclass
+class _Template:
+    name: str
+    v: Validator
+    fields: dict[str, Node]
+    params: dict[str, Any]  # name -> default (None: the switch must give it)
+
+
+def _templates(sources: list[_Source], programs: dict[str, ProgramSpec]) -> dict[str, _Template]:
+    out: dict[str, _Template] = {}
+    for name, _k, tnode, src in _named(sources, "templates", "template"):
+        fields = src.v.mapping(tnode, f"template {name}", *KEYS["templates.NAME"])
+        if fields is None:
+            continue
+        params: dict[str, Any] = {}
+        pnode = fields.get("params")
+        if pnode is not None and not isinstance(pnode, MappingNode):
+            src.v.error(pnode, f"template {name} params must be a mapping NAME: default")
+        elif pnode is not None:
+            for pk, pv in pnode.value:
+                pname = str(pk.value)
+                if not pname.isidentifier():
+                    src.v.error(pk, f"parameter name {pname!r}: use letters, digits and _")
+                    continue
+                params[pname] = src.v.plain(pv)
+        out[name] = _Template(name, src.v, fields, params)
+    return out
+
+
 def _switches(
-    v: Validator, node: Node | None, programs: dict[str, ProgramSpec]
+    sources: list[_Source], programs: dict[str, ProgramSpec], templates: dict[str, _Template]
 ) -> dict[str, SwitchSpec]:
     out: dict[str, SwitchSpec] = {}
-    if node is None:
-        return out
-    if not isinstance(node, MappingNode):
-        v.error(node, "switches must be a mapping of name -> switch")
-        return out
     dpids: dict[int, str] = {}
-    for k, snode in node.value:
-        name = str(k.value)
+    for name, _k, snode, src in _named(sources, "switches", "switch"):
+        v = src.v
         fields = v.mapping(snode, f"switch {name}", *KEYS["switches.NAME"])
         if fields is None:
             continue
@@ -307,28 +410,81 @@ def _switches(
             if dpid in dpids:
                 v.error(fields["dpid"], f"dpid {dpid:#x} is also switch {dpids[dpid]}")
             dpids[dpid] = name
-        progs = []
-        for pname, pn in (
-            v.name_list(fields["programs"], "programs") if "programs" in fields else []
-        ):
-            if pname not in programs:
-                v.error(
-                    pn,
-                    f"unknown program {pname!r} (programs: {', '.join(programs) or 'none'})",
-                )
-            else:
-                progs.append(pname)
-        seeds = _seeds(v, fields.get("maps"), progs, name)
-        flows = _flows(v, fields.get("flows"), progs, name)
+        template = _switch_template(v, fields, templates, name)
+        params = _switch_params(v, fields, template, name)
+        # The template's parts, then the switch's own, each read in its
+        # file with the switch's parameters.
+        parts = [(template.v.with_params(params), template.fields)] if template else []
+        parts.append((v.with_params(params) if template else v, fields))
+        progs: list[str] = []
+        for pv, pf in parts:
+            for pname, pn in pv.name_list(pf["programs"], "programs") if "programs" in pf else []:
+                if pname not in programs:
+                    known = ", ".join(programs) or "none"
+                    pv.error(pn, f"unknown program {pname!r} (programs: {known})")
+                elif pname not in progs:
+                    progs.append(pname)
+        seeds: dict[tuple[str, str, str], MapSeed] = {}
+        flows: dict[tuple[int, int, tuple[tuple[str, Any], ...]], FlowSpec] = {}
+        for pv, pf in parts:
+            for seed in _seeds(pv, pf.get("maps"), progs, name):
+                seeds[seed.program, seed.map, json.dumps(seed.key, sort_keys=True)] = seed
+            for flow in _flows(pv, pf.get("flows"), progs, name):
+                # The switch's flow replaces the template's with its table,
+                # priority and match.
+                flows[flow.table, flow.priority, flow.match] = flow
         out[name] = SwitchSpec(
             name,
             dpid or 0,
             tuple(progs),
-            tuple(seeds),
-            tuple(flows),
+            tuple(seeds.values()),
+            tuple(flows.values()),
             snode.start_mark.line + 1,
+            template.name if template else None,
         )
     return out
+
+
+def _switch_template(
+    v: Validator, fields: dict[str, Node], templates: dict[str, _Template], switch: str
+) -> _Template | None:
+    if "template" not in fields:
+        return None
+    tname = v.scalar(fields["template"], "template")
+    if tname not in templates:
+        known = ", ".join(templates) or "none"
+        v.error(fields["template"], f"switch {switch}: unknown template {tname!r} "
+                f"(templates: {known})")  # fmt: skip
+        return None
+    return templates[tname]
+
+
+def _switch_params(
+    v: Validator, fields: dict[str, Node], template: _Template | None, switch: str
+) -> dict[str, Any]:
+    """The template's parameters with the switch's values."""
+    params = dict(template.params) if template else {}
+    node = fields.get("params")
+    if node is not None and template is None:
+        v.error(node, f"switch {switch} has params but no template")
+    elif node is not None and not isinstance(node, MappingNode):
+        v.error(node, f"switch {switch} params must be a mapping NAME: value")
+    elif node is not None and template is not None:
+        for pk, pv in node.value:
+            pname = str(pk.value)
+            if pname not in template.params:
+                known = ", ".join(template.params) or "none"
+                v.error(pk, f"template {template.name} has no parameter {pname!r} "
+                        f"(parameters: {known})")  # fmt: skip
+                continue
+            params[pname] = v.plain(pv)
+    if template is not None:
+        for pname, value in params.items():
+            if value is None:
+                v.error(fields.get("params") or fields["template"],
+                        f"switch {switch} must give template {template.name}'s "
+                        f"parameter {pname!r}")  # fmt: skip
+    return params
 
 
 def _seeds(v: Validator, node: Node | None, progs: list[str], switch: str) -> list[MapSeed]:
@@ -351,9 +507,8 @@ def _seeds(v: Validator, node: Node | None, progs: list[str], switch: str) -> li
                 v.error(entries, f"map {mk.value}: entries must be a list of {{key, value}}")
                 continue
             for e in entries.value:
-                f = v.mapping(
-                    e, f"an entry of map {mk.value}", *KEYS["switches.NAME.maps.PROGRAM.MAP[]"]
-                )
+                what = f"an entry of map {mk.value}"
+                f = v.mapping(e, what, *KEYS["switches.NAME.maps.PROGRAM.MAP[]"])
                 if f is not None and "key" in f and "value" in f:
                     out.append(
                         MapSeed(
@@ -362,6 +517,7 @@ def _seeds(v: Validator, node: Node | None, progs: list[str], switch: str) -> li
                             v.plain(f["key"]),
                             v.plain(f["value"]),
                             e.start_mark.line + 1,
+                            v.file,
                         )
                     )
     return out
@@ -410,6 +566,8 @@ def _match(v: Validator, node: Node | None) -> tuple[tuple[str, Any], ...] | Non
             v.error(k, f"unknown match field {name!r} (fields: {', '.join(MATCH_FIELDS)})")
             continue
         raw = v.scalar(fv, name)
+        if raw is None and isinstance(fv, ScalarNode) and fv.value.startswith("$"):
+            continue  # a parameter the switch did not give: said already
         try:
             fields[name] = check(raw)
             nodes[name] = k

@@ -71,9 +71,39 @@ def as_int(v: Any) -> int:
 
 
 class Validator:
-    def __init__(self, file: str) -> None:
+    """Reads one file's nodes, collecting problems.  'params' are the
+    template parameters a value `$name` stands for (`$$` is a literal `$`);
+    validators of several files may share one 'problems' list."""
+
+    def __init__(
+        self,
+        file: str,
+        problems: list[Problem] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         self.file = file
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = problems if problems is not None else []
+        self.params = params
+
+    def with_params(self, params: dict[str, Any]) -> Validator:
+        """This validator, where `$name` values read as 'params'."""
+        return Validator(self.file, self.problems, params)
+
+    def _substitute(self, node: Node, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self._substitute(node, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._substitute(node, v) for v in value]
+        if not isinstance(value, str) or not value.startswith("$") or self.params is None:
+            return value
+        if value.startswith("$$"):
+            return value[1:]
+        name = value[1:]
+        if name not in self.params:
+            known = ", ".join(f"${p}" for p in self.params) or "none"
+            self.error(node, f"unknown parameter {value} (parameters: {known})")
+            return None
+        return self.params[name]
 
     def compose(self, text: str, what: str, error: type[ConfigError]) -> Node:
         """Parse 'text' into a node tree, or raise 'error'."""
@@ -120,11 +150,11 @@ class Validator:
         if not isinstance(node, ScalarNode):
             self.error(node, f"{what} must be a single value")
             return None
-        return _load_node(node)
+        return self._substitute(node, _load_node(node))
 
     def plain(self, node: Node) -> Any:
         """Any YAML value (for map keys and values, typed later by BTF)."""
-        return _load_node(node)
+        return self._substitute(node, _load_node(node))
 
     def integer(self, node: Node, what: str, lo: int, hi: int) -> int | None:
         v = self.scalar(node, what)
