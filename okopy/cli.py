@@ -317,8 +317,11 @@ def cmd_controller(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if args.watch_policy is not None and args.watch_policy <= 0:
+        raise InputError(f"--watch-policy {args.watch_policy}: give a number of seconds above 0")
     app.run(args.policy, host, port, address.host if address else "127.0.0.1",
-            address.port if address else 0, token, args.api_socket_fd)  # fmt: skip
+            address.port if address else 0, token, args.api_socket_fd,
+            args.watch_policy or 0.0)  # fmt: skip
     return 0
 
 
@@ -619,6 +622,11 @@ def parser() -> argparse.ArgumentParser:
         "--api-socket-fd", type=int, metavar="FD",
         help="serve the HTTP API on this inherited, listening socket instead "
         "(okopy lab: bound on the host, while the controller runs in a namespace)",
+    )  # fmt: skip
+    ct.add_argument(
+        "--watch-policy", type=float, nargs="?", const=2.0, metavar="SECONDS",
+        help="reload when a file of the policy (or of its programs) changes, looking every "
+        "SECONDS (default 2); a policy that fails its checks is logged and not applied",
     )  # fmt: skip
     ct.add_argument("-v", "--verbose", action="store_true")
     ct.set_defaults(func=cmd_controller)

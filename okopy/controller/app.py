@@ -17,6 +17,8 @@ and dropped.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import signal
 import socket
@@ -43,7 +45,7 @@ from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from okopy.bpf.btf import TypedMap
 from okopy.controller import api, metrics, openflow, plan, switch_btf
-from okopy.controller.metrics import ProgramSample
+from okopy.controller.metrics import MapSample, ProgramSample
 from okopy.controller.pending import PendingRequests, Waiter
 from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
 from okopy.controller.switch_btf import LoadedProgram, SwitchMaps, fetch_btf
@@ -105,6 +107,9 @@ class Settings:
     # A socket that already listens, inherited (the lab's, bound on the
     # host while the controller runs in the switches' namespace).
     api_socket_fd: int | None = None
+    # Seconds between looks at the policy's files (0: never): a change
+    # reloads the policy, as SIGHUP does.
+    watch_interval: float = 0.0
 
 
 class OwnerCall(event.EventBase):
@@ -127,13 +132,14 @@ class OkopyController(app_manager.OSKenApp):
         # docstring).  `checked` is replaced whole, never changed in place,
         # so other threads may read one snapshot of it.
         self.checked: Checked = check_policy(load_policy(Path(self.settings.policy)))
+        self.config = metrics.ConfigState(_config_hash(self.checked))
         self.syncs: dict[int, Sync] = {}
         self.previews: dict[int, list[Sync]] = {}
         self.applied: dict[int, DesiredSwitch] = {}
         self.datapaths: dict[int, Any] = {}
         self.pending = PendingRequests()
         self.samples: dict[int, list[metrics.ProgramSample]] = {}
-        self.map_sizes: dict[int, dict[tuple[int, int, str], int]] = {}
+        self.map_sizes: dict[int, dict[tuple[int, int, str], MapSample]] = {}
         self.reconciles: dict[int, int] = {}
         self.switch_maps = SwitchMaps()  # types of maps of programs not in the policy
         self._owner: threading.Thread | None = None
@@ -161,6 +167,8 @@ class OkopyController(app_manager.OSKenApp):
                      "changes and map contents need the token" if st.api_token
                      else "no token: changes disabled, map contents open")  # fmt: skip
         threading.Thread(target=self._poll_stats, daemon=True, name="okopy-stats").start()
+        if st.watch_interval > 0:
+            threading.Thread(target=self._watch_policy, daemon=True, name="okopy-watch").start()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -508,11 +516,17 @@ class OkopyController(app_manager.OSKenApp):
         return reply.count > 0
 
     def reload(self) -> dict[str, Any]:
-        """Re-read and re-check the policy; reconcile every connected switch."""
+        """Re-read and re-check the policy; reconcile every connected switch.
+        A policy that fails its checks raises ConfigError and changes
+        nothing but the configuration metrics."""
         with self._reloading:
             # Built and verified here, not in the owner thread, which keeps
             # answering the switches meanwhile.
-            checked = check_policy(load_policy(Path(self.settings.policy)))
+            try:
+                checked = check_policy(load_policy(Path(self.settings.policy)))
+            except ConfigError:
+                self._call(self._load_refused)
+                raise
             self._call(partial(self._apply_policy, checked))
         return {"reloaded": self.settings.policy, "switches": sorted(checked.switches)}
 
@@ -553,8 +567,14 @@ class OkopyController(app_manager.OSKenApp):
             out.append((name, desired.dpid, sync.preview))
         return out
 
+    def _load_refused(self) -> None:
+        self.config = dataclasses.replace(
+            self.config, load_errors=self.config.load_errors + 1, applied=False
+        )
+
     def _apply_policy(self, checked: Checked) -> None:
         self.checked = checked
+        self.config = metrics.ConfigState(_config_hash(checked), self.config.load_errors, True)
         # Logged before any switch is reconciled, so that readers of the log
         # see the reload first.
         log.info("policy reloaded from %s", self.settings.policy)
@@ -568,7 +588,25 @@ class OkopyController(app_manager.OSKenApp):
         connected = {sw.dpid: sw.dpid in self.datapaths for sw in self.checked.switches.values()}
         samples = [s for per in self.samples.values() for s in per]
         sizes = {k: n for per in self.map_sizes.values() for k, n in per.items()}
-        return metrics.render(connected, samples, sizes, self.reconciles)
+        return metrics.render(
+            metrics.Snapshot(connected, samples, sizes, dict(self.reconciles), self.config)
+        )
+
+    def _watch_policy(self) -> None:
+        """Reload when a file of the policy (its own, those it includes,
+        its programs') changes; a bad edit is logged and kept out, like a
+        bad SIGHUP reload, until the next change."""
+        last = _digest(self.checked.policy.watched() if self.checked.policy else [])
+        while not self._stopped.wait(self.settings.watch_interval):
+            files = self.checked.policy.watched() if self.checked.policy else []
+            now = _digest(files)
+            if now == last:
+                continue
+            last = now
+            log.info("policy files changed: reloading")
+            _reload_logged(self)
+            # The reloaded policy may name other files: watch those.
+            last = _digest(self.checked.policy.watched() if self.checked.policy else [])
 
     def _poll_stats(self) -> None:
         while not self._stopped.wait(self.settings.stats_interval):
@@ -595,22 +633,25 @@ class OkopyController(app_manager.OSKenApp):
         self,
         dpid: int,
         samples: list[ProgramSample],
-        sizes: dict[tuple[int, int, str], int],
+        sizes: dict[tuple[int, int, str], MapSample],
     ) -> None:
         self.samples[dpid] = samples
         self.map_sizes[dpid] = sizes
 
-    def _poll_map_sizes(self, dpid: int, prog_ids: list[int]) -> dict[tuple[int, int, str], int]:
-        sizes: dict[tuple[int, int, str], int] = {}
+    def _poll_map_sizes(
+        self, dpid: int, prog_ids: list[int]
+    ) -> dict[tuple[int, int, str], MapSample]:
+        sizes: dict[tuple[int, int, str], MapSample] = {}
         for pid in prog_ids:
             try:
-                entries = self.map_entries(dpid, pid)
+                descs = self._map_list(dpid, pid)
             except LookupError:
                 continue  # unloaded since the program list
             except (ConnectionError, TimeoutError, ValueError) as e:
                 log.debug("map sizes of %#x program %d: %s", dpid, pid, e)
                 continue
-            sizes.update(((dpid, pid, name), n) for name, n in entries.items())
+            for d in descs:
+                sizes[dpid, pid, d.name] = MapSample(d.n_entries, d.max_entries)
         return sizes
 
 
@@ -622,13 +663,15 @@ def run(
     api_port: int = 0,
     api_token: str | None = None,
     api_socket_fd: int | None = None,
+    watch_interval: float = 0.0,
 ) -> None:
     """Run the controller in this process until it is signalled to stop;
     the API on api_host:api_port, or on the listening socket
     'api_socket_fd', or nowhere (port 0 and no socket)."""
     OkopyController.settings = Settings(
-        policy_path, api_host, api_port, api_token, api_socket_fd=api_socket_fd
-    )
+        policy_path, api_host, api_port, api_token, api_socket_fd=api_socket_fd,
+        watch_interval=watch_interval,
+    )  # fmt: skip
     cfg.CONF(
         args=[f"--ofp-listen-host={listen_host}", f"--ofp-tcp-listen-port={listen_port}"],
         project="os_ken",
@@ -644,6 +687,23 @@ def run(
 
     signal.signal(signal.SIGHUP, on_hup)
     app_manager.AppManager.run_apps([__name__])
+
+
+def _config_hash(checked: Checked) -> str:
+    files = checked.policy.files if checked.policy is not None else ()
+    return metrics.config_hash(files, [p.elf for p in checked.programs.values()])
+
+
+def _digest(paths: list[Path]) -> str:
+    """What the files at 'paths' hold now (a missing file counts too)."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(str(path).encode() + b"\0")
+        try:
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError as e:
+            h.update(f"unreadable: {e.errno}".encode())
+    return h.hexdigest()
 
 
 def _reload_logged(app: OkopyController) -> None:

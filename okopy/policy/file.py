@@ -24,6 +24,7 @@ files, building and verifying programs happen elsewhere (`okopy.policy.build`).
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 from collections.abc import Callable
@@ -98,6 +99,17 @@ class Policy:
     programs: dict[str, ProgramSpec]
     switches: dict[str, SwitchSpec]
     path: Path | None = None
+    # Every file read (the policy, then the files it includes), with the
+    # SHA-256 of its text: what the controller watches and its config hash.
+    files: tuple[tuple[str, str], ...] = ()
+
+    def watched(self) -> list[Path]:
+        """The files whose change changes what this policy deploys: its own
+        files and its programs' sources and objects."""
+        out = [Path(f) for f, _ in self.files]
+        for spec in self.programs.values():
+            out += [p for p in (spec.source, spec.object) if p is not None]
+        return out
 
     def switch_by_dpid(self, dpid: int) -> SwitchSpec | None:
         return next((s for s in self.switches.values() if s.dpid == dpid), None)
@@ -196,7 +208,8 @@ def parse(text: str, file: str = "<policy>", base: Path | None = None) -> Policy
     """Validate 'text' and the files it includes; raise PolicyError listing
     every problem."""
     problems: list[Problem] = []
-    sources = _read(text, file, base, (), problems, None)
+    files: list[tuple[str, str]] = []
+    sources = _read(text, file, base, (), problems, files)
     if sources:
         programs = _programs(sources)
         templates = _templates(sources, programs)
@@ -206,7 +219,7 @@ def parse(text: str, file: str = "<policy>", base: Path | None = None) -> Policy
                                 "(here or in a file it includes)")  # fmt: skip
     if problems:
         raise PolicyError(list(dict.fromkeys(problems)))  # templates repeat theirs
-    return Policy(programs, switches, Path(file) if file != "<policy>" else None)
+    return Policy(programs, switches, Path(file) if file != "<policy>" else None, tuple(files))
 
 
 def load(path: Path) -> Policy:
@@ -233,10 +246,11 @@ def _read(
     base: Path | None,
     including: tuple[Path, ...],
     problems: list[Problem],
-    at: tuple[Validator, Node] | None,
+    files: list[tuple[str, str]],
 ) -> list[_Source]:
     """The sources of 'text': those of its includes first, in order, then
-    its own.  'at' is the include that named the file (for errors)."""
+    its own.  Every file read is added to 'files' with its text's SHA-256."""
+    files.append((file, hashlib.sha256(text.encode()).hexdigest()))
     v = Validator(file, problems)
     try:
         root = v.compose(text, "the policy", PolicyError)
@@ -263,7 +277,7 @@ def _read(
             except OSError as e:
                 v.error(node, f"include {name}: {e.strerror or e}")
                 continue
-            out += _read(inc_text, str(path), path.parent, chain, problems, (v, node))
+            out += _read(inc_text, str(path), path.parent, chain, problems, files)
     out.append(_Source(v, base, root, top))
     return out
 

@@ -106,11 +106,11 @@ def test_filters_act_and_survive(
 
     # The metrics count the map's entries as the switch reports them: the
     # policy's seed, then one more added through the API.
-    wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v4"} 1')
+    wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",map="blocked_v4",prog="1"} 1.0')
     api(switch, "map", "set", "--dpid", "1", "--api-token-file", str(ctl.token_file), "1",
         "blocked_v4", '"10.0.0.9"', "{}")  # fmt: skip
-    wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v4"} 2')
-    wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",prog="1",map="blocked_v6"} 0')
+    wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",map="blocked_v4",prog="1"} 2.0')
+    wait_for_metric(switch, 'okopy_map_entries{dpid="0x1",map="blocked_v6",prog="1"} 0.0')
     maps = {mp["name"]: mp for mp in api(switch, "prog", "maps", "--dpid", "1", "1", "--json")}
     assert maps["blocked_v4"]["entries"] == 2, maps
     assert maps["blocked_v4"]["type"] == "hash", maps

@@ -8,6 +8,7 @@ import struct
 import urllib.error
 import urllib.request
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -390,18 +391,40 @@ def test_served_over_http() -> None:
 
 def test_metrics_text() -> None:
     text = metrics.render(
-        {1: True},
-        [metrics.ProgramSample(1, 2, 'li"mit', 101, 10, 2_000_000_000, (0, 3, 7, 0, 0, 0))],
-        {(1, 2, "sources"): 4},
-        {1: 2},
+        metrics.Snapshot(
+            {1: True},
+            [metrics.ProgramSample(1, 2, 'li"mit', 101, 10, 2_000_000_000, (0, 3, 7, 0, 0, 0))],
+            {
+                (1, 2, "sources"): metrics.MapSample(4, 16),
+                (1, 2, "config"): metrics.MapSample(1, 0),
+            },
+            {1: 2},
+            metrics.ConfigState("ab12", 3, False),
+        )
     )
-    assert 'okopy_switch_connected{dpid="0x1"} 1' in text
-    assert 'okopy_program_runs_total{dpid="0x1",prog="2",name="li\\"mit"} 10' in text
+    assert 'okopy_switch_connected{dpid="0x1"} 1.0' in text
+    assert 'okopy_program_runs_total{dpid="0x1",name="li\\"mit",prog="2"} 10.0' in text
     assert (
-        'okopy_program_verdicts_total{dpid="0x1",prog="2",name="li\\"mit",verdict="drop"} 3' in text
+        'okopy_program_verdicts_total{dpid="0x1",name="li\\"mit",prog="2",verdict="drop"} 3.0'
+        in text
     )
-    assert (
-        'okopy_program_run_seconds_total{dpid="0x1",prog="2",name="li\\"mit"} 2.000000000' in text
-    )
-    assert 'okopy_map_entries{dpid="0x1",prog="2",map="sources"} 4' in text
+    assert 'okopy_program_run_seconds_total{dpid="0x1",name="li\\"mit",prog="2"} 2.0' in text
+    assert 'okopy_map_entries{dpid="0x1",map="sources",prog="2"} 4.0' in text
+    assert 'okopy_map_max_entries{dpid="0x1",map="sources",prog="2"} 16.0' in text
+    assert 'okopy_map_pressure{dpid="0x1",map="sources",prog="2"} 0.25' in text
+    assert 'okopy_map_pressure{dpid="0x1",map="config",prog="2"} 0.0' in text
+    assert 'okopy_config_hash{hash="ab12"} 1.0' in text
+    assert "okopy_config_load_errors_total 3.0" in text
+    assert "okopy_config_applied 0.0" in text
     assert "# TYPE okopy_program_runs_total counter" in text
+    assert "# TYPE okopy_map_pressure gauge" in text
+    # Every declared metric is exposed, with its help text.
+    for name, (_kind, help_text) in metrics.METRICS.items():
+        assert f"# HELP {name} {help_text}" in text, name
+
+
+def test_metrics_table_in_lab_md() -> None:
+    """docs/lab.md's metrics table lists exactly the declared metrics."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "lab.md").read_text()
+    rows = re.findall(r"^\| `(okopy_\w+)` \| (\w+) \|", doc, re.M)
+    assert dict(rows) == {n: kind for n, (kind, _) in metrics.METRICS.items()}

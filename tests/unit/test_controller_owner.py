@@ -34,6 +34,8 @@ from okopy.ofp import messages as m
 from okopy.ofp.constants import OKOPY_VENDOR_ID, ErrorType
 from okopy.policy.build import Checked
 from okopy.policy.desired import BuiltProgram, DesiredSwitch, Flow
+from okopy.policy.file import Policy, PolicyError
+from okopy.policy.schema import Problem
 
 DPID = 1
 PROG = 1
@@ -49,13 +51,17 @@ def value(i: int) -> str:
     return "0x" + (i * 7919).to_bytes(VS, "big").hex()
 
 
-def policy_generation(gen: int) -> Checked:
-    """Policy number 'gen': one program and one flow whose in_port is 'gen'."""
+def policy_generation(gen: int, files: tuple[tuple[str, str], ...] = ()) -> Checked:
+    """Policy number 'gen': one program and one flow whose in_port is 'gen'
+    (a negative 'gen': a policy that fails its checks).  'files' are the
+    policy's files, for the watcher."""
+    if gen < 0:
+        raise PolicyError([Problem("policy.yaml", 3, 1, "a bad policy")])
     prog = BuiltProgram("counter", PROG, b"\x7fELF fake", None,
                         {MAP: MapDef(MAP, 1, 0, 0, KS, VS, 4096, 0, 0)})  # fmt: skip
     flow = Flow(0, 10, (("in_port", str(gen)),), ("output:2",))
     sw = DesiredSwitch(DPID, {PROG: prog}, (), frozenset({flow}))
-    return Checked(None, {"counter": prog}, {"s1": sw})  # type: ignore[arg-type]
+    return Checked(Policy({}, {}, None, files), {"counter": prog}, {"s1": sw})
 
 
 class FakeSwitch:
@@ -390,3 +396,63 @@ def test_diff_previews_a_reload_and_changes_nothing(
     switch.conn.drop()  # type: ignore[union-attr]
     wait_until("gone", lambda: DPID not in app.datapaths)
     assert app.diff()["switches"] == [{"name": "s1", "dpid": DPID, "connected": False}]
+
+
+def test_a_refused_reload_keeps_the_policy_and_says_so(
+    controller: tuple[appmod.OkopyController, FakeSwitch, list[int]],
+) -> None:
+    """okopy_config_load_errors_total and okopy_config_applied follow the
+    reloads; okopy_config_hash the policy in force."""
+    app, switch, generations = controller
+    switch.connect()
+    wait_until("deployed", lambda: set(switch.flows.values()) == expected_flows(0))
+    first = app.config.hash
+    assert "okopy_config_applied 1.0" in app.metrics()
+    generations.append(-1)
+    with pytest.raises(PolicyError, match="a bad policy"):
+        app.reload()
+    text = app.metrics()
+    assert "okopy_config_load_errors_total 1.0" in text
+    assert "okopy_config_applied 0.0" in text
+    assert f'okopy_config_hash{{hash="{first}"}} 1.0' in text
+    assert set(switch.flows.values()) == expected_flows(0)  # still the first
+    generations.append(3)
+    app.reload()
+    wait_until("reloaded", lambda: set(switch.flows.values()) == expected_flows(3))
+    text = app.metrics()
+    assert "okopy_config_load_errors_total 1.0" in text
+    assert "okopy_config_applied 1.0" in text
+
+
+def test_watch_reloads_when_a_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--watch-policy: an edit of a policy file reloads; a bad edit is
+    refused (and counted) and the next good one applied."""
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("generation 0\n")
+    generations = [0]
+
+    def check(_: Any) -> Checked:
+        return policy_generation(generations[-1], ((str(policy_file), "digest"),))
+
+    monkeypatch.setattr(appmod, "load_policy", lambda path: None)
+    monkeypatch.setattr(appmod, "check_policy", check)
+    monkeypatch.setattr(appmod.OkopyController, "settings",
+                        appmod.Settings(str(policy_file), stats_interval=60,
+                                        watch_interval=0.02))  # fmt: skip
+    app = appmod.OkopyController()
+    app_manager.register_instance(app)
+    app.start()
+    switch = FakeSwitch(app)
+    try:
+        switch.connect()
+        wait_until("deployed", lambda: set(switch.flows.values()) == expected_flows(0))
+        generations.append(-1)
+        policy_file.write_text("a bad edit\n")
+        wait_until("refused", lambda: app.config.load_errors == 1)
+        assert not app.config.applied
+        generations.append(2)
+        policy_file.write_text("generation 2\n")
+        wait_until("reloaded", lambda: set(switch.flows.values()) == expected_flows(2))
+        assert app.config.applied
+    finally:
+        app.stop()
