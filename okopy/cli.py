@@ -380,6 +380,9 @@ def cmd_switches(args: argparse.Namespace) -> int:
         state = "connected" if sw["connected"] else "NOT CONNECTED"
         _log(f"{sw['name']:<10} dpid {sw['dpid']:#x} {state}, programs {sw['programs']}, "
              f"{sw['flows']} flows")  # fmt: skip
+        db = sw.get("ovsdb")
+        if db is not None:
+            _log(f"{'':<10} {_ovsdb_text(db)}")
     return 0
 
 
@@ -407,6 +410,19 @@ def cmd_policy_diff(args: argparse.Namespace) -> int:
                 _log(f"  {plan.change_text(change)}")
     changes = sum(len(sw.get("changes", ())) for sw in out["switches"])
     return 1 if args.exit_code and changes else 0
+
+
+def _ovsdb_text(db: dict[str, Any]) -> str:
+    """A switch's OVSDB status (the API's "ovsdb") on one line."""
+    parts = [f"ovsdb {db['remote']}"]
+    if "bridge" in db:
+        other = ", ".join(f"{k}={v}" for k, v in sorted(db["other_config"].items()))
+        parts.append(f"bridge {db['bridge']} ({db['datapath_type']}), fail_mode "
+                     f"{db['fail_mode']}, controllers {','.join(db['controllers']) or 'none'}"
+                     + (f", {other}" if other else ""))  # fmt: skip
+    if db.get("error"):
+        parts.append(f"ERROR: {db['error']}")
+    return ": ".join(parts)
 
 
 def cmd_lab_ctl(args: argparse.Namespace) -> int:

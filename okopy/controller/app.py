@@ -44,7 +44,7 @@ from os_ken.controller.handler import (
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from okopy.bpf.btf import TypedMap
-from okopy.controller import api, metrics, openflow, plan, switch_btf
+from okopy.controller import api, metrics, openflow, ovsdb, plan, switch_btf
 from okopy.controller.metrics import MapSample, ProgramSample
 from okopy.controller.pending import PendingRequests, Waiter
 from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
@@ -60,11 +60,14 @@ from okopy.ofp.constants import (
 from okopy.policy.build import Checked
 from okopy.policy.build import check as check_policy
 from okopy.policy.desired import DesiredSwitch, Flow
+from okopy.policy.file import SwitchSpec
 from okopy.policy.file import load as load_policy
 from okopy.policy.schema import ConfigError
 
 log = logging.getLogger("okopy.controller")
 REQUEST_TIMEOUT = 10.0  # a switch's answer to one request
+OVSDB_INTERVAL = 30.0  # between looks at the switches' OVSDB settings
+OVSDB_TIMEOUT = 5.0  # one OVSDB connection and transaction
 OWNER_TIMEOUT = 10.0  # the owner thread taking up a posted call
 NOT_FOUND_ERRORS = {ErrorType.UNKNOWN_PROG, ErrorType.UNKNOWN_MAP, ErrorType.NO_ENTRY}
 # The reply each request okopy waits for is answered with.
@@ -141,6 +144,8 @@ class OkopyController(app_manager.OSKenApp):
         self.samples: dict[int, list[metrics.ProgramSample]] = {}
         self.map_sizes: dict[int, dict[tuple[int, int, str], MapSample]] = {}
         self.reconciles: dict[int, int] = {}
+        self.ovsdb_status: dict[str, dict[str, Any]] = {}  # by switch name
+        self._ovsdb_wake = threading.Event()
         self.switch_maps = SwitchMaps()  # types of maps of programs not in the policy
         self._owner: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -167,11 +172,13 @@ class OkopyController(app_manager.OSKenApp):
                      "changes and map contents need the token" if st.api_token
                      else "no token: changes disabled, map contents open")  # fmt: skip
         threading.Thread(target=self._poll_stats, daemon=True, name="okopy-stats").start()
+        threading.Thread(target=self._ovsdb_worker, daemon=True, name="okopy-ovsdb").start()
         if st.watch_interval > 0:
             threading.Thread(target=self._watch_policy, daemon=True, name="okopy-watch").start()
 
     def stop(self) -> None:
         self._stopped.set()
+        self._ovsdb_wake.set()
         if self.http is not None:
             self.http.shutdown()
         super().stop()
@@ -427,7 +434,8 @@ class OkopyController(app_manager.OSKenApp):
     def _switches(self) -> list[dict[str, Any]]:
         return [
             {"name": name, "dpid": sw.dpid, "connected": sw.dpid in self.datapaths,
-             "programs": sorted(sw.programs), "flows": len(sw.flows)}
+             "programs": sorted(sw.programs), "flows": len(sw.flows),
+             **({"ovsdb": self.ovsdb_status[name]} if name in self.ovsdb_status else {})}
             for name, sw in self.checked.switches.items()
         ]  # fmt: skip
 
@@ -567,6 +575,29 @@ class OkopyController(app_manager.OSKenApp):
             out.append((name, desired.dpid, sync.preview))
         return out
 
+    def _ovsdb_worker(self) -> None:
+        """Checks the bridge of every switch whose policy names its OVSDB
+        and applies the switch's settings there: at start, after every
+        reload, and every OVSDB_INTERVAL seconds (someone may change them
+        behind the controller's back)."""
+        while not self._stopped.is_set():
+            policy = self.checked.policy
+            specs = [s for s in policy.switches.values() if s.ovsdb] if policy else []
+            for spec in specs:
+                status = _ovsdb_pass(spec)
+                self._post(partial(self._store_ovsdb, spec.name, status))
+            self._ovsdb_wake.wait(OVSDB_INTERVAL)
+            self._ovsdb_wake.clear()
+
+    def _store_ovsdb(self, name: str, status: dict[str, Any]) -> None:
+        old = self.ovsdb_status.get(name, {})
+        if status.get("error") and status["error"] != old.get("error"):
+            log.error("switch %s: %s", name, status["error"])
+        if status.get("applied"):
+            log.info("switch %s: OVSDB %s: set %s", name, status["remote"],
+                     ", ".join(status["applied"]))  # fmt: skip
+        self.ovsdb_status[name] = status
+
     def _load_refused(self) -> None:
         self.config = dataclasses.replace(
             self.config, load_errors=self.config.load_errors + 1, applied=False
@@ -575,6 +606,7 @@ class OkopyController(app_manager.OSKenApp):
     def _apply_policy(self, checked: Checked) -> None:
         self.checked = checked
         self.config = metrics.ConfigState(_config_hash(checked), self.config.load_errors, True)
+        self._ovsdb_wake.set()
         # Logged before any switch is reconciled, so that readers of the log
         # see the reload first.
         log.info("policy reloaded from %s", self.settings.policy)
@@ -687,6 +719,30 @@ def run(
 
     signal.signal(signal.SIGHUP, on_hup)
     app_manager.AppManager.run_apps([__name__])
+
+
+def _ovsdb_pass(spec: SwitchSpec) -> dict[str, Any]:
+    """One look at a switch's OVSDB: its bridge, the datapath check, and
+    the settings applied; what went wrong as "error"."""
+    assert spec.ovsdb is not None
+    status: dict[str, Any] = {"remote": spec.ovsdb}
+    try:
+        db = ovsdb.Ovsdb(spec.ovsdb, timeout=OVSDB_TIMEOUT)
+    except ovsdb.OvsdbError as e:
+        return {**status, "error": str(e)}
+    try:
+        state = db.state(spec.dpid, spec.bridge)
+        problem = ovsdb.datapath_problem(state)
+        applied = [] if problem else db.apply(spec.dpid, spec.bridge, spec.settings)
+        state = db.state(spec.dpid, spec.bridge) if applied else state
+        status.update(state.to_json(), applied=applied)
+        if problem:
+            status["error"] = problem
+    except ovsdb.OvsdbError as e:
+        status["error"] = str(e)
+    finally:
+        db.close()
+    return status
 
 
 def _config_hash(checked: Checked) -> str:

@@ -28,7 +28,7 @@ import hashlib
 import ipaddress
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,37 @@ class FlowSpec:
 
 
 @dataclass(frozen=True)
+class OvsSettings:
+    """Settings of a switch's Open vSwitch, applied through OVSDB (None:
+    left as they are)."""
+
+    bpf_jit: bool | None = None
+    bpf_max_map_memory: int | None = None
+    fail_mode: str | None = None
+    controllers: tuple[str, ...] | None = None
+
+    def over(self, base: OvsSettings) -> OvsSettings:
+        """These settings, and 'base''s where these leave one unset."""
+        return OvsSettings(*(
+            mine if mine is not None else theirs
+            for mine, theirs in zip(astuple_shallow(self), astuple_shallow(base), strict=True)
+        ))  # fmt: skip
+
+    def other_config(self) -> dict[str, str]:
+        """The Open_vSwitch table's other_config keys these set."""
+        out = {}
+        if self.bpf_jit is not None:
+            out["bpf-jit"] = "true" if self.bpf_jit else "false"
+        if self.bpf_max_map_memory is not None:
+            out["bpf-max-map-memory"] = str(self.bpf_max_map_memory)
+        return out
+
+
+def astuple_shallow(obj: Any) -> tuple[Any, ...]:
+    return tuple(getattr(obj, f.name) for f in fields(obj))
+
+
+@dataclass(frozen=True)
 class SwitchSpec:
     name: str
     dpid: int
@@ -92,6 +123,9 @@ class SwitchSpec:
     flows: tuple[FlowSpec, ...]
     line: int = 0
     template: str | None = None
+    ovsdb: str | None = None  # the switch's OVSDB, e.g. unix:/run/openvswitch/db.sock
+    bridge: str | None = None  # its bridge there (default: the one with its dpid)
+    settings: OvsSettings = OvsSettings()
 
 
 @dataclass(frozen=True)
@@ -195,8 +229,12 @@ SIMPLE_ACTIONS = ("drop", "normal", "controller", "in_port", "flood")
 KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "": (("version",), ("include", "programs", "templates", "switches")),
     "programs.NAME": ((), ("source", "object", "id", "function", "defines", "sandbox")),
-    "templates.NAME": ((), ("params", "programs", "maps", "flows")),
-    "switches.NAME": (("dpid",), ("template", "params", "programs", "maps", "flows")),
+    "templates.NAME": ((), ("params", "programs", "maps", "flows", "settings")),
+    "switches.NAME": (
+        ("dpid",),
+        ("template", "params", "programs", "maps", "flows", "ovsdb", "bridge", "settings"),
+    ),
+    "switches.NAME.settings": ((), ("bpf-jit", "bpf-max-map-memory", "fail-mode", "controllers")),
     "switches.NAME.maps.PROGRAM.MAP[]": (("key", "value"), ()),
     "switches.NAME.flows[]": (("actions",), ("table", "priority", "match", "cookie")),
     "switches.NAME.flows[].actions[]": ((), ("output", "goto_table", "bpf")),
@@ -447,6 +485,17 @@ def _switches(
                 # The switch's flow replaces the template's with its table,
                 # priority and match.
                 flows[flow.table, flow.priority, flow.match] = flow
+        settings = OvsSettings()
+        for pv, pf in parts:
+            if "settings" in pf:
+                settings = _settings(pv, pf["settings"], name).over(settings)
+        ovsdb = _ovsdb_remote(v, fields, name)
+        bridge = v.scalar(fields["bridge"], "bridge") if "bridge" in fields else None
+        if bridge is not None and not isinstance(bridge, str):
+            v.error(fields["bridge"], f"switch {name} bridge must be a name")
+            bridge = None
+        if "ovsdb" not in fields and settings != OvsSettings():
+            v.error(snode, f"switch {name} has settings but no ovsdb to apply them through")
         out[name] = SwitchSpec(
             name,
             dpid or 0,
@@ -455,8 +504,54 @@ def _switches(
             tuple(flows.values()),
             snode.start_mark.line + 1,
             template.name if template else None,
+            ovsdb,
+            bridge,
+            settings,
         )
     return out
+
+
+OVSDB_METHODS = ("unix:", "tcp:", "ssl:")
+CONTROLLER_METHODS = ("tcp:", "ssl:", "unix:", "ptcp:", "pssl:", "punix:")
+
+
+def _ovsdb_remote(v: Validator, fields: dict[str, Node], switch: str) -> str | None:
+    if "ovsdb" not in fields:
+        return None
+    remote = v.scalar(fields["ovsdb"], "ovsdb")
+    if not isinstance(remote, str) or not remote.startswith(OVSDB_METHODS):
+        v.error(fields["ovsdb"], f"switch {switch} ovsdb {remote!r}: give an OVSDB remote, "
+                "unix:PATH, tcp:IP:PORT or ssl:IP:PORT")  # fmt: skip
+        return None
+    return remote
+
+
+def _settings(v: Validator, node: Node, switch: str) -> OvsSettings:
+    f = v.mapping(node, f"settings of switch {switch}", *KEYS["switches.NAME.settings"])
+    if f is None:
+        return OvsSettings()
+    jit = v.scalar(f["bpf-jit"], "bpf-jit") if "bpf-jit" in f else None
+    if jit is not None and not isinstance(jit, bool):
+        v.error(f["bpf-jit"], f"bpf-jit: {jit!r} is not true or false")
+        jit = None
+    memory = (
+        v.integer(f["bpf-max-map-memory"], "bpf-max-map-memory", 0, (1 << 63) - 1)
+        if "bpf-max-map-memory" in f
+        else None
+    )
+    mode = v.scalar(f["fail-mode"], "fail-mode") if "fail-mode" in f else None
+    if mode is not None and mode not in ("secure", "standalone"):
+        v.error(f["fail-mode"], f"fail-mode: {mode!r} is not secure or standalone")
+        mode = None
+    controllers = None
+    if "controllers" in f:
+        controllers = []
+        for target, tnode in v.name_list(f["controllers"], "controllers"):
+            if not target.startswith(CONTROLLER_METHODS):
+                v.error(tnode, f"controller {target!r}: give tcp:IP:PORT, ssl:IP:PORT or "
+                        "unix:PATH (or a passive ptcp:, pssl:, punix:)")  # fmt: skip
+            controllers.append(target)
+    return OvsSettings(jit, memory, mode, tuple(controllers) if controllers is not None else None)
 
 
 def _switch_template(

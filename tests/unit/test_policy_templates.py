@@ -136,3 +136,51 @@ def test_no_switches_anywhere(tmp_path: Path) -> None:
     assert problems(tmp_path, "version: 1\ninclude: [c.yaml]\n", c="version: 1\n") == [
         "policy.yaml:1:1: the policy needs 'switches' (here or in a file it includes)"
     ]
+
+
+def test_ovsdb_settings_from_template_and_switch(tmp_path: Path) -> None:
+    text = """\
+version: 1
+templates:
+  t:
+    settings: {bpf-jit: false, fail-mode: secure, controllers: [tcp:10.0.0.5:6653]}
+switches:
+  s1:
+    dpid: 1
+    template: t
+    ovsdb: unix:/run/openvswitch/db.sock
+    bridge: br-int
+    settings: {bpf-max-map-memory: 1048576, controllers: [tcp:10.0.0.5:6653, ssl:10.0.0.6:6653]}
+  s2: {dpid: 2}
+"""
+    p = policy.parse(text, "p.yaml", tmp_path)
+    s1 = p.switches["s1"]
+    assert (s1.ovsdb, s1.bridge) == ("unix:/run/openvswitch/db.sock", "br-int")
+    assert s1.settings == policy.OvsSettings(
+        False, 1048576, "secure", ("tcp:10.0.0.5:6653", "ssl:10.0.0.6:6653")
+    )
+    assert s1.settings.other_config() == {"bpf-jit": "false", "bpf-max-map-memory": "1048576"}
+    assert (p.switches["s2"].ovsdb, p.switches["s2"].settings) == (None, policy.OvsSettings())
+
+
+def test_ovsdb_settings_problems(tmp_path: Path) -> None:
+    got = problems(tmp_path, """\
+        version: 1
+        switches:
+          s1:
+            dpid: 1
+            ovsdb: /run/db.sock
+            settings: {bpf-jit: maybe, fail-mode: open, controllers: [10.0.0.5], mtu: 9000}
+          s2: {dpid: 2, settings: {fail-mode: secure}}
+        """)  # fmt: skip
+    assert got == [
+        "policy.yaml:6:74: unknown key 'mtu' in settings of switch s1 "
+        "(allowed: bpf-jit, bpf-max-map-memory, fail-mode, controllers)",
+        "policy.yaml:6:25: bpf-jit: 'maybe' is not true or false",
+        "policy.yaml:6:43: fail-mode: 'open' is not secure or standalone",
+        "policy.yaml:6:63: controller '10.0.0.5': give tcp:IP:PORT, ssl:IP:PORT or unix:PATH "
+        "(or a passive ptcp:, pssl:, punix:)",
+        "policy.yaml:5:12: switch s1 ovsdb '/run/db.sock': give an OVSDB remote, unix:PATH, "
+        "tcp:IP:PORT or ssl:IP:PORT",
+        "policy.yaml:7:7: switch s2 has settings but no ovsdb to apply them through",
+    ]
