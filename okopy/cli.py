@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -319,9 +320,10 @@ def cmd_controller(args: argparse.Namespace) -> int:
     )
     if args.watch_policy is not None and args.watch_policy <= 0:
         raise InputError(f"--watch-policy {args.watch_policy}: give a number of seconds above 0")
+    member = args.member or f"{socket.gethostname()}-{os.getpid()}"
     app.run(args.policy, host, port, address.host if address else "127.0.0.1",
             address.port if address else 0, token, args.api_socket_fd,
-            args.watch_policy or 0.0)  # fmt: skip
+            args.watch_policy or 0.0, args.coordination, member)  # fmt: skip
     return 0
 
 
@@ -644,6 +646,14 @@ def parser() -> argparse.ArgumentParser:
         help="reload when a file of the policy (or of its programs) changes, looking every "
         "SECONDS (default 2); a policy that fails its checks is logged and not applied",
     )  # fmt: skip
+    ct.add_argument(
+        "--coordination", metavar="URL",
+        help="with several controllers of one policy: the coordination service where they "
+        "elect the master, etcd3+http://HOST:PORT (the others stand by, as OpenFlow "
+        "slaves, and one takes over when the master dies)",
+    )  # fmt: skip
+    ct.add_argument("--member", metavar="NAME",
+                    help="this controller's name there (default: HOST-PID)")  # fmt: skip
     ct.add_argument("-v", "--verbose", action="store_true")
     ct.set_defaults(func=cmd_controller)
 

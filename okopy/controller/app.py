@@ -44,7 +44,7 @@ from os_ken.controller.handler import (
 from os_ken.ofproto import ofproto_v1_3 as ofp
 
 from okopy.bpf.btf import TypedMap
-from okopy.controller import api, metrics, openflow, ovsdb, plan, switch_btf
+from okopy.controller import api, election, metrics, openflow, ovsdb, plan, switch_btf
 from okopy.controller.metrics import MapSample, ProgramSample
 from okopy.controller.pending import PendingRequests, Waiter
 from okopy.controller.reconcile import Observed, ObservedProgram, reconcile
@@ -66,6 +66,7 @@ from okopy.policy.schema import ConfigError
 
 log = logging.getLogger("okopy.controller")
 REQUEST_TIMEOUT = 10.0  # a switch's answer to one request
+ELECTION_INTERVAL = 0.2  # between questions to the coordination service
 OVSDB_INTERVAL = 30.0  # between looks at the switches' OVSDB settings
 OVSDB_TIMEOUT = 5.0  # one OVSDB connection and transaction
 OWNER_TIMEOUT = 10.0  # the owner thread taking up a posted call
@@ -113,6 +114,11 @@ class Settings:
     # Seconds between looks at the policy's files (0: never): a change
     # reloads the policy, as SIGHUP does.
     watch_interval: float = 0.0
+    # With several controllers: the coordination service (tooz URL) where
+    # they elect the master, and this one's name there.  None: this
+    # controller is the only one, the master.
+    coordination: str | None = None
+    member: str = ""
 
 
 class OwnerCall(event.EventBase):
@@ -145,6 +151,9 @@ class OkopyController(app_manager.OSKenApp):
         self.map_sizes: dict[int, dict[tuple[int, int, str], MapSample]] = {}
         self.reconciles: dict[int, int] = {}
         self.ovsdb_status: dict[str, dict[str, Any]] = {}  # by switch name
+        # Master unless it stands by for another (see election.py).
+        self.standing = election.Standing(self.settings.coordination is None, None)
+        self.election: election.Election | None = None
         self._ovsdb_wake = threading.Event()
         self.switch_maps = SwitchMaps()  # types of maps of programs not in the policy
         self._owner: threading.Thread | None = None
@@ -173,6 +182,8 @@ class OkopyController(app_manager.OSKenApp):
                      else "no token: changes disabled, map contents open")  # fmt: skip
         threading.Thread(target=self._poll_stats, daemon=True, name="okopy-stats").start()
         threading.Thread(target=self._ovsdb_worker, daemon=True, name="okopy-ovsdb").start()
+        if st.coordination is not None:
+            threading.Thread(target=self._elect, daemon=True, name="okopy-election").start()
         if st.watch_interval > 0:
             threading.Thread(target=self._watch_policy, daemon=True, name="okopy-watch").start()
 
@@ -234,7 +245,11 @@ class OkopyController(app_manager.OSKenApp):
             )
         self.datapaths[dp.id] = dp
         self.switch_maps.forget(dp.id)  # maybe a switch restarted, with other programs
-        self._start_sync(dp, "connected")
+        self._send_role(dp)
+        if self.standing.master:
+            self._start_sync(dp, "connected")
+        else:
+            log.info("switch %#x connected; standing by (not the master)", dp.id)
 
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
     def switch_gone(self, ev: Any) -> None:
@@ -262,6 +277,60 @@ class OkopyController(app_manager.OSKenApp):
         self.syncs[dp.id] = sync
         self._ask_programs(dp, sync, 0)
         sync.flows_xid = self._send(dp, openflow.flow_stats_request(dp))
+
+    # Master and standby ------------------------------------------------------
+
+    def _elect(self) -> None:
+        """Asks the coordination service, every ELECTION_INTERVAL seconds,
+        whether this controller is the master; tells the owner thread of a
+        change."""
+        assert self.settings.coordination is not None
+        while not self._stopped.is_set():
+            try:
+                self.election = self.election or election.EtcdElection(
+                    self.settings.coordination, self.settings.member
+                )
+                standing = self.election.poll()
+            except Exception as e:
+                log.warning("coordination service %s: %s", self.settings.coordination, e)
+                standing = election.Standing(False, None)
+            if standing != self.standing:
+                try:
+                    self._call(partial(self._standing_changed, standing))
+                except TimeoutError as e:
+                    log.warning("election: %s", e)
+            self._stopped.wait(ELECTION_INTERVAL)
+        if self.election is not None:
+            self.election.stop()
+
+    def _standing_changed(self, standing: election.Standing) -> None:
+        was = self.standing.master
+        self.standing = standing
+        if standing.master and not was:
+            log.info("master now (generation %s): reconciling every switch", standing.generation)
+        elif was and not standing.master:
+            log.warning("no longer the master (generation %s): standing by", standing.generation)
+            self.syncs.clear()
+        for dp in list(self.datapaths.values()):
+            self._send_role(dp)
+            if standing.master and not was:
+                self._start_sync(dp, "master now")
+
+    def _send_role(self, dp: Any) -> None:
+        """Tells the switch this controller's role, with the master's
+        generation id (none to tell before a master is known)."""
+        st = self.standing
+        if self.settings.coordination is None or st.generation is None:
+            return
+        role = ofp.OFPCR_ROLE_MASTER if st.master else ofp.OFPCR_ROLE_SLAVE
+        self._send(dp, dp.ofproto_parser.OFPRoleRequest(dp, role, st.generation))
+
+    @set_ev_cls(ofp_event.EventOFPRoleReply, MAIN_DISPATCHER)
+    def role_reply(self, ev: Any) -> None:
+        msg = ev.msg
+        role = {ofp.OFPCR_ROLE_MASTER: "master", ofp.OFPCR_ROLE_SLAVE: "slave",
+                ofp.OFPCR_ROLE_EQUAL: "equal"}.get(msg.role, str(msg.role))  # fmt: skip
+        log.info("switch %#x: role %s, generation %d", msg.datapath.id, role, msg.generation_id)
 
     def _ask_programs(self, dp: Any, sync: Sync, start: int) -> None:
         sync.list_xid = self._send(dp, openflow.experimenter(dp, m.ProgListRequest(start, 0)))
@@ -355,6 +424,8 @@ class OkopyController(app_manager.OSKenApp):
             sync.preview.set_result([plan.describe(s, sync.desired, observed) for s in steps])
             return
         del self.syncs[dp.id]
+        if not self.standing.master:
+            return  # demoted while it read the switch: the new master changes it
         for step in steps:
             for msg in openflow.messages(dp, step):
                 self._send(dp, msg)
@@ -610,7 +681,7 @@ class OkopyController(app_manager.OSKenApp):
         # Logged before any switch is reconciled, so that readers of the log
         # see the reload first.
         log.info("policy reloaded from %s", self.settings.policy)
-        for dp in list(self.datapaths.values()):
+        for dp in list(self.datapaths.values()) if self.standing.master else []:
             self._start_sync(dp, "policy reloaded")
 
     def metrics(self) -> str:
@@ -621,8 +692,9 @@ class OkopyController(app_manager.OSKenApp):
         samples = [s for per in self.samples.values() for s in per]
         sizes = {k: n for per in self.map_sizes.values() for k, n in per.items()}
         return metrics.render(
-            metrics.Snapshot(connected, samples, sizes, dict(self.reconciles), self.config)
-        )
+            metrics.Snapshot(connected, samples, sizes, dict(self.reconciles), self.config,
+                             self.standing.master)
+        )  # fmt: skip
 
     def _watch_policy(self) -> None:
         """Reload when a file of the policy (its own, those it includes,
@@ -696,13 +768,15 @@ def run(
     api_token: str | None = None,
     api_socket_fd: int | None = None,
     watch_interval: float = 0.0,
+    coordination: str | None = None,
+    member: str = "",
 ) -> None:
     """Run the controller in this process until it is signalled to stop;
     the API on api_host:api_port, or on the listening socket
     'api_socket_fd', or nowhere (port 0 and no socket)."""
     OkopyController.settings = Settings(
         policy_path, api_host, api_port, api_token, api_socket_fd=api_socket_fd,
-        watch_interval=watch_interval,
+        watch_interval=watch_interval, coordination=coordination, member=member,
     )  # fmt: skip
     cfg.CONF(
         args=[f"--ofp-listen-host={listen_host}", f"--ofp-tcp-listen-port={listen_port}"],

@@ -25,6 +25,10 @@ METRICS = {
     "okopy_map_max_entries": ("gauge", "The most entries a map can hold"),
     "okopy_map_pressure": ("gauge", "Entries in a map at the last poll over its max_entries"),
     "okopy_reconciles_total": ("counter", "Reconciliations run for a switch"),
+    "okopy_controller_master": (
+        "gauge",
+        "1 if this controller is the master (or the only controller), 0 if it stands by",
+    ),
     "okopy_config_hash": (
         "gauge",
         "1, labelled with the SHA-256 of the policy in force (its files and its programs' objects)",
@@ -73,6 +77,7 @@ class Snapshot:
     maps: Mapping[tuple[int, int, str], MapSample] = field(default_factory=dict)
     reconciles: Mapping[int, int] = field(default_factory=dict)
     config: ConfigState = ConfigState()
+    master: bool = True
 
 
 def config_hash(files: Sequence[tuple[str, str]], objects: Sequence[bytes]) -> str:
@@ -126,6 +131,8 @@ class _SnapshotCollector(Collector):
         reconciles = _family("okopy_reconciles_total", ["dpid"])
         for dpid, n in sorted(s.reconciles.items()):
             reconciles.add_metric([hex(dpid)], n)
+        master = _family("okopy_controller_master", [])
+        master.add_metric([], int(s.master))
         config_hash = _family("okopy_config_hash", ["hash"])
         if s.config.hash:
             config_hash.add_metric([s.config.hash], 1)
@@ -134,7 +141,7 @@ class _SnapshotCollector(Collector):
         applied = _family("okopy_config_applied", [])
         applied.add_metric([], int(s.config.applied))
         yield from (connected, runs, verdicts, seconds, insns, entries, most, pressure,
-                    reconciles, config_hash, errors, applied)  # fmt: skip
+                    reconciles, master, config_hash, errors, applied)  # fmt: skip
 
 
 def render(snap: Snapshot) -> str:

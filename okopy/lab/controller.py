@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from okopy.controller.endpoint import API_ENV, TOKEN_ENV
@@ -35,9 +36,11 @@ class ControllerProcess:
         token_file: Path | None = None,
         python: str = sys.executable,
         api_socket: socket.socket | None = None,
+        extra: Sequence[str] = (),
     ) -> None:
         """'api': HOST:PORT to serve the API on (in 'netns'), or 'api_socket':
-        a listening socket to serve it on, which the controller inherits."""
+        a listening socket to serve it on, which the controller inherits;
+        'extra': more `okopy controller` arguments."""
         self.policy = policy
         self.python = python  # a Python that has okopy and os-ken
         self.log_file = log_file
@@ -46,6 +49,7 @@ class ControllerProcess:
         self.api = api
         self.token_file = token_file
         self.api_socket = api_socket
+        self.extra = list(extra)
         self.proc: subprocess.Popen[bytes] | None = None
         self._read = 0
 
@@ -61,6 +65,7 @@ class ControllerProcess:
             argv += ["--api", self.api]
         if self.token_file:
             argv += ["--api-token-file", str(self.token_file)]
+        argv += self.extra
         fds: tuple[int, ...] = ()
         if self.api_socket is not None:
             fds = (self.api_socket.fileno(),)

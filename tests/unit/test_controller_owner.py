@@ -28,7 +28,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from okopy.bpf.btf import MapDef
 from okopy.controller import app as appmod
-from okopy.controller import openflow
+from okopy.controller import election, openflow
 from okopy.controller.pending import PendingRequests
 from okopy.ofp import messages as m
 from okopy.ofp.constants import OKOPY_VENDOR_ID, ErrorType
@@ -74,6 +74,7 @@ class FakeSwitch:
         self.table: dict[bytes, bytes] = {}
         self.flows: dict[tuple[Any, ...], Flow] = {}
         self.conn: FakeConnection | None = None
+        self.roles: list[tuple[int, int]] = []  # role requests: (role, generation)
 
     def connect(self) -> FakeConnection:
         old, self.conn = self.conn, FakeConnection(self)
@@ -91,6 +92,9 @@ class FakeSwitch:
     def handle(self, msg: Any) -> list[Any]:
         """Apply one message; the replies, as os-ken message stand-ins."""
         with self.lock:
+            if isinstance(msg, parser.OFPRoleRequest):
+                self.roles.append((msg.role, msg.generation_id))
+                return []
             if isinstance(msg, parser.OFPFlowMod):
                 f = Flow(msg.table_id, msg.priority, openflow.canonical_match(msg.match),
                          openflow.canonical_actions(msg.instructions), msg.cookie)  # fmt: skip
@@ -454,5 +458,55 @@ def test_watch_reloads_when_a_file_changes(tmp_path: Path, monkeypatch: pytest.M
         policy_file.write_text("generation 2\n")
         wait_until("reloaded", lambda: set(switch.flows.values()) == expected_flows(2))
         assert app.config.applied
+    finally:
+        app.stop()
+
+
+class FakeElection:
+    """The coordination service, as the test says it answers."""
+
+    def __init__(self) -> None:
+        self.standing = election.Standing(False, None)
+
+    def poll(self) -> election.Standing:
+        return self.standing
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_standby_controller_changes_nothing_until_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --coordination: standing by, the controller tells the switch it
+    is a slave and deploys nothing, nor on a reload; elected, it sends
+    MASTER with the master's generation and reconciles; demoted, SLAVE."""
+    monkeypatch.setattr(appmod, "load_policy", lambda path: None)
+    monkeypatch.setattr(appmod, "check_policy", lambda _: policy_generation(0))
+    monkeypatch.setattr(appmod, "ELECTION_INTERVAL", 0.01)
+    monkeypatch.setattr(appmod.OkopyController, "settings",
+                        appmod.Settings(str(tmp_path / "p.yaml"), stats_interval=60,
+                                        coordination="etcd3+http://fake", member="a"))  # fmt: skip
+    app = appmod.OkopyController()
+    fake = FakeElection()
+    app.election = fake
+    app_manager.register_instance(app)
+    app.start()
+    switch = FakeSwitch(app)
+    try:
+        switch.connect()
+        fake.standing = election.Standing(False, 41)  # another is master
+        wait_until("told slave", lambda: (ofp.OFPCR_ROLE_SLAVE, 41) in switch.roles)
+        app.reload()
+        time.sleep(0.2)
+        assert switch.flows == {}
+        assert switch.programs == {}
+        assert "okopy_controller_master 0.0" in app.metrics()
+        fake.standing = election.Standing(True, 42)
+        wait_until("deployed", lambda: set(switch.flows.values()) == expected_flows(0))
+        assert switch.roles[-1] == (ofp.OFPCR_ROLE_MASTER, 42)
+        assert "okopy_controller_master 1.0" in app.metrics()
+        fake.standing = election.Standing(False, 43)
+        wait_until("told slave", lambda: switch.roles[-1] == (ofp.OFPCR_ROLE_SLAVE, 43))
     finally:
         app.stop()
