@@ -250,7 +250,20 @@ def cmd_lab_ofctl(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_tracelog(args: argparse.Namespace) -> int:
-    path = testbed.Lab(default_layout(), args.lab).vswitchd_log()
+    return _tracelog(testbed.Lab(default_layout(), args.lab).vswitchd_log(), args)
+
+
+def cmd_prog_tracelog(args: argparse.Namespace) -> int:
+    if args.log:
+        path = Path(args.log)
+    else:  # as Open vSwitch's own tools find it
+        path = Path(os.environ.get("OVS_LOGDIR", "/var/log/openvswitch")) / "ovs-vswitchd.log"
+    return _tracelog(path, args)
+
+
+def _tracelog(path: Path, args: argparse.Namespace) -> int:
+    """Prints the bpf_trace_printk() lines of the ovs-vswitchd log at
+    'path' (of --prog only), then, with --follow, new ones as they come."""
     try:
         log = path.open()
     except OSError as e:
@@ -709,6 +722,19 @@ def parser() -> argparse.ArgumentParser:
     pm.add_argument("prog", type=int, help="program id")
     pm.add_argument("--json", action="store_true")
     pm.set_defaults(func=cmd_prog_maps)
+    pt = pr_sub.add_parser(
+        "tracelog",
+        help="bpf_trace_printk() lines of a switch's programs, from its ovs-vswitchd log "
+        "(as bpftool prog tracelog)",
+    )
+    pt.add_argument(
+        "--log", metavar="FILE",
+        help="the switch's ovs-vswitchd.log (default: in $OVS_LOGDIR, else "
+        "/var/log/openvswitch)",
+    )  # fmt: skip
+    pt.add_argument("--prog", help="only this program (its name)")
+    pt.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    pt.set_defaults(func=cmd_prog_tracelog)
 
     mp = sub.add_parser("map", help="map entries on a switch, through the controller API")
     mp_sub = mp.add_subparsers(dest="map_command", metavar="ACTION", required=True)

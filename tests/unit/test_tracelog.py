@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from okopy.cli import main
 from okopy.lab.tracelog import TraceLine, trace_lines
 
 LOG = """\
@@ -29,3 +34,19 @@ def test_only_trace_lines() -> None:
 def test_one_program() -> None:
     assert [t.text for t in trace_lines(LOG.splitlines(), "other")] == ["x: y: z"]
     assert list(trace_lines(LOG.splitlines(), "nope")) == []
+
+
+def test_prog_tracelog_reads_any_switch_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`okopy prog tracelog`: any ovs-vswitchd log, by default the one in
+    $OVS_LOGDIR (as after `eval "$(okopy lab env NAME)"`)."""
+    (tmp_path / "ovs-vswitchd.log").write_text(LOG)
+    assert main(["prog", "tracelog", "--log", str(tmp_path / "ovs-vswitchd.log"),
+                 "--prog", "other"]) == 0  # fmt: skip
+    assert capsys.readouterr().out == "2026-12-06T05:01:03.002Z s2 other: x: y: z\n"
+    monkeypatch.setenv("OVS_LOGDIR", str(tmp_path))
+    assert main(["prog", "tracelog"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert main(["prog", "tracelog", "--log", str(tmp_path / "nope.log")]) == 1
+    assert "nope.log: No such file or directory" in capsys.readouterr().err
