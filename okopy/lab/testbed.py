@@ -22,10 +22,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from okopy.controller.endpoint import API_ENV, TOKEN_ENV
 from okopy.lab import shell
 from okopy.lab.controller import ControllerProcess
+from okopy.lab.etcd import EtcdError, EtcdProcess
 from okopy.lab.hosts import Host, plug
 from okopy.netns import Namespace, add_veth, disable_tx_offload
 from okopy.ovs.instance import OvsInstance, OvsTools
@@ -85,6 +88,10 @@ class LabController:
     policy: str
     api_port: int = 8080  # on the host's 127.0.0.1; 0: any free port
     openflow_port: int = 6653
+    # Controllers of the policy: with more than one, the lab starts an
+    # etcd where they elect their master; each has its own OpenFlow port
+    # (openflow_port + i) and API (api_port + i, or any free port).
+    replicas: int = 1
 
 
 @dataclass(frozen=True)
@@ -208,7 +215,9 @@ def parse_topology(
                 links.append(LabLink(a, ap, b, bp))
     controller = None
     if "controller" in top:
-        f = v.mapping(top["controller"], "controller", ("policy",), ("api_port", "openflow_port"))
+        f = v.mapping(
+            top["controller"], "controller", ("policy",), ("api_port", "openflow_port", "replicas")
+        )
         if f is not None and "policy" in f:
             pol = v.scalar(f["policy"], "policy")
             api_port = v.integer(f["api_port"], "api_port", 0, 65535) if "api_port" in f else 8080
@@ -217,11 +226,12 @@ def parse_topology(
                 if "openflow_port" in f
                 else 6653
             )
-            if isinstance(pol, str) and api_port is not None and of_port:
+            replicas = v.integer(f["replicas"], "replicas", 1, 5) if "replicas" in f else 1
+            if isinstance(pol, str) and api_port is not None and of_port and replicas:
                 path = Path(pol)
                 if not path.is_absolute() and base is not None:
                     path = base / path
-                controller = LabController(str(path), api_port, of_port)
+                controller = LabController(str(path), api_port, of_port, replicas)
     if not switches and not v.problems:
         v.error(root, "the topology needs at least one switch")
     if v.problems:
@@ -253,6 +263,9 @@ class LabState:
     # absolute path of its token file; empty without a controller.
     api: str = ""
     api_token_file: str = ""
+    # The other daemons of the lab, by pid: controllers after the first
+    # ("controller-1", ...) and the etcd they elect their master in.
+    helpers: dict[str, int] = field(default_factory=dict)
 
 
 def state_dir(layout: Layout, name: str) -> Path:
@@ -357,35 +370,69 @@ class Lab:
         # Bound here, in the host's namespace, and inherited by the
         # controller, which runs in the switches' namespace (where the
         # switches reach it on 127.0.0.1): host tools reach the API.
+        api_socket = self._api_socket(c.api_port)
+        extra: list[str] = []
+        if c.replicas > 1:
+            try:
+                etcd = EtcdProcess(self.dir / "etcd", swns).start()
+            except EtcdError as e:
+                raise LabError(str(e)) from None
+            assert etcd.proc is not None
+            self.state.helpers["etcd"] = etcd.proc.pid
+            self.save()
+        ctls = []
+        for i in range(c.replicas):
+            if i:  # the first's socket is bound above
+                api_socket = self._api_socket(c.api_port + i if c.api_port else 0)
+            if c.replicas > 1:
+                extra = ["--coordination", etcd.url, "--member", f"controller-{i}"]
+            with api_socket:
+                ctl = ControllerProcess(
+                    Path(c.policy), self.dir / f"controller{f'-{i}' if i else ''}.log", swns,
+                    c.openflow_port + i, token_file=self.token_file, api_socket=api_socket,
+                    extra=extra,
+                )  # fmt: skip
+                ctl.start()
+                port = api_socket.getsockname()[1]
+            assert ctl.proc is not None
+            if i:
+                self.state.helpers[f"controller-{i}"] = ctl.proc.pid
+            else:
+                self.state.pids["controller"] = ctl.proc.pid
+                self.state.api = f"127.0.0.1:{port}"
+                self.state.api_token_file = str(self.token_file.resolve())
+            self.save()
+            ctls.append(ctl)
+        for ctl in ctls:
+            ctl.wait_for(r"policy: switch|API on", timeout=120)
+        for sw in topo.switches:
+            inst.vsctl("set", "bridge", sw.name, "fail_mode=secure", "protocols=OpenFlow13")
+            inst.vsctl("set-controller", sw.name, *(ctl.target for ctl in ctls))
+            if len(ctls) == 1:
+                inst.vsctl("set", "controller", sw.name, "max_backoff=1000")
+        # The master's log says when each switch is reconciled.
+        wanted = {f"{sw.dpid:#x}" for sw in topo.switches}
+        done = re.compile(r"switch (0x[0-9a-f]+) (reconciled|.*not in the policy)")
+        deadline = time.monotonic() + 60
+        while wanted:
+            for ctl in ctls:
+                for m in done.finditer(ctl.log()):
+                    if m[1] in wanted:
+                        wanted.discard(m[1])
+                        self.log(f"switch {m[1]} {m[2]}")
+            if wanted and time.monotonic() > deadline:
+                raise LabError(f"switches {', '.join(sorted(wanted))} not reconciled in 60 s")
+            time.sleep(0.05)
+
+    def _api_socket(self, port: int) -> socket.socket:
         try:
-            api_socket = socket.create_server(("127.0.0.1", c.api_port), backlog=1024)
+            return socket.create_server(("127.0.0.1", port), backlog=1024)
         except OSError as e:
             raise LabError(
-                f"the lab's API cannot listen on 127.0.0.1:{c.api_port} ({e.strerror}): "
+                f"the lab's API cannot listen on 127.0.0.1:{port} ({e.strerror}): "
                 "another lab or program has it? Set controller.api_port in the topology "
                 "to a free port, or to 0 for any"
             ) from None
-        with api_socket:
-            ctl = ControllerProcess(
-                Path(c.policy), self.dir / "controller.log", swns, c.openflow_port,
-                token_file=self.token_file, api_socket=api_socket,
-            )  # fmt: skip
-            ctl.start()
-            port = api_socket.getsockname()[1]
-        assert ctl.proc is not None
-        self.state.pids["controller"] = ctl.proc.pid
-        self.state.api = f"127.0.0.1:{port}"
-        self.state.api_token_file = str(self.token_file.resolve())
-        self.save()
-        ctl.wait_for(r"policy: switch|API on", timeout=120)
-        for sw in topo.switches:
-            inst.vsctl("set", "bridge", sw.name, "fail_mode=secure", "protocols=OpenFlow13")
-            inst.vsctl("set-controller", sw.name, ctl.target)
-            inst.vsctl("set", "controller", sw.name, "max_backoff=1000")
-        wanted = {f"{sw.dpid:#x}" for sw in topo.switches}
-        for _ in wanted:
-            line = ctl.wait_for(r"switch 0x[0-9a-f]+ (reconciled|.*not in the policy)", timeout=60)
-            self.log(line.split(" INFO ")[-1].split(" WARNING ")[-1])
 
     def require_running(self) -> None:
         """Load the state of a lab whose switch runs; else a LabError that
@@ -446,13 +493,16 @@ class Lab:
         if self.exists():
             self.load()
         ctl_pid = self.state.pids.pop("controller", None)
-        if ctl_pid is not None:
-            terminate(ctl_pid)
+        for pid in [ctl_pid, *(p for n, p in self.state.helpers.items() if n != "etcd")]:
+            if pid is not None:
+                terminate(pid)
         if self.state.pids:
             try:
                 self.switch().stop()
             except Exception as e:  # Keep tearing down whatever happens.
                 self.log(f"stopping Open vSwitch: {e}")
+        if "etcd" in self.state.helpers:
+            terminate(self.state.helpers["etcd"])
         for name in reversed(self.state.namespaces):
             Namespace.adopt(name).delete()
         if self.dir.exists():
@@ -482,6 +532,8 @@ class Lab:
         }
         if self.state.api:
             out["api"] = {"address": self.state.api, "token_file": self.state.api_token_file}
+        for name, pid in self.state.helpers.items():
+            out["daemons"][name] = {"pid": pid, "running": pid_alive(pid)}
         for sw in topo.switches:
             flows = 0
             if inst.running():

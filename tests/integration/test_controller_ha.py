@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from okopy.lab.controller import ControllerProcess
+from okopy.lab.etcd import EtcdProcess
 from okopy.ovs.instance import OvsInstance
-from okopy.testing.etcd import EtcdProcess
 from okopy.testing.fixtures import BRIDGE, HostFactory
 from okopy.testing.policies import blocklist_policy
 

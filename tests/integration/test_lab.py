@@ -223,3 +223,46 @@ def test_tracelog_shows_the_programs_trace_printk(
         assert run("lab", "tracelog", name, "--prog", "other") == ""
     finally:
         the_lab.down()
+
+
+def test_lab_with_two_controllers(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
+    """controller: {replicas: 2}: the lab starts an etcd and two
+    controllers; one is master; killed, the other takes over; `lab down`
+    stops all of them."""
+    (tmp_path / "policy.yaml").write_text(POLICY)
+    topo_file = tmp_path / "lab.yaml"
+    topo_file.write_text(
+        "switches: {s1: {dpid: 0x1}}\n"
+        "hosts:\n"
+        "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n"
+        "  h2: {switch: s1, port: 2, ip: 10.0.0.2/24}\n"
+        "controller: {policy: policy.yaml, api_port: 0, openflow_port: 16673, replicas: 2}\n"
+    )
+    topo = testbed.load_topology(topo_file)
+    name = f"r{os.getpid() % 100000}"
+    the_lab = testbed.Lab(layout, name, log=lambda m: None)
+    the_lab.up(testbed.Topology(name, topo.switches, topo.hosts, topo.links, topo.controller))
+    helpers = dict(the_lab.state.helpers)
+    try:
+        daemons = the_lab.status()["daemons"]
+        assert daemons["etcd"]["running"]
+        assert daemons["controller-1"]["running"]
+        logs = [testbed.state_dir(layout, name) / f for f in ("controller.log",
+                                                              "controller-1.log")]  # fmt: skip
+        pids = [the_lab.state.pids["controller"], helpers["controller-1"]]
+        deadline = time.monotonic() + 30
+        while not any("master now" in log.read_text() for log in logs):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        first = 0 if "master now" in logs[0].read_text() else 1
+        assert the_lab.host("h1").ping("10.0.0.2", count=2, deadline=8).received == 2
+        os.kill(pids[first], signal.SIGKILL)
+        other = logs[1 - first]
+        deadline = time.monotonic() + 10
+        while "master now" not in other.read_text():
+            assert time.monotonic() < deadline, other.read_text()[-2000:]
+            time.sleep(0.1)
+        assert the_lab.host("h1").ping("10.0.0.2", count=2, deadline=8).received == 2
+    finally:
+        the_lab.down()
+    assert not any(pid_alive(pid) for pid in helpers.values())

@@ -86,3 +86,12 @@ def test_the_api_port_may_be_any_free_one() -> None:
     topo = testbed.parse_topology(text + "controller: {policy: p.yaml}\n", "t.yaml")
     assert topo.controller is not None
     assert topo.controller.api_port == 8080
+
+
+def test_controller_replicas() -> None:
+    text = BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n"
+    topo = testbed.parse_topology(text + "controller: {policy: p.yaml, replicas: 2}\n", "t.yaml")
+    assert topo.controller is not None
+    assert topo.controller.replicas == 2
+    with pytest.raises(testbed.TopologyError, match="replicas must be between 1 and 0x5"):
+        testbed.parse_topology(text + "controller: {policy: p.yaml, replicas: 9}\n", "t.yaml")

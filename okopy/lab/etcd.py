@@ -1,4 +1,4 @@
-"""An etcd server of our own, for tests and the lab that run several
+"""An etcd server of our own, for the labs and tests that run several
 controllers (Debian's etcd-server; scripts/setup installs it).  Started in
 a network namespace or on the host's 127.0.0.1, with its data in a
 directory of ours, and stopped by its pid."""
