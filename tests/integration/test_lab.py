@@ -135,18 +135,22 @@ def test_lab_with_controller(layout: Layout, ovs_tools: OvsTools, tmp_path: Path
     assert not pid_alive(ctl_pid)
 
 
+def one_switch_lab(layout: Layout, prefix: str, n_hosts: int) -> testbed.Lab:
+    """A lab of switch s1 and hosts h1.. on its ports 1.. (10.0.0.I/24),
+    up; its name is 'prefix' and this process's pid."""
+    name = f"{prefix}{os.getpid() % 100000}"
+    the_lab = testbed.Lab(layout, name, log=lambda m: None)
+    hosts = tuple(testbed.LabHost(f"h{i}", "s1", i, f"10.0.0.{i}/24")
+                  for i in range(1, n_hosts + 1))  # fmt: skip
+    the_lab.up(testbed.Topology(name, (testbed.LabSwitch("s1", 1),), hosts))
+    return the_lab
+
+
 def test_ofctl_and_env_reach_the_lab(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
     """From any directory: `okopy lab ofctl NAME ...`, and the patched
     ovs-ofctl / ovs-vsctl after `eval "$(okopy lab env NAME)"`."""
-    name = f"o{os.getpid() % 100000}"
-    the_lab = testbed.Lab(layout, name, log=lambda m: None)
-    the_lab.up(
-        testbed.Topology(
-            name,
-            (testbed.LabSwitch("s1", 1),),
-            (testbed.LabHost("h1", "s1", 1, "10.0.0.1/24"),),
-        )
-    )
+    the_lab = one_switch_lab(layout, "o", 1)
+    name = the_lab.state.name
     okopy = [sys.executable, "-m", "okopy"]
 
     def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
@@ -185,16 +189,8 @@ def test_tracelog_shows_the_programs_trace_printk(
 ) -> None:
     """`okopy lab tracelog NAME`: bpf_trace_printk() lines of a program the
     switch runs, read from its log, as `bpftool prog tracelog`."""
-    name = f"t{os.getpid() % 100000}"
-    the_lab = testbed.Lab(layout, name, log=lambda m: None)
-    the_lab.up(
-        testbed.Topology(
-            name,
-            (testbed.LabSwitch("s1", 1),),
-            (testbed.LabHost("h1", "s1", 1, "10.0.0.1/24"),
-             testbed.LabHost("h2", "s1", 2, "10.0.0.2/24")),
-        )
-    )  # fmt: skip
+    the_lab = one_switch_lab(layout, "g", 2)
+    name = the_lab.state.name
     okopy = [sys.executable, "-m", "okopy"]
 
     def run(*argv: str) -> str:
