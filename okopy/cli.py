@@ -464,7 +464,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from okopy.bench import datapath, scaling, vmbench  # noqa: PLC0415 - loaded on demand
+    from okopy.bench import controller, datapath, scaling, vmbench  # noqa: PLC0415 - on demand
 
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else None
     if args.suite == "scaling":
@@ -481,6 +481,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             default_layout(),
             runs=1 if args.quick else args.runs,
             seconds=0.5 if args.quick else args.seconds,
+            log=_log,
+            out_dir=Path(args.out) if args.out else None,
+        )
+    elif args.suite == "controller":
+        controller.run(
+            default_layout(),
+            sizes=sizes or ((1, 3) if args.quick else (1, 10, 25, 50)),
             log=_log,
             out_dir=Path(args.out) if args.out else None,
         )
@@ -811,8 +818,10 @@ def parser() -> argparse.ArgumentParser:
     lc.set_defaults(func=cmd_lab_ctl)
 
     be = sub.add_parser("bench", help="benchmarks with ratios against an in-run baseline")
-    be.add_argument("suite", choices=("vm", "datapath", "scaling"))
-    be.add_argument("--sizes", help="comma-separated entry counts (scaling)")
+    be.add_argument("suite", choices=("vm", "datapath", "scaling", "controller"))
+    be.add_argument(
+        "--sizes", help="comma-separated entry counts (scaling) or switch counts (controller)"
+    )
     be.add_argument("--runs", type=int, default=3, help="runs per point (median, spread)")
     be.add_argument("--seconds", type=float, default=2.0, help="traffic per run")
     be.add_argument("--quick", action="store_true", help="a short smoke run")

@@ -37,6 +37,7 @@ class ControllerProcess:
         python: str = sys.executable,
         api_socket: socket.socket | None = None,
         extra: Sequence[str] = (),
+        listen_host: str = "127.0.0.1",
     ) -> None:
         """'api': HOST:PORT to serve the API on (in 'netns'), or 'api_socket':
         a listening socket to serve it on, which the controller inherits;
@@ -50,6 +51,7 @@ class ControllerProcess:
         self.token_file = token_file
         self.api_socket = api_socket
         self.extra = list(extra)
+        self.listen_host = listen_host
         self.proc: subprocess.Popen[bytes] | None = None
         self._read = 0
 
@@ -60,7 +62,7 @@ class ControllerProcess:
 
     def start(self) -> ControllerProcess:
         argv = [self.python, "-m", "okopy", "controller", "--policy", str(self.policy),
-                "--listen", f"127.0.0.1:{self.port}", "--verbose"]  # fmt: skip
+                "--listen", f"{self.listen_host}:{self.port}", "--verbose"]  # fmt: skip
         if self.api:
             argv += ["--api", self.api]
         if self.token_file:
