@@ -36,7 +36,6 @@ from os_ken import cfg
 from os_ken.base import app_manager
 from os_ken.controller import event, ofp_event
 from os_ken.controller.handler import (
-    CONFIG_DISPATCHER,
     DEAD_DISPATCHER,
     MAIN_DISPATCHER,
     set_ev_cls,
@@ -233,11 +232,16 @@ class OkopyController(app_manager.OSKenApp):
 
     # Connection ---------------------------------------------------------------
 
-    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
-    def switch_features(self, ev: Any) -> None:
-        dp = ev.msg.datapath
-        # os-ken's own handler of this event sets dp.id, maybe after this one.
-        dp.id = ev.msg.datapath_id
+    @set_ev_cls(ofp_event.EventOFPStateChange, MAIN_DISPATCHER)
+    def switch_ready(self, ev: Any) -> None:
+        """A switch finished its handshake.  Not on its features reply: for
+        OpenFlow 1.3 os-ken moves the connection to MAIN_DISPATCHER only
+        once the port description arrives, and drops replies that come
+        before it for the handlers below, so requests sent at the features
+        reply could lose their answers (seen: a role reply, under load)."""
+        dp = ev.datapath
+        if dp.id is None:
+            return
         old = self.datapaths.get(dp.id)
         if old is not None and old is not dp:
             self.pending.fail_connection(

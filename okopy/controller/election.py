@@ -70,9 +70,10 @@ class EtcdElection:
         return int(found[0][1]["create_revision"]) if found else None
 
     def poll(self) -> Standing:
-        if self.mine is None and self.lock.acquire(blocking=False):
-            self.mine = self._generation()
         generation = self._generation()
+        # Only a free lock is worth trying: each try takes an etcd lease.
+        if self.mine is None and generation is None and self.lock.acquire(blocking=False):
+            self.mine = generation = self._generation()
         if self.mine is not None and generation != self.mine:
             # The lease ended (this process stalled): another may hold it.
             log.warning("the master lock was lost (generation %s, now %s)", self.mine,

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
-from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER
+from os_ken.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER
 from os_ken.ofproto import ofproto_v1_3 as ofp
 from os_ken.ofproto import ofproto_v1_3_parser as parser
 
@@ -81,10 +81,8 @@ class FakeSwitch:
         if old is not None and random.random() < 0.5:
             old.drop()  # the old connection is noticed dead before the new one
             old = None
-        self.app._send_event(
-            ofp_event.EventOFPSwitchFeatures(SimpleNamespace(datapath=self.conn, datapath_id=DPID)),
-            CONFIG_DISPATCHER,
-        )
+        self.conn.id = DPID  # as os-ken's handshake sets it
+        self.app._send_event(ofp_event.EventOFPStateChange(self.conn), MAIN_DISPATCHER)
         if old is not None:
             old.drop()
         return self.conn
