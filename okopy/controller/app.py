@@ -704,17 +704,21 @@ class OkopyController(app_manager.OSKenApp):
         """Reload when a file of the policy (its own, those it includes,
         its programs') changes; a bad edit is logged and kept out, like a
         bad SIGHUP reload, until the next change."""
-        last = _digest(self.checked.policy.watched() if self.checked.policy else [])
+        last = self._watched_digest()
         while not self._stopped.wait(self.settings.watch_interval):
-            files = self.checked.policy.watched() if self.checked.policy else []
-            now = _digest(files)
+            now = self._watched_digest()
             if now == last:
                 continue
             last = now
             log.info("policy files changed: reloading")
             _reload_logged(self)
             # The reloaded policy may name other files: watch those.
-            last = _digest(self.checked.policy.watched() if self.checked.policy else [])
+            last = self._watched_digest()
+
+    def _watched_digest(self) -> str:
+        """What the files of the policy in force hold now."""
+        policy = self.checked.policy
+        return _digest(policy.watched() if policy else [])
 
     def _poll_stats(self) -> None:
         while not self._stopped.wait(self.settings.stats_interval):
