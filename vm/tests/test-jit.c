@@ -1992,7 +1992,10 @@ TEST(jit_refused_executable_memory)
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
-        int error = okovm_test_refuse_exec_memory(EACCES);
+        int error;
+
+        test_failures = 0;      /* The child's own, not earlier tests'. */
+        error = okovm_test_refuse_exec_memory(EACCES);
 
         if (error) {
             fprintf(stderr, "seccomp: %s\n", strerror(error));
