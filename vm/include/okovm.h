@@ -468,6 +468,15 @@ int okovm_btf_encode(const struct okovm_btf *btf, uint32_t type_id,
                      const char *json, void *out, size_t size,
                      struct okovm_error *err);
 
+/* As okovm_btf_encode(), for 'text' in 'syntax'.  Open vSwitch's syntax
+ * reads what okovm_btf_format() writes in it: {name=value,...}, [a,b],
+ * strings in double quotes, true and false; any other word up to the next
+ * ',', ']' or '}' is read by the type it fills (an integer such as -5 or
+ * 0x1f, a float, an address, an enum's name, hex bytes). */
+int okovm_btf_parse(const struct okovm_btf *btf, uint32_t type_id,
+                    const char *text, enum okovm_btf_syntax syntax,
+                    void *out, size_t size, struct okovm_error *err);
+
 /* A BTF-defined map (in SEC(".maps")) as the object declares it.  The
  * key and value sizes are those of their types when the map has them. */
 struct okovm_btf_map_def {

@@ -1302,7 +1302,11 @@ encode_int(struct codec *c, const struct btf_type *t, enum convention conv,
         return codec_fail(c, "cannot encode a %llu-byte integer",
                           (unsigned long long) size);
     }
-    if (is_enum && v->type == OKOVM_JSON_STRING) {
+    if (is_enum && v->type == OKOVM_JSON_STRING
+        && (memchr(v->str, 0, v->len)
+            || !parse_int_text(v->str, v->len, &negative, &magnitude,
+                               &overflow))) {
+        /* The name of a value (a number without one is shown as one). */
         struct okovm_buf names;
         int error;
 
@@ -1367,20 +1371,26 @@ encode_int(struct codec *c, const struct btf_type *t, enum convention conv,
     return 0;
 }
 
+/* Reads a float: a number, a boolean, or (as Open vSwitch's syntax gives
+ * every word) a string that is all a number, "inf" and "nan" included. */
 static int
 encode_float(struct codec *c, const struct okovm_json *v, uint8_t *out,
              uint64_t size)
 {
+    bool text = v->type == OKOVM_JSON_NUMBER || v->type == OKOVM_JSON_STRING;
+    char *end = NULL;
     double x;
 
     if ((size != sizeof(float) && size != sizeof(double))
-        || (v->type != OKOVM_JSON_NUMBER && v->type != OKOVM_JSON_TRUE
+        || (!text && v->type != OKOVM_JSON_TRUE
             && v->type != OKOVM_JSON_FALSE)) {
         return fail_got(c, "expected a number", v);
     }
-    x = (v->type == OKOVM_JSON_NUMBER ? strtod(v->str, NULL)
-         : v->type == OKOVM_JSON_TRUE);
-    if (isinf(x) && !strchr(v->str ? v->str : "", 'I')) {
+    x = text ? strtod(v->str, &end) : v->type == OKOVM_JSON_TRUE;
+    if (text && (end == v->str || end != v->str + v->len)) {
+        return fail_got(c, "expected a number", v);
+    }
+    if (isinf(x) && !strpbrk(text ? v->str : "", "Ii")) {
         return fail_value(c, v, "does not fit in a double");
     }
     if (size == sizeof(float)) {
@@ -1610,7 +1620,9 @@ encode_struct(struct codec *c, const struct btf_type *t,
 
             if (mv->type == OKOVM_JSON_TRUE || mv->type == OKOVM_JSON_FALSE) {
                 x = mv->type == OKOVM_JSON_TRUE;
-            } else if (!okovm_json_number_is_integer(mv)
+            } else if ((!okovm_json_number_is_integer(mv)
+                        && (mv->type != OKOVM_JSON_STRING
+                            || memchr(mv->str, 0, mv->len)))
                        || !parse_int_text(mv->str, mv->len, &negative, &x,
                                           &overflow)
                        || (negative && x) || overflow
@@ -1673,27 +1685,34 @@ encode(struct codec *c, uint32_t id, const struct okovm_json *v,
     }
 }
 
-/* Encodes 'json', a value of type 'type_id' of 'b', into the 'size' bytes
- * at 'out' (the type's size).  Members and elements not given are 0. */
+/* Reads 'text', a value of type 'type_id' of 'b' in 'syntax', into the
+ * 'size' bytes at 'out' (the type's size).  Members and elements not given
+ * are 0. */
 int
-okovm_btf_encode(const struct okovm_btf *b, uint32_t type_id,
-                 const char *json, void *out, size_t size,
-                 struct okovm_error *err)
+okovm_btf_parse(const struct okovm_btf *b, uint32_t type_id,
+                const char *text, enum okovm_btf_syntax syntax, void *out,
+                size_t size, struct okovm_error *err)
 {
     struct okovm_json *v;
-    uint64_t type_bytes;
+    uint64_t type_bytes = 0;
     struct codec c;
     char why[256];
     int error;
 
     codec_init(&c, b, type_id, err);
-    error = type_size(&c, type_id, 0, &type_bytes);
+    if (syntax != OKOVM_BTF_JSON && syntax != OKOVM_BTF_OVS) {
+        error = codec_fail(&c, "unknown syntax %d", (int) syntax);
+    } else {
+        error = type_size(&c, type_id, 0, &type_bytes);
+    }
     if (!error && type_bytes != size) {
         error = codec_fail(&c, "is %llu bytes, the buffer %zu",
                            (unsigned long long) type_bytes, size);
     }
     if (!error) {
-        error = okovm_json_parse(json, &v, why, sizeof why);
+        error = (syntax == OKOVM_BTF_OVS
+                 ? okovm_json_parse_ovs(text, &v, why, sizeof why)
+                 : okovm_json_parse(text, &v, why, sizeof why));
         if (error) {
             codec_fail(&c, "%s", why);
         } else {
@@ -1704,6 +1723,14 @@ okovm_btf_encode(const struct okovm_btf *b, uint32_t type_id,
     }
     codec_destroy(&c);
     return error;
+}
+
+int
+okovm_btf_encode(const struct okovm_btf *b, uint32_t type_id,
+                 const char *json, void *out, size_t size,
+                 struct okovm_error *err)
+{
+    return okovm_btf_parse(b, type_id, json, OKOVM_BTF_JSON, out, size, err);
 }
 
 /* Map definitions. */

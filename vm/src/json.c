@@ -359,14 +359,16 @@ struct json_reader {
     char *why;
     size_t why_size;
     int error;
+    bool ovs;                   /* Open vSwitch's syntax, not JSON. */
 };
 
 static int
 read_error(struct json_reader *r, const char *what)
 {
     if (!r->error) {
-        snprintf(r->why, r->why_size, "invalid JSON at byte %zu: %s",
-                 (size_t) (r->p - r->start), what);
+        snprintf(r->why, r->why_size, "invalid %s at byte %zu: %s",
+                 r->ovs ? "value" : "JSON", (size_t) (r->p - r->start),
+                 what);
         r->error = EINVAL;
     }
     return r->error;
@@ -379,23 +381,25 @@ skip_ws(struct json_reader *r)
 }
 
 static int
+hex_digit(char c)
+{
+    return (c >= '0' && c <= '9' ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1);
+}
+
+static int
 hex4(const char *p)
 {
     int x = 0;
 
     for (int i = 0; i < 4; i++) {
-        char c = p[i];
+        int d = hex_digit(p[i]);
 
-        x <<= 4;
-        if (c >= '0' && c <= '9') {
-            x |= c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-            x |= c - 'a' + 10;
-        } else if (c >= 'A' && c <= 'F') {
-            x |= c - 'A' + 10;
-        } else {
+        if (d < 0) {
             return -1;
         }
+        x = x << 4 | d;
     }
     return x;
 }
@@ -505,6 +509,117 @@ fail:
     return r->error;
 }
 
+/* Reads a string in Open vSwitch's syntax (at its opening quote): bytes
+ * with \", \\ and \xHH escapes, as okovm_btf_format() writes them. */
+static int
+read_ovs_string(struct json_reader *r, char **sp, size_t *lenp)
+{
+    struct okovm_buf b;
+
+    okovm_buf_init(&b);
+    okovm_buf_put(&b, "", 0);
+    for (r->p++; *r->p != '"'; ) {
+        if (!*r->p) {
+            read_error(r, "unterminated string");
+            goto fail;
+        } else if (r->p[0] == '\\' && (r->p[1] == '"' || r->p[1] == '\\')) {
+            okovm_buf_put(&b, r->p + 1, 1);
+            r->p += 2;
+        } else if (r->p[0] == '\\' && r->p[1] == 'x') {
+            int hi = hex_digit(r->p[2]), lo = hi < 0 ? -1 : hex_digit(r->p[3]);
+            char ch;
+
+            if (lo < 0) {
+                read_error(r, "bad \\x escape (\\xHH)");
+                goto fail;
+            }
+            ch = hi << 4 | lo;
+            okovm_buf_put(&b, &ch, 1);
+            r->p += 4;
+        } else if (r->p[0] == '\\') {
+            read_error(r, "bad escape in a string (\\\", \\\\ or \\xHH)");
+            goto fail;
+        } else {
+            okovm_buf_put(&b, r->p++, 1);
+        }
+    }
+    r->p++;
+    if (b.failed) {
+        r->error = ENOMEM;
+        snprintf(r->why, r->why_size, "out of memory");
+        goto fail;
+    }
+    *sp = b.s;
+    *lenp = b.len;
+    return 0;
+
+fail:
+    okovm_buf_free(&b);
+    return r->error;
+}
+
+/* Reads a bare word of Open vSwitch's syntax: everything up to the next
+ * ',', ']', '}' or the end, without surrounding spaces.  "true" and
+ * "false" are booleans; anything else is a string that the codec reads by
+ * the type it fills (a number, an address, an enum's name, hex bytes). */
+static int
+read_ovs_word(struct json_reader *r, struct okovm_json *j)
+{
+    size_t n = strcspn(r->p, ",]}");
+    const char *s = r->p;
+
+    while (n && strchr(" \t\r\n", s[n - 1])) {
+        n--;
+    }
+    if (!n || strchr("{[=\"", *s)) {
+        return read_error(r, "expected a value");
+    }
+    r->p += n;
+    if ((n == 4 && !memcmp(s, "true", 4))
+        || (n == 5 && !memcmp(s, "false", 5))) {
+        j->type = n == 4 ? OKOVM_JSON_TRUE : OKOVM_JSON_FALSE;
+        return 0;
+    }
+    j->type = OKOVM_JSON_STRING;
+    j->str = malloc(n + 1);
+    if (!j->str) {
+        r->error = ENOMEM;
+        snprintf(r->why, r->why_size, "out of memory");
+        return r->error;
+    }
+    memcpy(j->str, s, n);
+    j->str[n] = '\0';
+    j->len = n;
+    return 0;
+}
+
+/* Reads a member name of Open vSwitch's syntax, "name=". */
+static int
+read_ovs_key(struct json_reader *r, char **keyp, size_t *lenp)
+{
+    size_t n = strcspn(r->p, "= \t\r\n,{}[]\"");
+
+    if (!n) {
+        return read_error(r, "expected name=value");
+    }
+    *keyp = malloc(n + 1);
+    if (!*keyp) {
+        r->error = ENOMEM;
+        snprintf(r->why, r->why_size, "out of memory");
+        return r->error;
+    }
+    memcpy(*keyp, r->p, n);
+    (*keyp)[n] = '\0';
+    *lenp = n;
+    r->p += n;
+    skip_ws(r);
+    if (*r->p != '=') {
+        return read_error(r, "expected '=' after a member name");
+    }
+    r->p++;
+    return 0;
+}
+
 static int
 read_number(struct json_reader *r, struct okovm_json *j)
 {
@@ -598,6 +713,9 @@ read_value(struct json_reader *r, struct okovm_json *j, int depth)
     if (depth > MAX_NESTING) {
         return read_error(r, "nested deeper than 128 levels");
     }
+    if (r->ovs && *r->p != '{' && *r->p != '[' && *r->p != '"') {
+        return read_ovs_word(r, j);
+    }
     switch (*r->p) {
     case '{':
     case '[': {
@@ -619,7 +737,12 @@ read_value(struct json_reader *r, struct okovm_json *j, int depth)
             if (!item) {
                 return r->error;
             }
-            if (object) {
+            if (object && r->ovs) {
+                skip_ws(r);
+                if (read_ovs_key(r, &item->key, &item->key_len)) {
+                    return r->error;
+                }
+            } else if (object) {
                 skip_ws(r);
                 if (*r->p != '"') {
                     return read_error(r, "expected a member name");
@@ -652,7 +775,8 @@ read_value(struct json_reader *r, struct okovm_json *j, int depth)
     }
     case '"':
         j->type = OKOVM_JSON_STRING;
-        return read_string(r, &j->str, &j->len);
+        return (r->ovs ? read_ovs_string(r, &j->str, &j->len)
+                : read_string(r, &j->str, &j->len));
     case 't':
     case 'f':
     case 'n': {
@@ -674,13 +798,11 @@ read_value(struct json_reader *r, struct okovm_json *j, int depth)
     }
 }
 
-/* Parses the NUL-terminated JSON 'text' into a new tree in '*jsonp'.
- * Returns 0, or EINVAL or ENOMEM with the reason in 'why'. */
-int
-okovm_json_parse(const char *text, struct okovm_json **jsonp, char *why,
-                 size_t why_size)
+static int
+parse(const char *text, bool ovs, struct okovm_json **jsonp, char *why,
+      size_t why_size)
 {
-    struct json_reader r = { text, text, why, why_size, 0 };
+    struct json_reader r = { text, text, why, why_size, 0, ovs };
     struct okovm_json *j = calloc(1, sizeof *j);
 
     *jsonp = NULL;
@@ -700,6 +822,25 @@ okovm_json_parse(const char *text, struct okovm_json **jsonp, char *why,
     }
     *jsonp = j;
     return 0;
+}
+
+/* Parses the NUL-terminated JSON 'text' into a new tree in '*jsonp'.
+ * Returns 0, or EINVAL or ENOMEM with the reason in 'why'. */
+int
+okovm_json_parse(const char *text, struct okovm_json **jsonp, char *why,
+                 size_t why_size)
+{
+    return parse(text, false, jsonp, why, why_size);
+}
+
+/* As okovm_json_parse(), for a value in Open vSwitch's syntax as
+ * ovs-ofctl prints flows: {name=value,...}, [a,b], "text" with \", \\
+ * and \xHH escapes, true and false; any other word is a string. */
+int
+okovm_json_parse_ovs(const char *text, struct okovm_json **jsonp, char *why,
+                     size_t why_size)
+{
+    return parse(text, true, jsonp, why, why_size);
 }
 
 void

@@ -57,6 +57,8 @@ struct okovm_json {
 
 int okovm_json_parse(const char *text, struct okovm_json **jsonp,
                      char *why, size_t why_size);
+int okovm_json_parse_ovs(const char *text, struct okovm_json **jsonp,
+                         char *why, size_t why_size);
 void okovm_json_free(struct okovm_json *);
 bool okovm_json_number_is_integer(const struct okovm_json *);
 
