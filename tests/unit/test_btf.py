@@ -171,7 +171,7 @@ def test_decode_checks_size(btf: Btf) -> None:
         (b"\x00" * 24, "bad BTF magic"),
         (struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, 100, 0, 0), "past the end"),
         (struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, 4, 4, 1) + b"\0" * 5,
-         "malformed BTF: BTF types data is malformed"),
+         "BTF type 1 is truncated"),
     ],
 )  # fmt: skip
 def test_malformed_btf(blob: bytes, message: str) -> None:
@@ -280,7 +280,7 @@ def _int_too_wide() -> tuple[bytes, int]:
         (_dangling, "BTF type 1 refers to type 99, which does not exist"),
         (_typedef_loop, "chain of references does not end"),
         (_bad_name, "name at offset 5000, outside the string section"),
-        (_unknown_kind, "malformed BTF"),
+        (_unknown_kind, "BTF type 1 has unknown kind"),
     ],
 )
 def test_hostile_btf_refused_at_parse(make: Any, message: str) -> None:
@@ -346,16 +346,23 @@ def test_json_errors_name_the_fault(btf: Btf) -> None:
 
 def test_addresses_and_text_read_as_python_reads_them(btf: Btf) -> None:
     """The codec's IPv6 spelling and its UTF-8 repair agree with Python's
-    ipaddress and bytes.decode("utf-8", "replace"), which okopy used."""
+    ipaddress and bytes.decode("utf-8", "replace"), which okopy used, but
+    for IPv4-mapped addresses, in RFC 5952's mixed notation (as Python
+    3.13 writes them)."""
     rng = random.Random(5)
     v6 = type_id(btf, "lpm_v6_key")
     val = type_id(btf, "flow_val")
     size = btf.size_of(val)
     for _ in range(400):
         groups = [rng.choice([0, 0, 1, 0xFFFF, rng.randrange(1 << 16)]) for _ in range(8)]
+        if rng.random() < 0.1:
+            groups[:6] = [0, 0, 0, 0, 0, 0xFFFF]
         addr = b"".join(g.to_bytes(2, "big") for g in groups)
         got = btf.decode(v6, bytes(4) + addr)["addr"]
-        assert got == str(ipaddress.IPv6Address(addr))
+        want = str(ipaddress.IPv6Address(addr))
+        if addr[:12] == bytes(10) + b"\xff\xff":  # RFC 5952 section 5
+            want = f"::ffff:{ipaddress.IPv4Address(addr[12:])}"
+        assert got == want
         assert btf.encode(v6, {"addr": got})[4:] == addr
         label = bytes(rng.choice([0x41, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0xFF, 0x80])
                       for _ in range(8))  # fmt: skip

@@ -232,6 +232,66 @@ get_u32(const uint8_t *p)
     return x;
 }
 
+/* Walks the type and string sections of the BTF at 'p' (whose header has
+ * been checked) for the faults that libbpf refuses without saying which:
+ * an unknown kind, a type cut short, strings that are not NUL-terminated.
+ * Returns NULL, or the fault in 'why'. */
+static const char *
+btf_malformed(const uint8_t *p, char *why, size_t size)
+{
+    uint32_t hdr_len = get_u32(p + 4);
+    const uint8_t *type = p + hdr_len + get_u32(p + 8);
+    const uint8_t *end = type + get_u32(p + 12);
+    const uint8_t *str = p + hdr_len + get_u32(p + 16);
+    uint32_t str_len = get_u32(p + 20), id;
+
+    if (str_len && (str[0] || str[str_len - 1])) {
+        snprintf(why, size, "BTF string section is not NUL-terminated");
+        return why;
+    }
+    for (id = 1; type < end; id++) {
+        uint32_t info, vlen, kind;
+        uint64_t extra;
+
+        if (end - type < 12) {
+            snprintf(why, size, "BTF type %u is truncated", id);
+            return why;
+        }
+        info = get_u32(type + 4);
+        vlen = info & 0xffff;
+        kind = (info >> 24) & 0x1f;
+        switch (kind) {
+        case BTF_KIND_INT: case BTF_KIND_VAR: case BTF_KIND_DECL_TAG:
+            extra = 4;
+            break;
+        case BTF_KIND_PTR: case BTF_KIND_FWD: case BTF_KIND_TYPEDEF:
+        case BTF_KIND_VOLATILE: case BTF_KIND_CONST: case BTF_KIND_RESTRICT:
+        case BTF_KIND_FUNC: case BTF_KIND_FLOAT: case BTF_KIND_TYPE_TAG:
+            extra = 0;
+            break;
+        case BTF_KIND_ARRAY:
+            extra = 12;
+            break;
+        case BTF_KIND_STRUCT: case BTF_KIND_UNION: case BTF_KIND_DATASEC:
+        case BTF_KIND_ENUM64:
+            extra = 12 * (uint64_t) vlen;
+            break;
+        case BTF_KIND_ENUM: case BTF_KIND_FUNC_PROTO:
+            extra = 8 * (uint64_t) vlen;
+            break;
+        default:
+            snprintf(why, size, "BTF type %u has unknown kind %u", id, kind);
+            return why;
+        }
+        if ((uint64_t) (end - type) < 12 + extra) {
+            snprintf(why, size, "BTF type %u is truncated", id);
+            return why;
+        }
+        type += 12 + extra;
+    }
+    return NULL;
+}
+
 /* Parses and checks the 'size' bytes of BTF at 'data'.  On success stores
  * libbpf's parse in '*btfp' (the caller frees it with btf__free()) and
  * returns 0; otherwise returns EINVAL (or ENOMEM) with the reason in 'why'.
@@ -275,6 +335,9 @@ okovm_btf_validate(const void *data, size_t size, struct btf **btfp,
     if (hdr_len < 24 || type_end > size || str_end > size) {
         snprintf(why, why_size, "BTF sections run past the end of the data "
                  "(%zu bytes)", size);
+        return EINVAL;
+    }
+    if (btf_malformed(p, why, why_size)) {
         return EINVAL;
     }
 
@@ -776,8 +839,14 @@ put_ipv6(struct okovm_buf *out, const uint8_t *a)
     for (i = 0; i < 8; i++) {
         h[i] = a[2 * i] << 8 | a[2 * i + 1];
     }
+    if (!h[0] && !h[1] && !h[2] && !h[3] && !h[4] && h[5] == 0xffff) {
+        /* IPv4-mapped, in mixed notation (RFC 5952 section 5). */
+        okovm_buf_printf(out, "::ffff:%u.%u.%u.%u",
+                         a[12], a[13], a[14], a[15]);
+        return;
+    }
     /* The longest run of zero groups, if longer than one, the first of
-     * equals (Python's ipaddress, and RFC 5952). */
+     * equals (RFC 5952, and Python's ipaddress). */
     for (i = 0; i < 8; i++) {
         int j = i;
 
