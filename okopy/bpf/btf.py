@@ -29,6 +29,12 @@ def _message(ffi: Any, err: Any) -> str:
     return str(ffi.string(err.msg).decode("utf-8", "replace"))
 
 
+def _syntax(name: str) -> int:
+    """libokovm's number for a text syntax: "ovs" or "json"."""
+    _, lib = _lib()
+    return int({"json": lib.OKOVM_BTF_JSON, "ovs": lib.OKOVM_BTF_OVS}[name])
+
+
 class Btf:
     """One BTF blob, parsed and checked by libokovm."""
 
@@ -91,10 +97,9 @@ class Btf:
         """'data' as text: "ovs", the syntax ovs-ofctl prints
         (`{saddr=10.0.0.1,sport=53}`), or "json"."""
         ffi, lib = _lib()
-        syntaxes = {"json": lib.OKOVM_BTF_JSON, "ovs": lib.OKOVM_BTF_OVS}
         out = ffi.new("char **")
         err = ffi.new("struct okovm_error *")
-        if lib.okovm_btf_format(self._h, type_id, data, len(data), syntaxes[syntax], out, err):
+        if lib.okovm_btf_format(self._h, type_id, data, len(data), _syntax(syntax), out, err):
             raise BtfError(_message(ffi, err))
         try:
             return str(ffi.string(out[0]).decode("utf-8", "replace"))
@@ -116,6 +121,17 @@ class Btf:
         buf = ffi.new("uint8_t[]", max(size, 1))
         err = ffi.new("struct okovm_error *")
         if lib.okovm_btf_encode(self._h, type_id, text.encode(), buf, size, err):
+            raise BtfError(_message(ffi, err))
+        return bytes(ffi.buffer(buf, size))
+
+    def parse_text(self, type_id: int, text: str, syntax: str = "ovs") -> bytes:
+        """The bytes of 'type_id' that 'text' gives, in the syntax of
+        format(): "ovs" reads what ovs-ofctl prints and takes."""
+        ffi, lib = _lib()
+        size = self.size_of(type_id)
+        buf = ffi.new("uint8_t[]", max(size, 1))
+        err = ffi.new("struct okovm_error *")
+        if lib.okovm_btf_parse(self._h, type_id, text.encode(), _syntax(syntax), buf, size, err):
             raise BtfError(_message(ffi, err))
         return bytes(ffi.buffer(buf, size))
 

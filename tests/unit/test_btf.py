@@ -97,6 +97,17 @@ def test_ovs_syntax(btf: Btf, compiled: dict[str, bytes]) -> None:
     tid = type_id(btf, "flow_key")
     raw = compiled["flow_key"]
     assert btf.format(tid, raw, "json") == json.dumps(btf.decode(tid, raw))
+    # What ovs-ofctl prints reads back, with spaces and hex as it takes them.
+    assert btf.parse_text(tid, key) == raw
+    assert btf.parse_text(type_id(btf, "flow_val"), val) == compiled["flow_val"]
+    assert btf.parse_text(tid, "{ saddr = 10.0.0.1 , sport = 0x1bb }") == btf.encode(
+        tid, {"saddr": "10.0.0.1", "sport": 443}
+    )
+    assert btf.parse_text(tid, json.dumps({"proto": 6}), "json") == btf.encode(tid, {"proto": 6})
+    with pytest.raises(BtfError, match=r"struct flow_key\.sport: 70000 does not fit in 2 bytes"):
+        btf.parse_text(tid, "{sport=70000}")
+    with pytest.raises(BtfError, match="invalid value at byte 6: expected '='"):
+        btf.parse_text(tid, "{proto}")
 
 
 def test_ovs_syntax_escapes_strings() -> None:

@@ -216,7 +216,7 @@ btf_unsound(const struct btf *btf, char *why, size_t size)
         }
         if (steps == 64) {
             snprintf(why, size, "BTF type %u: chain of references does "
-                     "not end (cyclic)", id);
+                     "not end within 64 steps (a cycle?)", id);
             return why;
         }
     }
@@ -1256,20 +1256,6 @@ fail_got(struct codec *c, const char *what, const struct okovm_json *v)
     return error;
 }
 
-/* Records an error about value 'v': "<path>: <what> <repr>". */
-static int
-fail_after(struct codec *c, const char *what, const struct okovm_json *v)
-{
-    struct okovm_buf r;
-    int error;
-
-    okovm_buf_init(&r);
-    okovm_json_repr(&r, v, 0);
-    error = codec_fail(c, "%s %s", what, r.s ? r.s : "");
-    okovm_buf_free(&r);
-    return error;
-}
-
 /* Records an error about value 'v': "<path>: <repr> <what>". */
 static int
 fail_value(struct codec *c, const struct okovm_json *v, const char *what)
@@ -1693,10 +1679,15 @@ encode_struct(struct codec *c, const struct btf_type *t,
                         && (mv->type != OKOVM_JSON_STRING
                             || memchr(mv->str, 0, mv->len)))
                        || !parse_int_text(mv->str, mv->len, &negative, &x,
-                                          &overflow)
-                       || (negative && x) || overflow
+                                          &overflow)) {
+                return fail_got(c, "expected an integer", mv);
+            } else if ((negative && x) || overflow
                        || (m.bitfield_size < 128 && x >> m.bitfield_size)) {
-                return fail_after(c, "bad bitfield value", mv);
+                char what[64];
+
+                snprintf(what, sizeof what, "does not fit in %u bits",
+                         m.bitfield_size);
+                return fail_value(c, mv, what);
             }
             put_bits(out, m.bit_offset, m.bitfield_size, x);
         } else {

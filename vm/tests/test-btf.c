@@ -218,7 +218,7 @@ TEST(btf_codec_reads_both_syntaxes)
                   "struct flow_info.action: 'FLOW_EXIT' is not one of "
                   "FLOW_DROP, FLOW_PASS, FLOW_MARK", err);
     check_convert(btf, "flow_info", "{flags=8}", OKOVM_BTF_OVS,
-                  "struct flow_info.flags: bad bitfield value '8'", err);
+                  "struct flow_info.flags: '8' does not fit in 3 bits", err);
     check_convert(btf, "flow_info", "{packets=1} x", OKOVM_BTF_OVS,
                   "struct flow_info: invalid value at byte 12: extra data "
                   "after the value", err);
