@@ -792,14 +792,20 @@ def run(
     )
     manager = app_manager.AppManager.get_instance()
 
-    def on_hup(signum: int, frame: Any) -> None:
-        # A signal handler must not wait on the owner thread: a thread does.
-        app = manager.applications.get("OkopyController")
-        if app is not None:
-            threading.Thread(target=_reload_logged, args=(app,), daemon=True,
-                             name="okopy-sighup").start()  # fmt: skip
+    def on_hup() -> None:
+        while True:
+            signal.sigwait({signal.SIGHUP})
+            app = manager.applications.get("OkopyController")
+            if app is not None:
+                _reload_logged(app)
 
-    signal.signal(signal.SIGHUP, on_hup)
+    # SIGHUP is taken by a thread of its own, blocked everywhere else (the
+    # threads started later inherit the mask).  A Python handler would run
+    # only when the kernel gives the signal to the main thread, which
+    # waits in join() for good: given to another thread (as it may be,
+    # say, to a process resumed after SIGSTOP), it was never handled.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    threading.Thread(target=on_hup, daemon=True, name="okopy-sighup").start()
     app_manager.AppManager.run_apps([__name__])
 
 
