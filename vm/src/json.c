@@ -374,6 +374,28 @@ read_error(struct json_reader *r, const char *what)
     return r->error;
 }
 
+static int
+out_of_memory(struct json_reader *r)
+{
+    r->error = ENOMEM;
+    snprintf(r->why, r->why_size, "out of memory");
+    return r->error;
+}
+
+/* Hands the string read into 'b' to the caller, or frees it. */
+static int
+take_string(struct json_reader *r, struct okovm_buf *b, char **sp,
+            size_t *lenp)
+{
+    if (r->error || b->failed) {
+        okovm_buf_free(b);
+        return r->error ? r->error : out_of_memory(r);
+    }
+    *sp = b->s;
+    *lenp = b->len;
+    return 0;
+}
+
 static void
 skip_ws(struct json_reader *r)
 {
@@ -450,10 +472,10 @@ read_string(struct json_reader *r, char **sp, size_t *lenp)
             break;
         } else if (!c) {
             read_error(r, "unterminated string");
-            goto fail;
+            goto done;
         } else if (c < 0x20) {
             read_error(r, "control character in a string");
-            goto fail;
+            goto done;
         } else if (c == '\\') {
             char e = r->p[1];
             const char *esc = strchr("\"\\/bfnrt", e);
@@ -466,7 +488,7 @@ read_string(struct json_reader *r, char **sp, size_t *lenp)
 
                 if (cp < 0) {
                     read_error(r, "bad \\u escape");
-                    goto fail;
+                    goto done;
                 }
                 r->p += 6;
                 if (cp >= 0xd800 && cp <= 0xdbff && r->p[0] == '\\'
@@ -477,36 +499,26 @@ read_string(struct json_reader *r, char **sp, size_t *lenp)
                 } else if (cp >= 0xd800 && cp <= 0xdfff) {
                     r->p -= 6;
                     read_error(r, "lone surrogate in a \\u escape");
-                    goto fail;
+                    goto done;
                 }
                 put_utf8(&b, cp);
             } else {
                 read_error(r, "bad escape in a string");
-                goto fail;
+                goto done;
             }
         } else {
             len = utf8_sequence((const uint8_t *) r->p, strnlen(r->p, 4),
                                 &bad);
             if (!len) {
                 read_error(r, "invalid UTF-8");
-                goto fail;
+                goto done;
             }
             okovm_buf_put(&b, r->p, len);
             r->p += len;
         }
     }
-    if (b.failed) {
-        r->error = ENOMEM;
-        snprintf(r->why, r->why_size, "out of memory");
-        goto fail;
-    }
-    *sp = b.s;
-    *lenp = b.len;
-    return 0;
-
-fail:
-    okovm_buf_free(&b);
-    return r->error;
+done:
+    return take_string(r, &b, sp, lenp);
 }
 
 /* Reads a string in Open vSwitch's syntax (at its opening quote): bytes
@@ -521,7 +533,7 @@ read_ovs_string(struct json_reader *r, char **sp, size_t *lenp)
     for (r->p++; *r->p != '"'; ) {
         if (!*r->p) {
             read_error(r, "unterminated string");
-            goto fail;
+            goto done;
         } else if (r->p[0] == '\\' && (r->p[1] == '"' || r->p[1] == '\\')) {
             okovm_buf_put(&b, r->p + 1, 1);
             r->p += 2;
@@ -531,31 +543,21 @@ read_ovs_string(struct json_reader *r, char **sp, size_t *lenp)
 
             if (lo < 0) {
                 read_error(r, "bad \\x escape (\\xHH)");
-                goto fail;
+                goto done;
             }
             ch = hi << 4 | lo;
             okovm_buf_put(&b, &ch, 1);
             r->p += 4;
         } else if (r->p[0] == '\\') {
             read_error(r, "bad escape in a string (\\\", \\\\ or \\xHH)");
-            goto fail;
+            goto done;
         } else {
             okovm_buf_put(&b, r->p++, 1);
         }
     }
     r->p++;
-    if (b.failed) {
-        r->error = ENOMEM;
-        snprintf(r->why, r->why_size, "out of memory");
-        goto fail;
-    }
-    *sp = b.s;
-    *lenp = b.len;
-    return 0;
-
-fail:
-    okovm_buf_free(&b);
-    return r->error;
+done:
+    return take_string(r, &b, sp, lenp);
 }
 
 /* Reads a bare word of Open vSwitch's syntax: everything up to the next
@@ -583,9 +585,7 @@ read_ovs_word(struct json_reader *r, struct okovm_json *j)
     j->type = OKOVM_JSON_STRING;
     j->str = malloc(n + 1);
     if (!j->str) {
-        r->error = ENOMEM;
-        snprintf(r->why, r->why_size, "out of memory");
-        return r->error;
+        return out_of_memory(r);
     }
     memcpy(j->str, s, n);
     j->str[n] = '\0';
@@ -604,9 +604,7 @@ read_ovs_key(struct json_reader *r, char **keyp, size_t *lenp)
     }
     *keyp = malloc(n + 1);
     if (!*keyp) {
-        r->error = ENOMEM;
-        snprintf(r->why, r->why_size, "out of memory");
-        return r->error;
+        return out_of_memory(r);
     }
     memcpy(*keyp, r->p, n);
     (*keyp)[n] = '\0';
@@ -664,11 +662,7 @@ done:
     j->type = OKOVM_JSON_NUMBER;
     j->len = r->p - s;
     j->str = strndup(s, j->len);
-    if (!j->str) {
-        r->error = ENOMEM;
-        snprintf(r->why, r->why_size, "out of memory");
-    }
-    return r->error;
+    return j->str ? r->error : out_of_memory(r);
 }
 
 static void
@@ -693,8 +687,7 @@ add_item(struct json_reader *r, struct okovm_json *j, size_t *cap)
         struct okovm_json *items = realloc(j->items, n * sizeof *items);
 
         if (!items) {
-            r->error = ENOMEM;
-            snprintf(r->why, r->why_size, "out of memory");
+            out_of_memory(r);
             return NULL;
         }
         j->items = items;
