@@ -704,21 +704,25 @@ class OkopyController(app_manager.OSKenApp):
         """Reload when a file of the policy (its own, those it includes,
         its programs') changes; a bad edit is logged and kept out, like a
         bad SIGHUP reload, until the next change."""
-        last = self._watched_digest()
+        last = self._watched_state({})
         while not self._stopped.wait(self.settings.watch_interval):
-            now = self._watched_digest()
+            now = self._watched_state({})
             if now == last:
                 continue
-            last = now
             log.info("policy files changed: reloading")
             _reload_logged(self)
-            # The reloaded policy may name other files: watch those.
-            last = self._watched_digest()
+            # What the reload may have missed is what changed after 'now'
+            # was read: keep 'now' for the files watched before, so an edit
+            # made during the reload reloads again.  Files the reloaded
+            # policy names for the first time are read from here on.
+            last = self._watched_state(now)
 
-    def _watched_digest(self) -> str:
-        """What the files of the policy in force hold now."""
+    def _watched_state(self, known: dict[Path, str]) -> dict[Path, str]:
+        """What each file of the policy in force holds, taken from 'known'
+        where it has the file, read now otherwise."""
         policy = self.checked.policy
-        return _digest(policy.watched() if policy else [])
+        paths = policy.watched() if policy else []
+        return {p: known[p] if p in known else _file_digest(p) for p in paths}
 
     def _poll_stats(self) -> None:
         while not self._stopped.wait(self.settings.stats_interval):
@@ -838,16 +842,12 @@ def _config_hash(checked: Checked) -> str:
     return metrics.config_hash(files, [p.elf for p in checked.programs.values()])
 
 
-def _digest(paths: list[Path]) -> str:
-    """What the files at 'paths' hold now (a missing file counts too)."""
-    h = hashlib.sha256()
-    for path in paths:
-        h.update(str(path).encode() + b"\0")
-        try:
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-        except OSError as e:
-            h.update(f"unreadable: {e.errno}".encode())
-    return h.hexdigest()
+def _file_digest(path: Path) -> str:
+    """What the file at 'path' holds now (a missing file counts too)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        return f"unreadable: {e.errno}"
 
 
 def _reload_logged(app: OkopyController) -> None:

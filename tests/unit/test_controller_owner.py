@@ -460,6 +460,44 @@ def test_watch_reloads_when_a_file_changes(tmp_path: Path, monkeypatch: pytest.M
         app.stop()
 
 
+def test_watch_sees_an_edit_made_during_a_reload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit that lands while a reload reads the policy reloads again: the
+    watcher compares with what it saw before that reload, not after."""
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("generation 0\n")
+    generations = [0]
+
+    def check(_: Any) -> Checked:
+        if generations[-1] < 0:
+            # The operator fixes the bad edit while it is being refused.
+            generations.append(4)
+            policy_file.write_text("generation 4\n")
+            return policy_generation(-1)
+        return policy_generation(generations[-1], ((str(policy_file), "digest"),))
+
+    monkeypatch.setattr(appmod, "load_policy", lambda path: None)
+    monkeypatch.setattr(appmod, "check_policy", check)
+    monkeypatch.setattr(appmod.OkopyController, "settings",
+                        appmod.Settings(str(policy_file), stats_interval=60,
+                                        watch_interval=0.02))  # fmt: skip
+    app = appmod.OkopyController()
+    app_manager.register_instance(app)
+    app.start()
+    switch = FakeSwitch(app)
+    try:
+        switch.connect()
+        wait_until("deployed", lambda: set(switch.flows.values()) == expected_flows(0))
+        generations.append(-1)
+        policy_file.write_text("a bad edit\n")
+        wait_until("reloaded", lambda: set(switch.flows.values()) == expected_flows(4))
+        assert app.config.load_errors == 1
+        assert app.config.applied
+    finally:
+        app.stop()
+
+
 class FakeElection:
     """The coordination service, as the test says it answers."""
 
