@@ -483,6 +483,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             seconds=0.5 if args.quick else args.seconds,
             log=_log,
             out_dir=Path(args.out) if args.out else None,
+            io=args.io,
         )
     elif args.suite == "controller":
         controller.run(
@@ -825,6 +826,8 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--runs", type=int, default=3, help="runs per point (median, spread)")
     be.add_argument("--seconds", type=float, default=2.0, help="traffic per run")
     be.add_argument("--quick", action="store_true", help="a short smoke run")
+    be.add_argument("--io", choices=("afpacket", "afxdp"), default="afpacket",
+                    help="datapath: how the switch reads its ports (default afpacket)")  # fmt: skip
     be.add_argument("--out", help="report directory (default docs/benchmarks)")
     be.set_defaults(func=cmd_bench)
 

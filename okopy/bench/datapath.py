@@ -1,7 +1,9 @@
 """`okopy bench datapath`: what a bpf() action costs in the switch's datapath.
 
 One patched ovs-vswitchd (datapath_type=netdev) forwards between two veth
-ports, gen (inside, port 1) -> fw -> sink (outside, port 2).  trafgen
+ports, gen (inside, port 1) -> fw -> sink (outside, port 2), which it
+reads through AF_PACKET (`--io afpacket`, on its main thread) or AF_XDP
+(`--io afxdp`: XDP in the veth driver, polled by a PMD thread).  trafgen
 floods 54-byte TCP SYNs cycling over 256 source ports, so every packet is
 a connection a stateful firewall has to look up; the throughput is what
 sink's interface received per second.  The flow tables, replaced between
@@ -101,6 +103,7 @@ DEFAULT_CONFIGS = ("plain", "monitor", "recirc", "recirc-interp", "ct")
 class DatapathRun:
     runs: int
     seconds: float
+    io: str = "afpacket"
     pps: dict[str, Sample] = field(default_factory=dict)
     rtt_ms: dict[str, Sample] = field(default_factory=dict)
     # Per configuration, the filter's counters over its floods (and pings).
@@ -116,10 +119,14 @@ class DatapathRun:
         return self.pps[name].median / b if b else float("nan")
 
 
+# How the switch reads its two veth ports (okopy.ovs.instance.PORT_TYPES).
+IO_TYPES = ("afpacket", "afxdp")
+
+
 class Bench:
     """The namespaces, the switch and the program; flows set per config."""
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, io: str = "afpacket") -> None:
         self.path = NetPath("l2")
         self.dir = tempfile.TemporaryDirectory(prefix="okopy-bench-")
         self.switch: OvsInstance | None = None
@@ -127,8 +134,8 @@ class Bench:
             tools = OvsTools.from_layout(layout)
             sw = self.switch = OvsInstance(tools, Path(self.dir.name), self.path.fw).start()
             sw.add_bridge("br0")
-            sw.add_port("br0", "f0", INSIDE)
-            sw.add_port("br0", "f1", OUTSIDE)
+            sw.add_port("br0", "f0", INSIDE, io)
+            sw.add_port("br0", "f1", OUTSIDE, io)
             obj = compile_program(
                 layout.repo / "bpf" / "tcp_firewall.c", Path(self.dir.name) / "fw.o"
             )
@@ -184,11 +191,16 @@ def run(
     configs: Sequence[str] = DEFAULT_CONFIGS,
     log: Callable[[str], None] = print,
     out_dir: Path | None = None,
+    io: str = "afpacket",
 ) -> DatapathRun:
-    result = DatapathRun(runs, seconds)
+    """Measure 'configs'; the report is docs/benchmarks/datapath.md for
+    `afpacket` ports, datapath-IO.md for the others."""
+    if io not in IO_TYPES:
+        raise ValueError(f"--io {io!r}: one of {', '.join(IO_TYPES)}")
+    result = DatapathRun(runs, seconds, io)
     pps: dict[str, list[float]] = {c: [] for c in configs}
     rtt: dict[str, list[float]] = {c: [] for c in configs}
-    bench = Bench(layout)
+    bench = Bench(layout, io)
     try:
         flood = bench.path.tcp_syn_config(FLOOD_DST)
         result.modes = {p: bench.prog_mode(p) for p in (1, 2)}
@@ -218,6 +230,7 @@ def run(
     for what, ok, detail in result.checks:
         log(f"{'met' if ok else 'MISSED'}: {what} ({detail})")
     data: dict[str, Any] = {
+        "io": io,
         "runs": runs,
         "seconds": seconds,
         "pps": {c: s.values for c, s in result.pps.items()},
@@ -225,7 +238,8 @@ def run(
         "prog": result.prog,
         "modes": {str(p): m for p, m in result.modes.items()},
     }
-    md = write_report(out_dir or layout.repo / "docs" / "benchmarks", "datapath",
+    suite = "datapath" if io == "afpacket" else f"datapath-{io}"
+    md = write_report(out_dir or layout.repo / "docs" / "benchmarks", suite,
                       _report(result), data)  # fmt: skip
     _plot(result, md.with_suffix(".png"))
     log(f"report: {md}")
@@ -254,6 +268,12 @@ def _checks(r: DatapathRun) -> list[tuple[str, bool, str]]:
     return out
 
 
+_IO_WORDS = {
+    "afpacket": "AF_PACKET, read by the main thread",
+    "afxdp": "AF_XDP with XDP in the veth driver, polled by a PMD thread (`--io afxdp`)",
+}
+
+
 def _report(r: DatapathRun) -> list[str]:
     rows = []
     for name, s in r.pps.items():
@@ -267,7 +287,7 @@ def _report(r: DatapathRun) -> list[str]:
         "",
         "Three network namespaces, gen -> fw -> sink, joined by veth (tx offload off).  In fw "
         "the patched ovs-vswitchd (`datapath_type=netdev`, ports on the veth ends through "
-        "AF_PACKET) forwards port 1 (inside) to port 2.  trafgen floods 54-byte TCP SYNs "
+        f"{_IO_WORDS[r.io]}) forwards port 1 (inside) to port 2.  trafgen floods 54-byte TCP SYNs "
         f"from gen, cycling over 256 source ports, for {r.seconds} s per measurement; the "
         "throughput is what sink's interface received per second (sink drops the SYNs "
         "unanswered: their destination address is nobody's).  The program is "

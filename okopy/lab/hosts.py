@@ -77,9 +77,11 @@ def plug(
     ip: str,
     ofport: int,
     mac: str | None = None,
+    port_type: str = "afpacket",
 ) -> str:
     """Give 'ns' an `eth0` with address 'ip' (CIDR) on 'bridge' port 'ofport'
-    of 'switch' (which runs in its own namespace); returns the port name."""
+    of 'switch' (which runs in its own namespace), read by the switch as
+    'port_type' ("afpacket" or "afxdp"); returns the port name."""
     if switch.netns is None:
         raise ValueError("the switch must run in its own network namespace")
     port = f"{bridge}-p{ofport}"[:15]
@@ -89,17 +91,25 @@ def plug(
     if mac:
         ns.run(["ip", "link", "set", "eth0", "address", mac])
     ns.run(["ip", "addr", "add", ip, "dev", "eth0"])
-    switch.add_port(bridge, port, ofport)
+    switch.add_port(bridge, port, ofport, port_type)
     return port
 
 
-def attach_host(switch: OvsInstance, bridge: str, name: str, ip: str, ofport: int) -> Host:
-    """Create host 'name' with address 'ip' (CIDR) on 'bridge' port 'ofport'."""
+def attach_host(
+    switch: OvsInstance,
+    bridge: str,
+    name: str,
+    ip: str,
+    ofport: int,
+    port_type: str = "afpacket",
+) -> Host:
+    """Create host 'name' with address 'ip' (CIDR) on 'bridge' port 'ofport'
+    ('port_type': see plug())."""
     if switch.netns is None:
         raise ValueError("the switch must run in its own network namespace")
     ns = Namespace.create(name)
     try:
-        port = plug(ns, switch, bridge, ip, ofport)
+        port = plug(ns, switch, bridge, ip, ofport, port_type=port_type)
     except BaseException:
         ns.delete()
         raise

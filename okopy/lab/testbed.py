@@ -12,7 +12,7 @@ removes it all even after a crash.
       s1: {dpid: 0x1}
     hosts:
       h1: {switch: s1, port: 1, ip: 10.0.0.1/24}
-      h2: {switch: s1, port: 2, ip: 10.0.0.2/24}
+      h2: {switch: s1, port: 2, ip: 10.0.0.2/24, port_type: afxdp}
     links:
       - {a: s1, a_port: 10, b: s2, b_port: 10}
 """
@@ -73,6 +73,14 @@ class LabHost:
     port: int
     ip: str
     mac: str | None = None
+    # How the switch reads the host's veth: "afpacket" (AF_PACKET, on the
+    # main thread) or "afxdp" (an AF_XDP socket, polled by a PMD thread).
+    port_type: str = "afpacket"
+
+
+# The port types a namespace host can have (vhost-user ports have a DPDK
+# peer instead: see okopy/lab/dpdk.py).
+HOST_PORT_TYPES = ("afpacket", "afxdp")
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,7 @@ def parse_topology(
             # Each field is checked on its own, so that one bad field does
             # not hide the problems of the others.
             hname = _name(v, k, "host name")
-            f = v.mapping(hv, f"host {k.value}", ("switch", "port", "ip"), ("mac",))
+            f = v.mapping(hv, f"host {k.value}", ("switch", "port", "ip"), ("mac", "port_type"))
             if f is None:
                 continue
             who = f"host {hname or k.value}"
@@ -186,12 +194,24 @@ def parse_topology(
                         v.error(f["ip"], f"{who}: {iface.ip} is also {addrs[str(iface.ip)]}")
                     addrs[str(iface.ip)] = hname or str(k.value)
             mac = v.scalar(f["mac"], "mac") if "mac" in f else None
+            port_type = v.scalar(f["port_type"], "port_type") if "port_type" in f else "afpacket"
+            if port_type not in HOST_PORT_TYPES:
+                v.error(f["port_type"], f"{who} port_type {port_type!r}: one of "
+                        f"{', '.join(HOST_PORT_TYPES)} (vhost ports have a DPDK peer, "
+                        "not a host)")  # fmt: skip
+                port_type = None
             if isinstance(sw, str) and port is not None:
                 claim(k, sw, port, who)
             elif isinstance(sw, str) and sw not in declared:
                 v.error(k, f"{who}: unknown switch {sw!r}")
-            if hname is not None and isinstance(sw, str) and port is not None and iface:
-                hosts.append(LabHost(hname, sw, port, str(iface), mac))
+            if (
+                hname is not None
+                and isinstance(sw, str)
+                and port is not None
+                and iface
+                and port_type is not None
+            ):
+                hosts.append(LabHost(hname, sw, port, str(iface), mac, port_type))
     links: list[LabLink] = []
     lnode = top.get("links")
     if lnode is not None and not isinstance(lnode, SequenceNode):
@@ -335,7 +355,7 @@ class Lab:
                 inst.add_bridge(sw.name)
                 inst.vsctl("set", "bridge", sw.name, f"other-config:datapath-id={sw.dpid:016x}")
             for h in topo.hosts:
-                plug(self._ns(h.name), inst, h.switch, h.ip, h.port, h.mac)
+                plug(self._ns(h.name), inst, h.switch, h.ip, h.port, h.mac, h.port_type)
             for link in topo.links:
                 pa, pb = f"{link.a}-p{link.a_port}", f"{link.b}-p{link.b_port}"
                 add_veth(swns, pa, swns, pb)
@@ -528,7 +548,10 @@ class Lab:
             "name": self.state.name,
             "daemons": {n: {"pid": p, "running": inst.running(n)} for n, p in inst.pids.items()},
             "switches": {},
-            "hosts": {h.name: {"ip": h.ip, "switch": h.switch, "port": h.port} for h in topo.hosts},
+            "hosts": {
+                h.name: {"ip": h.ip, "switch": h.switch, "port": h.port, "port_type": h.port_type}
+                for h in topo.hosts
+            },
         }
         if self.state.api:
             out["api"] = {"address": self.state.api, "token_file": self.state.api_token_file}

@@ -34,12 +34,14 @@ from okopy.ovs.source import (
 from okopy.paths import Layout
 
 # Bump when the way the build is made changes, to force one rebuild.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 CONFIGURE_ARGS: tuple[str, ...] = (
-    # AF_XDP switches itself on when libbpf/libxdp headers exist; we do not
-    # use it and it needs libxdp.
-    "--disable-afxdp",
+    # One build serves every port type: AF_PACKET (netdev on veth), afxdp
+    # (Debian's libxdp and libbpf) and DPDK (Debian's shared libraries;
+    # initialised only when other_config:dpdk-init asks).
+    "--with-dpdk=shared",
+    "--enable-afxdp",
     # Link libokovm (found through build/vm/okovm.pc) into ovs-vswitchd.
     "--with-okovm",
 )

@@ -72,13 +72,61 @@ class OvsTools:
         return self.src / "vswitchd" / "vswitch.ovsschema"
 
 
+@dataclass(frozen=True)
+class DpdkSettings:
+    """DPDK in ovs-vswitchd, initialised when it starts: 'eal' are the EAL
+    arguments (other_config:dpdk-extra), 'megabytes' its huge page memory
+    (dpdk-socket-mem and -limit), 'pmd_cores' the cores of its PMD threads
+    (pmd-cpu-mask)."""
+
+    eal: tuple[str, ...]
+    megabytes: int
+    pmd_cores: tuple[int, ...] = (1,)
+
+    def other_config(self) -> list[str]:
+        mask = sum(1 << c for c in self.pmd_cores)
+        return [
+            "other_config:dpdk-init=true",
+            f'other_config:dpdk-extra="{" ".join(self.eal)}"',
+            f"other_config:dpdk-socket-mem={self.megabytes}",
+            f"other_config:dpdk-socket-limit={self.megabytes}",
+            f"other_config:pmd-cpu-mask={mask:#x}",
+        ]
+
+
+# Port types of the lab and the tests: how each is set on an Interface.
+# afpacket: a kernel device (veth) read through AF_PACKET by the netdev
+# datapath; afxdp: the same device through an AF_XDP socket, its XDP program
+# in the driver (veth has native XDP); vhost: a DPDK vhost-user client port
+# whose 'device' is the socket of its peer (options:vhost-server-path).
+PORT_TYPES = ("afpacket", "afxdp", "vhost")
+
+
+def interface_settings(port_type: str, device: str) -> list[str]:
+    """The Interface columns that make a port of 'port_type' on 'device'."""
+    if port_type == "afpacket":
+        return []
+    if port_type == "afxdp":
+        return ["type=afxdp", "options:xdp-mode=native"]
+    if port_type == "vhost":
+        return ["type=dpdkvhostuserclient", f'options:vhost-server-path="{device}"']
+    raise ValueError(f"unknown port type {port_type!r} (one of {', '.join(PORT_TYPES)})")
+
+
 class OvsInstance:
     """One private switch: its database, its vswitchd, its run directory."""
 
-    def __init__(self, tools: OvsTools, rundir: Path, netns: Namespace | None = None) -> None:
+    def __init__(
+        self,
+        tools: OvsTools,
+        rundir: Path,
+        netns: Namespace | None = None,
+        dpdk: DpdkSettings | None = None,
+    ) -> None:
         self.tools = tools
         self.rundir = rundir
         self.netns = netns
+        self.dpdk = dpdk
         self.pids: dict[str, int] = {}
 
     # Environment and paths -------------------------------------------------
@@ -177,6 +225,8 @@ class OvsInstance:
                 ],
             )
             self.vsctl("--no-wait", "init")
+            if self.dpdk is not None:
+                self.vsctl("--no-wait", "set", "Open_vSwitch", ".", *self.dpdk.other_config())
             self._start_daemon(
                 "ovs-vswitchd",
                 [
@@ -264,11 +314,29 @@ class OvsInstance:
             f"datapath_type={datapath_type}",
         )
 
-    def add_port(self, bridge: str, port: str, ofport: int | None = None) -> None:
-        args = ["add-port", bridge, port]
+    def add_port(
+        self,
+        bridge: str,
+        port: str,
+        ofport: int | None = None,
+        port_type: str = "afpacket",
+        device: str = "",
+    ) -> None:
+        """Add 'port' ('port_type' on 'device': see PORT_TYPES; a kernel
+        device is named 'port'); returns once ovs-vswitchd has it.  A port
+        ovs-vswitchd could not open is removed again and the reason raised."""
+        settings = interface_settings(port_type, device)
         if ofport is not None:
-            args += ["--", "set", "interface", port, f"ofport_request={ofport}"]
+            settings.append(f"ofport_request={ofport}")
+        args = ["add-port", bridge, port]
+        if settings:
+            args += ["--", "set", "interface", port, *settings]
         self.vsctl(*args)
+        if port_type != "afpacket":
+            error = self.vsctl("get", "interface", port, "error").strip()
+            if error not in ("[]", '""'):
+                self.vsctl("del-port", bridge, port)
+                raise CommandError(args, 1, f"port {port} ({port_type}): {error}")
 
 
 def flow_packets(dump: str) -> dict[str, int]:

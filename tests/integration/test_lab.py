@@ -43,6 +43,10 @@ def test_hosts_reach_each_other_across_switches(line_lab: testbed.Lab) -> None:
     assert status["switches"]["s2"]["dpid"] == "0x2"
     assert all(d["running"] for d in status["daemons"].values())
     assert status["hosts"]["h4"]["ip"] == "10.0.0.4/24"
+    # h4's port is an AF_XDP socket polled by a PMD thread.
+    assert status["hosts"]["h4"]["port_type"] == "afxdp"
+    rxqs = line_lab.switch().appctl("ovs-vswitchd", "dpif-netdev/pmd-rxq-show")
+    assert "port: s2-p2 " in rxqs, rxqs
 
 
 def test_second_up_is_refused(line_lab: testbed.Lab) -> None:

@@ -1,0 +1,92 @@
+"""The pure parts of the fast ports: interface settings per port type, DPDK
+settings, testpmd's statistics, and huge pages the kernel will not give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from okopy.lab.dpdk import HugePages, HugePagesUnavailable, PortStats, parse_port_stats
+from okopy.ovs.instance import DpdkSettings, interface_settings
+
+# `show port stats all` of dpdk-testpmd 22.11, as it prints it.
+STATS = """
+  ######################## NIC statistics for port 0  ########################
+  RX-packets: 12         RX-missed: 1          RX-bytes:  768
+  RX-errors: 0
+  RX-nombuf:  0
+  TX-packets: 256        TX-errors: 3          TX-bytes:  16384
+
+  Throughput (since last show)
+  Rx-pps:            0          Rx-bps:            0
+  Tx-pps:            0          Tx-bps:            0
+  ############################################################################
+
+  ######################## NIC statistics for port 1  ########################
+  RX-packets: 256        RX-missed: 0          RX-bytes:  16384
+  RX-errors: 0
+  RX-nombuf:  0
+  TX-packets: 0          TX-errors: 0          TX-bytes:  0
+  ############################################################################
+testpmd> """
+
+
+def test_testpmd_port_stats() -> None:
+    assert parse_port_stats(STATS) == {
+        0: PortStats(rx_packets=12, rx_missed=1, tx_packets=256, tx_errors=3),
+        1: PortStats(rx_packets=256, rx_missed=0, tx_packets=0, tx_errors=0),
+    }
+    assert parse_port_stats("testpmd> ") == {}
+
+
+def test_interface_settings_per_port_type() -> None:
+    assert interface_settings("afpacket", "") == []
+    assert interface_settings("afxdp", "") == ["type=afxdp", "options:xdp-mode=native"]
+    assert interface_settings("vhost", "/run/a b.sock") == [
+        "type=dpdkvhostuserclient",
+        'options:vhost-server-path="/run/a b.sock"',
+    ]
+    with pytest.raises(ValueError, match=r"unknown port type 'dpdk' .*afpacket, afxdp, vhost"):
+        interface_settings("dpdk", "")
+
+
+def test_dpdk_settings() -> None:
+    s = DpdkSettings(("--no-pci", "--huge-dir=/h"), 256, (1,))
+    assert s.other_config() == [
+        "other_config:dpdk-init=true",
+        'other_config:dpdk-extra="--no-pci --huge-dir=/h"',
+        "other_config:dpdk-socket-mem=256",
+        "other_config:dpdk-socket-limit=256",
+        "other_config:pmd-cpu-mask=0x2",
+    ]
+
+
+class StingyPool:
+    """A kernel that keeps at most 'most' huge pages."""
+
+    def __init__(self, now: int, most: int) -> None:
+        self.now, self.most = now, most
+
+    def read_text(self) -> str:
+        return f"{self.now}\n"
+
+    def write_text(self, data: str) -> int:
+        self.now = min(int(data), self.most)
+        return len(data)
+
+
+def test_huge_pages_the_kernel_will_not_give(tmp_path: Path) -> None:
+    pool = StingyPool(4, 10)
+    pages = HugePages(64, tmp_path / "mnt", pool)
+    with pytest.raises(HugePagesUnavailable, match=r"32 huge pages of 2 MB \(64 MB\) beyond the 4"
+                       r" reserved, and it gave 6"):  # fmt: skip
+        pages.reserve()
+    assert pool.now == 4  # what it did get is given back
+    assert not (tmp_path / "mnt").exists()
+
+
+def test_huge_pages_come_in_2_mb() -> None:
+    for bad in (0, 3, -2):
+        with pytest.raises(ValueError, match="not a positive multiple of 2 MB"):
+            HugePages(bad, Path("/nonexistent"))
