@@ -7,6 +7,7 @@ OKOPY_REQUIRE_INTEGRATION=1 (set by scripts/test), where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from okopy.lab.hosts import Host, attach_host
 from okopy.netns import Namespace
-from okopy.ovs.instance import OvsInstance, OvsNotBuilt, OvsTools
+from okopy.ovs.instance import DpdkSettings, OvsInstance, OvsNotBuilt, OvsTools
 from okopy.paths import Layout, default_layout
 
 BRIDGE = "br0"
@@ -51,11 +52,14 @@ def ovs_tools(layout: Layout) -> OvsTools:
         raise
 
 
-@pytest.fixture
-def switch(ovs_tools: OvsTools, tmp_path: Path) -> Iterator[OvsInstance]:
-    """ovsdb-server + ovs-vswitchd in a namespace, with netdev bridge br0."""
+@contextlib.contextmanager
+def private_switch(
+    tools: OvsTools, rundir: Path, dpdk: Callable[[Namespace], DpdkSettings] | None = None
+) -> Iterator[OvsInstance]:
+    """ovsdb-server + ovs-vswitchd in a namespace, with netdev bridge br0;
+    with DPDK settings made by 'dpdk' for that namespace if given."""
     ns = Namespace.create("sw")
-    instance = OvsInstance(ovs_tools, tmp_path / "ovs", ns)
+    instance = OvsInstance(tools, rundir, ns, dpdk(ns) if dpdk else None)
     try:
         instance.start()
         instance.add_bridge(BRIDGE)
@@ -63,6 +67,13 @@ def switch(ovs_tools: OvsTools, tmp_path: Path) -> Iterator[OvsInstance]:
     finally:
         instance.stop()
         ns.delete()
+
+
+@pytest.fixture
+def switch(ovs_tools: OvsTools, tmp_path: Path) -> Iterator[OvsInstance]:
+    """ovsdb-server + ovs-vswitchd in a namespace, with netdev bridge br0."""
+    with private_switch(ovs_tools, tmp_path / "ovs") as instance:
+        yield instance
 
 
 HostFactory = Callable[[str, str, int], Host]

@@ -19,7 +19,7 @@ from okopy.lab.hosts import attach_host
 from okopy.netns import Namespace
 from okopy.ovs.instance import DpdkSettings, OvsInstance, OvsTools, flow_packets
 from okopy.process import CommandError
-from okopy.testing.fixtures import BRIDGE
+from okopy.testing.fixtures import BRIDGE, private_switch
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 OF13 = ("-O", "OpenFlow13")
@@ -121,16 +121,12 @@ def hugepages(tmp_path: Path, ovs_tools: OvsTools) -> Iterator[HugePages]:
 def dpdk_switch(ovs_tools: OvsTools, hugepages: HugePages, tmp_path: Path) -> Iterator[OvsInstance]:
     """A switch whose DPDK takes its memory from the test's huge pages, its
     PMD thread on core 1 (the peer's forwarding lcore is on core 0)."""
-    ns = Namespace.create("sw")
-    eal = tuple(hugepages.eal_args(f"okopy-ovs-{ns.name}"))
-    instance = OvsInstance(ovs_tools, tmp_path / "ovs", ns, DpdkSettings(eal, OVS_MB, (1,)))
-    try:
-        instance.start()
-        instance.add_bridge(BRIDGE)
+
+    def settings(ns: Namespace) -> DpdkSettings:
+        return DpdkSettings(tuple(hugepages.eal_args(f"okopy-ovs-{ns.name}")), OVS_MB, (1,))
+
+    with private_switch(ovs_tools, tmp_path / "ovs", settings) as instance:
         yield instance
-    finally:
-        instance.stop()
-        ns.delete()
 
 
 def test_vhost_ports_forward_through_a_filter(

@@ -9,12 +9,13 @@ does), in shuffled order, so replies overtake each other.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -426,16 +427,13 @@ def test_a_refused_reload_keeps_the_policy_and_says_so(
     assert "okopy_config_applied 1.0" in text
 
 
-def test_watch_reloads_when_a_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """--watch-policy: an edit of a policy file reloads; a bad edit is
-    refused (and counted) and the next good one applied."""
-    policy_file = tmp_path / "policy.yaml"
+@contextlib.contextmanager
+def watching(
+    policy_file: Path, check: Callable[[Any], Checked], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[appmod.OkopyController, FakeSwitch]]:
+    """A controller with --watch-policy on 'policy_file' (checked by
+    'check'), and a switch it has deployed generation 0 to."""
     policy_file.write_text("generation 0\n")
-    generations = [0]
-
-    def check(_: Any) -> Checked:
-        return policy_generation(generations[-1], ((str(policy_file), "digest"),))
-
     monkeypatch.setattr(appmod, "load_policy", lambda path: None)
     monkeypatch.setattr(appmod, "check_policy", check)
     monkeypatch.setattr(appmod.OkopyController, "settings",
@@ -448,6 +446,21 @@ def test_watch_reloads_when_a_file_changes(tmp_path: Path, monkeypatch: pytest.M
     try:
         switch.connect()
         wait_until("deployed", lambda: set(switch.flows.values()) == expected_flows(0))
+        yield app, switch
+    finally:
+        app.stop()
+
+
+def test_watch_reloads_when_a_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--watch-policy: an edit of a policy file reloads; a bad edit is
+    refused (and counted) and the next good one applied."""
+    policy_file = tmp_path / "policy.yaml"
+    generations = [0]
+
+    def check(_: Any) -> Checked:
+        return policy_generation(generations[-1], ((str(policy_file), "digest"),))
+
+    with watching(policy_file, check, monkeypatch) as (app, switch):
         generations.append(-1)
         policy_file.write_text("a bad edit\n")
         wait_until("refused", lambda: app.config.load_errors == 1)
@@ -456,8 +469,6 @@ def test_watch_reloads_when_a_file_changes(tmp_path: Path, monkeypatch: pytest.M
         policy_file.write_text("generation 2\n")
         wait_until("reloaded", lambda: set(switch.flows.values()) == expected_flows(2))
         assert app.config.applied
-    finally:
-        app.stop()
 
 
 def test_watch_sees_an_edit_made_during_a_reload(
@@ -466,7 +477,6 @@ def test_watch_sees_an_edit_made_during_a_reload(
     """An edit that lands while a reload reads the policy reloads again: the
     watcher compares with what it saw before that reload, not after."""
     policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text("generation 0\n")
     generations = [0]
 
     def check(_: Any) -> Checked:
@@ -477,25 +487,12 @@ def test_watch_sees_an_edit_made_during_a_reload(
             return policy_generation(-1)
         return policy_generation(generations[-1], ((str(policy_file), "digest"),))
 
-    monkeypatch.setattr(appmod, "load_policy", lambda path: None)
-    monkeypatch.setattr(appmod, "check_policy", check)
-    monkeypatch.setattr(appmod.OkopyController, "settings",
-                        appmod.Settings(str(policy_file), stats_interval=60,
-                                        watch_interval=0.02))  # fmt: skip
-    app = appmod.OkopyController()
-    app_manager.register_instance(app)
-    app.start()
-    switch = FakeSwitch(app)
-    try:
-        switch.connect()
-        wait_until("deployed", lambda: set(switch.flows.values()) == expected_flows(0))
+    with watching(policy_file, check, monkeypatch) as (app, switch):
         generations.append(-1)
         policy_file.write_text("a bad edit\n")
         wait_until("reloaded", lambda: set(switch.flows.values()) == expected_flows(4))
         assert app.config.load_errors == 1
         assert app.config.applied
-    finally:
-        app.stop()
 
 
 class FakeElection:
