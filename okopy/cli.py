@@ -484,6 +484,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             log=_log,
             out_dir=Path(args.out) if args.out else None,
             io=args.io,
+            flows=args.flows,
         )
     elif args.suite == "controller":
         controller.run(
@@ -826,8 +827,15 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--runs", type=int, default=3, help="runs per point (median, spread)")
     be.add_argument("--seconds", type=float, default=2.0, help="traffic per run")
     be.add_argument("--quick", action="store_true", help="a short smoke run")
-    be.add_argument("--io", choices=("afpacket", "afxdp"), default="afpacket",
-                    help="datapath: how the switch reads its ports (default afpacket)")  # fmt: skip
+    be.add_argument(
+        "--io",
+        choices=("afpacket", "afxdp", "dpdk"),
+        default="afpacket",
+        help="datapath: the switch's ports: veth through AF_PACKET or AF_XDP, or "
+        "DPDK vhost-user with the DPDK generator (default afpacket)",
+    )
+    be.add_argument("--flows", type=int, default=1,
+                    help="datapath --io dpdk: connections the generator sends over")  # fmt: skip
     be.add_argument("--out", help="report directory (default docs/benchmarks)")
     be.set_defaults(func=cmd_bench)
 

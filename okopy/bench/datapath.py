@@ -3,7 +3,10 @@
 One patched ovs-vswitchd (datapath_type=netdev) forwards between two veth
 ports, gen (inside, port 1) -> fw -> sink (outside, port 2), which it
 reads through AF_PACKET (`--io afpacket`, on its main thread) or AF_XDP
-(`--io afxdp`: XDP in the veth driver, polled by a PMD thread).  trafgen
+(`--io afxdp`: XDP in the veth driver, polled by a PMD thread).  With
+`--io dpdk` the ports are DPDK vhost-user ports and the project's own DPDK
+generator sends and counts instead (okopy/bench/dpdkpath.py), over
+`--flows` connections.  trafgen
 floods 54-byte TCP SYNs cycling over 256 source ports, so every packet is
 a connection a stateful firewall has to look up; the throughput is what
 sink's interface received per second.  The flow tables, replaced between
@@ -29,6 +32,7 @@ median of the per-round ratios), which cancels drift between rounds.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from okopy.bench.common import Sample, markdown_table, pyplot, write_report
+from okopy.bench.dpdkpath import DpdkPath
 from okopy.bench.netpath import NetPath
 from okopy.bpf.toolchain import compile_program
 from okopy.ovs.instance import OvsInstance, OvsTools
@@ -104,8 +109,11 @@ class DatapathRun:
     runs: int
     seconds: float
     io: str = "afpacket"
+    flows: int = 256
     pps: dict[str, Sample] = field(default_factory=dict)
     rtt_ms: dict[str, Sample] = field(default_factory=dict)
+    # The switch's processing cycles per packet (pmd-stats-show).
+    cycles: dict[str, Sample] = field(default_factory=dict)
     # Per configuration, the filter's counters over its floods (and pings).
     prog: dict[str, dict[str, int]] = field(default_factory=dict)
     # How each loaded program runs in the switch ("jit", "interp", ...).
@@ -119,23 +127,31 @@ class DatapathRun:
         return self.pps[name].median / b if b else float("nan")
 
 
-# How the switch reads its two veth ports (okopy.ovs.instance.PORT_TYPES).
-IO_TYPES = ("afpacket", "afxdp")
+# How the switch reads its two ports: veth through AF_PACKET or AF_XDP, or
+# DPDK vhost-user ports with the DPDK generator.
+IO_TYPES = ("afpacket", "afxdp", "dpdk")
 
 
 class Bench:
-    """The namespaces, the switch and the program; flows set per config."""
+    """The traffic path, the switch and the program; flows set per config."""
 
-    def __init__(self, layout: Layout, io: str = "afpacket") -> None:
-        self.path = NetPath("l2")
+    def __init__(self, layout: Layout, io: str = "afpacket", flows: int = 1) -> None:
         self.dir = tempfile.TemporaryDirectory(prefix="okopy-bench-")
+        self.path: NetPath | None = None
+        self.dpdk: DpdkPath | None = None
         self.switch: OvsInstance | None = None
         try:
-            tools = OvsTools.from_layout(layout)
-            sw = self.switch = OvsInstance(tools, Path(self.dir.name), self.path.fw).start()
-            sw.add_bridge("br0")
-            sw.add_port("br0", "f0", INSIDE, io)
-            sw.add_port("br0", "f1", OUTSIDE, io)
+            if io == "dpdk":
+                self.dpdk = DpdkPath(layout, Path(self.dir.name), flows, FLOOD_DST)
+                sw = self.switch = self.dpdk.switch
+                assert sw is not None
+            else:
+                self.path = NetPath("l2")
+                tools = OvsTools.from_layout(layout)
+                sw = self.switch = OvsInstance(tools, Path(self.dir.name), self.path.fw).start()
+                sw.add_bridge("br0")
+                sw.add_port("br0", "f0", INSIDE, io)
+                sw.add_port("br0", "f1", OUTSIDE, io)
             obj = compile_program(
                 layout.repo / "bpf" / "tcp_firewall.c", Path(self.dir.name) / "fw.o"
             )
@@ -153,6 +169,31 @@ class Bench:
             self.close()
             raise
 
+    def flood(self, seconds: float) -> float:
+        """SYNs from the inside for 'seconds'; packets per second forwarded."""
+        if self.dpdk is not None:
+            return self.dpdk.blast(seconds)
+        assert self.path is not None
+        return self.path.blast(seconds, self.path.tcp_syn_config(FLOOD_DST))
+
+    def rtt_ms(self) -> float:
+        if self.dpdk is not None:
+            return self.dpdk.rtt_ms()
+        assert self.path is not None
+        return self.path.rtt_ms(count=10)
+
+    def clear_pmd_stats(self) -> None:
+        assert self.switch is not None
+        self.switch.appctl("ovs-vswitchd", "dpif-netdev/pmd-stats-clear")
+
+    def cycles_per_packet(self) -> float:
+        """Since clear_pmd_stats(): the processing cycles per packet of the
+        thread that received the most packets."""
+        assert self.switch is not None
+        return busiest_thread_cycles(
+            self.switch.appctl("ovs-vswitchd", "dpif-netdev/pmd-stats-show")
+        )
+
     def ofctl(self, *args: str) -> str:
         assert self.switch is not None
         return self.switch.ofctl("-O", "OpenFlow13", *args)
@@ -164,7 +205,7 @@ class Bench:
         # The revalidators replace the cached datapath flows; a short warm-up
         # flood makes the measurement start on the new ones.
         time.sleep(0.5)
-        self.path.blast(0.3, self.path.tcp_syn_config(FLOOD_DST))
+        self.flood(0.3)
 
     def prog_stats(self, prog: int) -> dict[str, int]:
         """A program's counters from dump-bpf-progs: runs, run_nsec, pass, ..."""
@@ -178,10 +219,27 @@ class Bench:
         return next((w.split("=", 1)[1] for w in out.split() if w.startswith("mode=")), "?")
 
     def close(self) -> None:
-        if self.switch is not None:
-            self.switch.stop()
-        self.path.delete()
+        if self.dpdk is not None:
+            self.dpdk.delete()  # its switch too
+        else:
+            if self.switch is not None:
+                self.switch.stop()
+            if self.path is not None:
+                self.path.delete()
         self.dir.cleanup()
+
+
+def busiest_thread_cycles(stats: str) -> float:
+    """From `dpif-netdev/pmd-stats-show`: the average processing cycles per
+    packet of the thread (PMD or main) that received the most packets; NaN
+    when no thread received any."""
+    best, cycles = 0, float("nan")
+    for block in re.split(r"\n(?=\S)", stats):
+        got = re.search(r"packets received: (\d+)", block)
+        avg = re.search(r"avg processing cycles per packet: ([\d.]+)", block)
+        if got and avg and int(got.group(1)) > best:
+            best, cycles = int(got.group(1)), float(avg.group(1))
+    return cycles
 
 
 def run(
@@ -192,37 +250,43 @@ def run(
     log: Callable[[str], None] = print,
     out_dir: Path | None = None,
     io: str = "afpacket",
+    flows: int = 1,
 ) -> DatapathRun:
     """Measure 'configs'; the report is docs/benchmarks/datapath.md for
-    `afpacket` ports, datapath-IO.md for the others."""
+    `afpacket` ports, datapath-IO.md for the others (datapath-dpdk-FLOWS.md
+    for dpdk, whose generator sends over 'flows' connections)."""
     if io not in IO_TYPES:
         raise ValueError(f"--io {io!r}: one of {', '.join(IO_TYPES)}")
-    result = DatapathRun(runs, seconds, io)
+    result = DatapathRun(runs, seconds, io, flows if io == "dpdk" else 256)
     pps: dict[str, list[float]] = {c: [] for c in configs}
     rtt: dict[str, list[float]] = {c: [] for c in configs}
-    bench = Bench(layout, io)
+    cycles: dict[str, list[float]] = {c: [] for c in configs}
+    bench = Bench(layout, io, flows)
     try:
-        flood = bench.path.tcp_syn_config(FLOOD_DST)
         result.modes = {p: bench.prog_mode(p) for p in (1, 2)}
         log("programs: " + ", ".join(f"{p} runs as {m}" for p, m in result.modes.items()))
         for r in range(runs):
             for name in configs:
                 bench.configure(name)
-                rtt[name].append(bench.path.rtt_ms(count=10))
+                rtt[name].append(bench.rtt_ms())
                 prog = PROGRAM.get(name, 1)
                 before = bench.prog_stats(prog)
-                pps[name].append(bench.path.blast(seconds, flood))
+                bench.clear_pmd_stats()
+                pps[name].append(bench.flood(seconds))
+                cycles[name].append(bench.cycles_per_packet())
                 after = bench.prog_stats(prog)
                 delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
                 tally = result.prog.setdefault(name, {})
                 for k in ("runs", "run_nsec", "pass", "drop"):
                     tally[k] = tally.get(k, 0) + delta.get(k, 0)
                 log(f"  round {r + 1}/{runs} {name:<8} {pps[name][-1]:>9.0f} pps  "
-                    f"rtt {rtt[name][-1]:.3f} ms  filter runs {delta.get('runs', 0)}")  # fmt: skip
+                    f"{cycles[name][-1]:.0f} cycles/packet  rtt {rtt[name][-1]:.3f} ms  "
+                    f"filter runs {delta.get('runs', 0)}")  # fmt: skip
     finally:
         bench.close()
     result.pps = {c: Sample(tuple(v)) for c, v in pps.items()}
     result.rtt_ms = {c: Sample(tuple(v)) for c, v in rtt.items()}
+    result.cycles = {c: Sample(tuple(v)) for c, v in cycles.items()}
     if "recirc" in pps and "ct" in pps:
         pairs = [a / b for a, b in zip(pps["recirc"], pps["ct"], strict=True) if b]
         result.paired = Sample(tuple(pairs)) if pairs else None
@@ -231,14 +295,16 @@ def run(
         log(f"{'met' if ok else 'MISSED'}: {what} ({detail})")
     data: dict[str, Any] = {
         "io": io,
+        "flows": result.flows,
         "runs": runs,
         "seconds": seconds,
         "pps": {c: s.values for c, s in result.pps.items()},
         "rtt_ms": {c: s.values for c, s in result.rtt_ms.items()},
+        "cycles_per_packet": {c: s.values for c, s in result.cycles.items()},
         "prog": result.prog,
         "modes": {str(p): m for p, m in result.modes.items()},
     }
-    suite = "datapath" if io == "afpacket" else f"datapath-{io}"
+    suite = {"afpacket": "datapath", "afxdp": "datapath-afxdp"}.get(io, f"datapath-dpdk-{flows}")
     md = write_report(out_dir or layout.repo / "docs" / "benchmarks", suite,
                       _report(result), data)  # fmt: skip
     _plot(result, md.with_suffix(".png"))
@@ -274,23 +340,42 @@ _IO_WORDS = {
 }
 
 
+def _method(r: DatapathRun) -> str:
+    """How the traffic was made and counted, for the report."""
+    if r.io == "dpdk":
+        return (
+            "The patched ovs-vswitchd with DPDK (`--io dpdk`; its PMD thread on core 1) "
+            "forwards between two vhost-user client ports, port 1 (inside) to port 2.  The "
+            "project's own generator (`bench/dpdk-gen.c`, one lcore on core 0, two "
+            "`net_virtio_user` ports as the vhost-user servers) sends 64-byte TCP SYNs over "
+            f"{r.flows} flow(s) (source address and port vary) into port 1 as fast as the "
+            "port takes them and counts what comes back from port 2; each measurement is a "
+            f"0.5 s warm-up, then {r.seconds} s counted.  Huge pages are reserved for the run "
+            "and given back.  "
+        )
+    return (
+        "Three network namespaces, gen -> fw -> sink, joined by veth (tx offload off).  In fw "
+        "the patched ovs-vswitchd (`datapath_type=netdev`, ports on the veth ends through "
+        f"{_IO_WORDS[r.io]}) forwards port 1 (inside) to port 2.  trafgen floods 54-byte TCP "
+        f"SYNs from gen, cycling over 256 source ports, for {r.seconds} s per measurement; the "
+        "throughput is what sink's interface received per second (sink drops the SYNs "
+        "unanswered: their destination address is nobody's).  "
+    )
+
+
 def _report(r: DatapathRun) -> list[str]:
     rows = []
     for name, s in r.pps.items():
         rows.append([DESCRIPTIONS.get(name, name), s.fmt(), f"{r.ratio(name):.2f}",
-                     r.rtt_ms[name].fmt(digits=3)])  # fmt: skip
+                     r.cycles[name].fmt() if name in r.cycles else "-",
+                     r.rtt_ms[name].fmt(digits=3) if r.io != "dpdk" else "-"])  # fmt: skip
     checks = [
         f"- {'met' if ok else '**missed**'}: {what}: {detail}" for what, ok, detail in r.checks
     ]
     return [
         "## Method",
         "",
-        "Three network namespaces, gen -> fw -> sink, joined by veth (tx offload off).  In fw "
-        "the patched ovs-vswitchd (`datapath_type=netdev`, ports on the veth ends through "
-        f"{_IO_WORDS[r.io]}) forwards port 1 (inside) to port 2.  trafgen floods 54-byte TCP SYNs "
-        f"from gen, cycling over 256 source ports, for {r.seconds} s per measurement; the "
-        "throughput is what sink's interface received per second (sink drops the SYNs "
-        "unanswered: their destination address is nobody's).  The program is "
+        _method(r) + "The program is "
         "`bpf/tcp_firewall.c` with port 1 marked inside: every SYN is a connection it looks "
         "up in its LRU hash.  It is loaded twice: as program 1, which the switch runs as "
         f"{r.modes.get(1, '?')!r}, and as program 2 with `other_config:bpf-jit=false`, run as "
@@ -298,10 +383,14 @@ def _report(r: DatapathRun) -> list[str]:
         "The `ct()` firewall is the same policy on Open vSwitch's "
         "userspace conntrack.  Flows are replaced between measurements on one switch; "
         f"{r.runs} rounds interleave the configurations; figures are medians with min-max.  "
-        "RTT: 10 pings through the switch without load, before each flood.",
+        "Cycles per packet: the processing cycles per packet of the switch thread that "
+        "received the most packets (`ovs-appctl dpif-netdev/pmd-stats-show`, cleared before "
+        "each flood).  RTT (veth paths only): 10 pings through the switch without load, "
+        "before each flood.",
         "",
         *markdown_table(
-            ["configuration", "pps (median, min-max)", "ratio to plain", "RTT ms"], rows
+            ["configuration", "pps (median, min-max)", "ratio to plain", "cycles/packet", "RTT ms"],
+            rows,
         ),
         "",
         "The filter's own counters in the switch over the measurements (dump-bpf-progs):",

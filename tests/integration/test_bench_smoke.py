@@ -9,6 +9,7 @@ import platform
 from pathlib import Path
 
 from okopy.bench import datapath, scaling, vmbench
+from okopy.lab.dpdk import NR_HUGEPAGES
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
 
@@ -70,3 +71,20 @@ def test_datapath_smoke_over_afxdp(layout: Layout, ovs_tools: OvsTools, tmp_path
     report = (tmp_path / "datapath-afxdp.md").read_text()
     assert "AF_XDP with XDP in the veth driver" in report
     assert json.loads((tmp_path / "datapath-afxdp.json").read_text())["io"] == "afxdp"
+
+
+def test_datapath_smoke_over_dpdk(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
+    """--io dpdk: vhost-user ports and the project's DPDK generator; huge
+    pages reserved for the run and given back."""
+    before = NR_HUGEPAGES.read_text()
+    lines: list[str] = []
+    run = datapath.run(layout, runs=1, seconds=0.3, log=lines.append, out_dir=tmp_path,
+                       configs=("plain", "recirc"), io="dpdk", flows=100)  # fmt: skip
+    assert NR_HUGEPAGES.read_text() == before
+    assert all(s.median > 0 for s in run.pps.values()), lines
+    assert all(s.median > 0 for s in run.cycles.values()), lines
+    assert run.prog["recirc"]["pass"] > 0, lines
+    assert run.prog["plain"]["runs"] == 0, lines
+    report = (tmp_path / "datapath-dpdk-100.md").read_text()
+    assert "sends 64-byte TCP SYNs over 100 flow(s)" in report
+    assert json.loads((tmp_path / "datapath-dpdk-100.json").read_text())["flows"] == 100

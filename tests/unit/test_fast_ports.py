@@ -3,10 +3,12 @@ settings, testpmd's statistics, and huge pages the kernel will not give."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
+from okopy.bench.datapath import busiest_thread_cycles
 from okopy.lab.dpdk import HugePages, HugePagesUnavailable, PortStats, parse_port_stats
 from okopy.ovs.instance import DpdkSettings, interface_settings
 
@@ -90,3 +92,22 @@ def test_huge_pages_come_in_2_mb() -> None:
     for bad in (0, 3, -2):
         with pytest.raises(ValueError, match="not a positive multiple of 2 MB"):
             HugePages(bad, Path("/nonexistent"))
+
+
+# `ovs-appctl dpif-netdev/pmd-stats-show` of the patched switch, abridged.
+PMD_STATS = """pmd thread numa_id 0 core_id 1:
+  packets received: 6482944
+  packet recirculations: 0
+  avg cycles per packet: 2217.24 (14374274941/6482944)
+  avg processing cycles per packet: 331.77 (2150817750/6482944)
+main thread:
+  packets received: 12
+  avg cycles per packet: 9000.00 (108000/12)
+  avg processing cycles per packet: 8000.50 (96006/12)
+"""
+
+
+def test_cycles_of_the_busiest_thread() -> None:
+    assert busiest_thread_cycles(PMD_STATS) == 331.77
+    assert busiest_thread_cycles(PMD_STATS.replace("6482944", "3")) == 8000.50
+    assert math.isnan(busiest_thread_cycles("main thread:\n  packets received: 0\n"))
