@@ -112,7 +112,11 @@ class NetPath:
             before = self.rx_packets()
             start = time.monotonic()
             subprocess.run(
-                self.gen.argv(["timeout", "-s", "INT", str(seconds), "trafgen", "--dev", "g0",
+                # -k: trafgen waits on SIGINT for its TX ring to drain, which
+                # a veth whose peer runs XDP (an afxdp port) may not do
+                # while the switch is starved of CPU; kill it then.
+                self.gen.argv(["timeout", "-k", "2", "-s", "INT", str(seconds), "trafgen",
+                               "--dev", "g0",
                                "--conf", conf, "-q", "--cpp"]),
                 capture_output=True, check=False, timeout=seconds + 30,
             )  # fmt: skip
