@@ -61,18 +61,6 @@ def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> 
     assert (tmp_path / "datapath.png").stat().st_size > 0
 
 
-def test_datapath_smoke_over_afxdp(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
-    """--io afxdp: the same tables over AF_XDP ports, run by a PMD thread."""
-    lines: list[str] = []
-    run = datapath.run(layout, runs=1, seconds=0.3, log=lines.append, out_dir=tmp_path,
-                       configs=("plain", "recirc"), io="afxdp")  # fmt: skip
-    assert all(s.median > 0 for s in run.pps.values()), lines
-    assert run.prog["recirc"]["pass"] > 0, lines
-    report = (tmp_path / "datapath-afxdp.md").read_text()
-    assert "AF_XDP with XDP in the veth driver" in report
-    assert json.loads((tmp_path / "datapath-afxdp.json").read_text())["io"] == "afxdp"
-
-
 def test_datapath_smoke_over_dpdk(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
     """--io dpdk: vhost-user ports and the project's DPDK generator; huge
     pages reserved for the run and given back."""
