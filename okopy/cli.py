@@ -829,10 +829,10 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--quick", action="store_true", help="a short smoke run")
     be.add_argument(
         "--io",
-        choices=("afpacket", "afxdp", "dpdk"),
+        choices=("afpacket", "dpdk"),  # okopy.bench.datapath.IO_TYPES
         default="afpacket",
-        help="datapath: the switch's ports: veth through AF_PACKET or AF_XDP, or "
-        "DPDK vhost-user with the DPDK generator (default afpacket)",
+        help="datapath: the switch's ports: veth through AF_PACKET, or DPDK vhost-user "
+        "with the DPDK generator (default afpacket)",
     )
     be.add_argument("--flows", type=int, default=1,
                     help="datapath --io dpdk: connections the generator sends over")  # fmt: skip

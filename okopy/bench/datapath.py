@@ -126,10 +126,10 @@ class DatapathRun:
         return self.pps[name].median / b if b else float("nan")
 
 
-# How the switch reads its two ports: veth through AF_PACKET or AF_XDP, or
-# DPDK vhost-user ports with the DPDK generator.
-# Not afxdp: trafgen flooding a veth whose peer is an afxdp port hung in
-# the kernel (unkillable for 30 s) in two of two fresh-clone CI runs.
+# How the switch reads its two ports: veth through AF_PACKET, or DPDK
+# vhost-user ports with the DPDK generator.  Not afxdp: trafgen flooding a
+# veth whose peer is an afxdp port hung in the kernel (unkillable for 30 s)
+# in two of two fresh-clone CI runs.
 IO_TYPES = ("afpacket", "dpdk")
 
 
@@ -335,11 +335,6 @@ def _checks(r: DatapathRun) -> list[tuple[str, bool, str]]:
     return out
 
 
-_IO_WORDS = {
-    "afpacket": "AF_PACKET, read by the main thread",
-}
-
-
 def _method(r: DatapathRun) -> str:
     """How the traffic was made and counted, for the report."""
     if r.io == "dpdk":
@@ -356,10 +351,11 @@ def _method(r: DatapathRun) -> str:
     return (
         "Three network namespaces, gen -> fw -> sink, joined by veth (tx offload off).  In fw "
         "the patched ovs-vswitchd (`datapath_type=netdev`, ports on the veth ends through "
-        f"{_IO_WORDS[r.io]}) forwards port 1 (inside) to port 2.  trafgen floods 54-byte TCP "
-        f"SYNs from gen, cycling over 256 source ports, for {r.seconds} s per measurement; the "
-        "throughput is what sink's interface received per second (sink drops the SYNs "
-        "unanswered: their destination address is nobody's).  "
+        "AF_PACKET, read by the main thread) forwards port 1 (inside) to port 2.  trafgen "
+        "floods 54-byte TCP SYNs from gen, cycling over 256 source ports, for "
+        f"{r.seconds} s per measurement; the throughput is what sink's interface received "
+        "per second (sink drops the SYNs unanswered: their destination address is "
+        "nobody's).  "
     )
 
 
@@ -367,7 +363,7 @@ def _report(r: DatapathRun) -> list[str]:
     rows = []
     for name, s in r.pps.items():
         rows.append([DESCRIPTIONS.get(name, name), s.fmt(), f"{r.ratio(name):.2f}",
-                     r.cycles[name].fmt() if name in r.cycles else "-",
+                     r.cycles[name].fmt(),
                      r.rtt_ms[name].fmt(digits=3) if r.io != "dpdk" else "-"])  # fmt: skip
     checks = [
         f"- {'met' if ok else '**missed**'}: {what}: {detail}" for what, ok, detail in r.checks

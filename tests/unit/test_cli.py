@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from okopy import __version__
@@ -25,3 +27,13 @@ def test_ovs_needs_an_action(capsys: pytest.CaptureFixture[str]) -> None:
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "demo" in capsys.readouterr().out
+
+
+def test_bench_io_choices_are_the_bench_s() -> None:
+    """`okopy bench --io` offers exactly the datapath bench's port types."""
+    from okopy.bench.datapath import IO_TYPES  # noqa: PLC0415 - the CLI imports it late
+    from okopy.cli import parser  # noqa: PLC0415
+
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    (io,) = [a for a in commands.choices["bench"]._actions if a.dest == "io"]
+    assert tuple(io.choices or ()) == IO_TYPES
