@@ -23,6 +23,7 @@
 
 #include <okopy/flow.h>
 #include <okopy/parse.h>
+#include <okopy/time.h>
 #include <okopy/types.h>
 
 /* Connections tracked; the least recently active are forgotten. */
@@ -116,7 +117,7 @@ on_ack(struct dp_dir *o, __u32 ack, __u64 now)
         o->snd_una = ack;
     if (o->timing && !seq_before(ack, o->sample_seq)) {
         o->timing = 0;
-        add_sample(o, now - o->sample_ns);
+        add_sample(o, okopy_elapsed(now, o->sample_ns));
     }
     o->flight = o->snd_nxt - o->snd_una;
 }
@@ -178,7 +179,7 @@ int dapper(struct xdp_md *ctx)
     } else if (!(flags & OKOPY_TCP_SYN) && (flags & OKOPY_TCP_ACK) &&
                f->state == DP_SYNACK_SEEN && from == f->client) {
         f->state = DP_ESTABLISHED;
-        f->handshake_rtt_ns = now - f->syn_ns;
+        f->handshake_rtt_ns = okopy_elapsed(now, f->syn_ns);
     }
 
     on_send(d, seq, end, len, now);

@@ -25,6 +25,7 @@
  *   everything else (IPv6 and truncated packets included). */
 
 #include <okopy/parse.h>
+#include <okopy/time.h>
 #include <okopy/types.h>
 
 #define DNS_PORT 53
@@ -163,7 +164,7 @@ int dns_guard(struct xdp_md *ctx)
     pair.client = iph->daddr;
     pair.server = iph->saddr;
     q = bpf_map_lookup_elem(&queries, &pair);
-    if (q && now - q->last_ns <= window)
+    if (q && okopy_elapsed(now, q->last_ns) <= window)
         return XDP_PASS;
     return drop_unsolicited(iph->daddr, len);
 }

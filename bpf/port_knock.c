@@ -21,6 +21,7 @@
  *   port; XDP_PASS otherwise (non-IPv4, other ports, malformed L4). */
 
 #include <okopy/parse.h>
+#include <okopy/time.h>
 #include <okopy/types.h>
 
 /* Longest knock sequence. */
@@ -82,7 +83,7 @@ knock(const struct pk_config *cfg, struct pk_state *st, okopy_ipv4_t saddr,
     __be16 expected = 0;
     int in_sequence = 0;
 
-    if (st && st->step && now - st->last_knock_ns <= step_timeout)
+    if (st && st->step && okopy_elapsed(now, st->last_knock_ns) <= step_timeout)
         step = st->step;
 #pragma unroll
     for (__u32 i = 0; i < PK_MAX_STEPS; i++) {

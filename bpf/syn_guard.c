@@ -16,6 +16,7 @@
  *   otherwise (non-SYN, non-TCP, IPv6 and truncated packets included). */
 
 #include <okopy/parse.h>
+#include <okopy/time.h>
 #include <okopy/types.h>
 
 /* Defaults while the config map holds zeros: 1000 SYNs per second per
@@ -92,7 +93,7 @@ int syn_guard(struct xdp_md *ctx)
         bpf_map_update_elem(&dests, &daddr, &fresh, BPF_NOEXIST);
         return XDP_PASS;
     }
-    if (now - w->start_ns >= window) {
+    if (okopy_elapsed(now, w->start_ns) >= window) {
         /* A new window; racing CPUs may each restart it, which only
          * forgives a few SYNs. */
         w->start_ns = now;

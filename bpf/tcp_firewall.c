@@ -31,6 +31,7 @@
 
 #include <okopy/flow.h>
 #include <okopy/parse.h>
+#include <okopy/time.h>
 #include <okopy/types.h>
 
 /* Connections tracked at once; the least recently used are evicted. */
@@ -126,7 +127,7 @@ is_expired(const struct fw_conn *conn, const struct fw_config *cfg, __u64 now)
         limit = pick(cfg ? cfg->syn_timeout_ns : 0, FW_SYN_TIMEOUT_NS);
         break;
     }
-    return now - conn->last_seen_ns > limit;
+    return okopy_elapsed(now, conn->last_seen_ns) > limit;
 }
 
 static __always_inline int
