@@ -277,6 +277,25 @@ void okovm_prog_unref(struct okovm_prog *prog);
 uint32_t okovm_prog_run(struct okovm_prog *prog, const void *pkt,
                         size_t len, uint32_t in_port);
 
+/* One packet for okovm_prog_run_batch(). */
+struct okovm_pkt {
+    const void *data;
+    size_t len;
+};
+
+/* Runs 'prog' on each of the 'n' packets 'pkts', all received on
+ * 'in_port', and stores their verdicts in 'verdicts[0..n-1]': the same as
+ * 'n' calls of okovm_prog_run(), except that the statistics are updated
+ * once for the batch and that, if 'now_ns' is nonzero,
+ * bpf_ktime_get_ns() returns 'now_ns' in every run of the batch (a
+ * CLOCK_MONOTONIC time in nanoseconds: for a datapath, when the batch was
+ * received) instead of reading the clock on each call.  A clock set with
+ * okovm_ns_set_clock() or okovm_ns_set_fixed_clock() takes precedence. */
+void okovm_prog_run_batch(struct okovm_prog *prog,
+                          const struct okovm_pkt *pkts, size_t n,
+                          uint32_t in_port, uint64_t now_ns,
+                          uint32_t *verdicts);
+
 /* Runs 'prog' 'repeat' times on the same packet, exactly as
  * okovm_prog_run() does (statistics included), and stores in '*total_ns'
  * the wall-clock nanoseconds the whole loop took.  Returns the last

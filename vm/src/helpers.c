@@ -55,7 +55,7 @@ helper_ktime_get_ns(uint64_t r1 UNUSED, uint64_t r2 UNUSED,
                     uint64_t r3 UNUSED, uint64_t r4 UNUSED,
                     uint64_t r5 UNUSED, struct okovm_run *run)
 {
-    return okovm_ns_now(run->ns);
+    return okovm_ns_now(run->ns, run->now_ns);
 }
 
 static uint64_t

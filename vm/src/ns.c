@@ -165,14 +165,19 @@ okovm_ns_set_timing(struct okovm_ns *ns, uint32_t period)
     atomic_store(&ns->timing_mask, p - 1);
 }
 
-/* Returns the time for bpf_ktime_get_ns() in 'ns'. */
+/* Returns the time for bpf_ktime_get_ns() in 'ns': the clock set on 'ns'
+ * if any, otherwise 'hint' if nonzero (a time the caller read for a whole
+ * batch of runs), otherwise CLOCK_MONOTONIC. */
 uint64_t
-okovm_ns_now(struct okovm_ns *ns)
+okovm_ns_now(struct okovm_ns *ns, uint64_t hint)
 {
     if (atomic_load_explicit(&ns->clock_fixed, memory_order_relaxed)) {
         return atomic_load_explicit(&ns->fixed_ns, memory_order_relaxed);
     }
-    return ns->clock_fn ? ns->clock_fn(ns->clock_aux) : monotonic_ns();
+    if (ns->clock_fn) {
+        return ns->clock_fn(ns->clock_aux);
+    }
+    return hint ? hint : monotonic_ns();
 }
 
 /* Returns the next value of the counter-based generator of 'ns'

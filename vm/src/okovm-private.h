@@ -189,6 +189,8 @@ struct okovm_run {
     const struct okovm_prog *prog;
     struct okovm_ns *ns;
     struct okovm_xdp_ctx ctx;
+    uint64_t now_ns;            /* What bpf_ktime_get_ns() returns, if
+                                 * nonzero and 'ns' has no clock hook. */
 
     /* Sandbox only. */
     uint64_t stack_lo;
@@ -298,7 +300,7 @@ void okovm_ns_defer_free(struct okovm_ns *, struct okovm_deferred *,
                          void (*fn)(void *), void *arg);
 unsigned okovm_ns_enter(struct okovm_ns *);
 void okovm_ns_exit(struct okovm_ns *, unsigned epoch);
-uint64_t okovm_ns_now(struct okovm_ns *);
+uint64_t okovm_ns_now(struct okovm_ns *, uint64_t hint);
 uint32_t okovm_ns_prandom(struct okovm_ns *);
 void okovm_ns_log(struct okovm_ns *, int level, bool rate_limited,
                   const char *fmt, ...)

@@ -487,28 +487,12 @@ report_fault(struct okovm_prog *prog, const struct okovm_run *run)
                  where, run->fault);
 }
 
-uint32_t
-okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
-               uint32_t in_port)
+/* Returns this thread's statistics shard of 'prog', and whether this
+ * thread is its only writer. */
+static struct okovm_stats_shard *
+stats_shard(struct okovm_prog *prog, bool *exclusive)
 {
     struct thread_stats *ts = &tstats;
-    struct okovm_stats_shard *sh;
-    struct okovm_ns *ns = prog->ns;
-    struct okovm_run run;
-    uint64_t t0 = 0, verdict;
-    unsigned epoch = 0;
-    uint32_t v, slot, tick, mask;
-    bool timed;
-
-    run.prog = prog;
-    run.ns = ns;
-    run.ctx.data = (uintptr_t) pkt;
-    run.ctx.data_end = (uintptr_t) pkt + len;
-    run.ctx.data_meta = (uintptr_t) pkt;
-    run.ctx.ingress_ifindex = in_port;
-    run.ctx.rx_queue_index = 0;
-    run.ctx.egress_ifindex = 0;
-    run.fault = NULL;               /* Only the sandbox sets it. */
 
     if (OKOVM_UNLIKELY(!ts->init)) {
         uint32_t s = atomic_fetch_add(&next_shard, 1);
@@ -517,53 +501,116 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
         ts->exclusive = s < OKOVM_STATS_SHARDS;
         ts->init = true;
     }
+    *exclusive = ts->exclusive;
+    return &prog->stats[ts->shard];
+}
+
+/* Adds 'n' to '*c', a counter of a shard that only this thread writes if
+ * 'exclusive' (a plain load and store then; readers see either value). */
+static inline void
+stats_add(_Atomic uint64_t *c, uint64_t n, bool exclusive)
+{
+    if (OKOVM_LIKELY(exclusive)) {
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed)
+                              + n, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+    }
+}
+
+void
+okovm_prog_run_batch(struct okovm_prog *prog, const struct okovm_pkt *pkts,
+                     size_t n, uint32_t in_port, uint64_t now_ns_hint,
+                     uint32_t *verdicts)
+{
+    uint64_t counts[OKOVM_N_VERDICTS] = { 0 };
+    uint64_t timed_runs = 0, timed_ns = 0, faults = 0;
+    struct okovm_stats_shard *sh;
+    struct okovm_ns *ns = prog->ns;
+    struct okovm_run run;
+    uint32_t tick, mask;
+    unsigned epoch = 0;
+    bool exclusive;
+    size_t i;
+
+    if (!n) {
+        return;
+    }
+    run.prog = prog;
+    run.ns = ns;
+    run.now_ns = now_ns_hint;
+    run.ctx.rx_queue_index = 0;
+    run.ctx.egress_ifindex = 0;
+    run.ctx.ingress_ifindex = in_port;
+
     /* Sampled timing: one run in 2^k of each program and shard, starting
      * with the first, so that a program that ran has a timed run. */
-    sh = &prog->stats[ts->shard];
-    if (OKOVM_LIKELY(ts->exclusive)) {
+    sh = stats_shard(prog, &exclusive);
+    if (OKOVM_LIKELY(exclusive)) {
         tick = atomic_load_explicit(&sh->tick, memory_order_relaxed);
-        atomic_store_explicit(&sh->tick, tick + 1, memory_order_relaxed);
+        atomic_store_explicit(&sh->tick, tick + n, memory_order_relaxed);
     } else {
-        tick = atomic_fetch_add_explicit(&sh->tick, 1, memory_order_relaxed);
+        tick = atomic_fetch_add_explicit(&sh->tick, n, memory_order_relaxed);
     }
     mask = atomic_load_explicit(&ns->timing_mask, memory_order_relaxed);
-    timed = mask != UINT32_MAX && !(tick & mask);
-    if (OKOVM_UNLIKELY(timed)) {
-        t0 = now_ns();
-    }
+
     if (!ns->defer_fn) {
         epoch = okovm_ns_enter(ns);
     }
+    for (i = 0; i < n; i++) {
+        bool timed = mask != UINT32_MAX && !((tick + i) & mask);
+        uint64_t t0 = 0, verdict;
+        uint32_t v;
 
-    verdict = prog->exec(prog, &run);
-
+        run.ctx.data = (uintptr_t) pkts[i].data;
+        run.ctx.data_end = (uintptr_t) pkts[i].data + pkts[i].len;
+        run.ctx.data_meta = (uintptr_t) pkts[i].data;
+        run.fault = NULL;           /* Only the sandbox sets it. */
+        if (OKOVM_UNLIKELY(timed)) {
+            t0 = now_ns();
+        }
+        verdict = prog->exec(prog, &run);
+        if (OKOVM_UNLIKELY(timed)) {
+            timed_runs++;
+            timed_ns += now_ns() - t0;
+        }
+        v = (uint32_t) verdict;
+        /* The last counter takes any value that is no XDP verdict. */
+        counts[v < OKOVM_N_VERDICTS - 1 ? v : OKOVM_N_VERDICTS - 1]++;
+        if (OKOVM_UNLIKELY(run.fault)) {
+            faults++;
+            report_fault(prog, &run);
+            v = OKOVM_XDP_ABORTED;
+        }
+        verdicts[i] = v;
+    }
     if (!ns->defer_fn) {
         okovm_ns_exit(ns, epoch);
     }
-    v = (uint32_t) verdict;
-    /* The last counter takes any value that is no XDP verdict. */
-    slot = v < OKOVM_N_VERDICTS - 1 ? v : OKOVM_N_VERDICTS - 1;
-    if (OKOVM_LIKELY(ts->exclusive)) {
-        _Atomic uint64_t *c = &sh->verdicts[slot];
 
-        atomic_store_explicit(c, atomic_load_explicit(
-                                  c, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-    } else {
-        atomic_fetch_add_explicit(&sh->verdicts[slot], 1,
-                                  memory_order_relaxed);
+    for (i = 0; i < OKOVM_N_VERDICTS; i++) {
+        if (counts[i]) {
+            stats_add(&sh->verdicts[i], counts[i], exclusive);
+        }
     }
-    if (OKOVM_UNLIKELY(timed)) {
-        atomic_fetch_add_explicit(&sh->timed_runs, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&sh->timed_ns, now_ns() - t0,
-                                  memory_order_relaxed);
+    if (OKOVM_UNLIKELY(timed_runs)) {
+        stats_add(&sh->timed_runs, timed_runs, exclusive);
+        stats_add(&sh->timed_ns, timed_ns, exclusive);
     }
-    if (OKOVM_UNLIKELY(run.fault)) {
-        atomic_fetch_add_explicit(&sh->faults, 1, memory_order_relaxed);
-        report_fault(prog, &run);
-        v = OKOVM_XDP_ABORTED;
+    if (OKOVM_UNLIKELY(faults)) {
+        stats_add(&sh->faults, faults, exclusive);
     }
-    return v;
+}
+
+uint32_t
+okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
+               uint32_t in_port)
+{
+    struct okovm_pkt p = { .data = pkt, .len = len };
+    uint32_t verdict;
+
+    okovm_prog_run_batch(prog, &p, 1, in_port, 0, &verdict);
+    return verdict;
 }
 
 void

@@ -511,6 +511,60 @@ TEST(stats)
     okovm_ns_destroy(ns);
 }
 
+/* okovm_prog_run_batch() runs every packet with its own bounds, counts the
+ * batch once, and gives bpf_ktime_get_ns() the batch's time unless the
+ * namespace has a clock of its own. */
+TEST(batch)
+{
+    struct okovm_test_insn first_byte[] = {
+        LDX(BPF_W, 2, 1, 0), LDX(BPF_W, 3, 1, 4), MOV64_X(4, 2),
+        ALU64_K(BPF_ADD, 4, 1), JMP_X(BPF_JGT, 4, 3, 2),
+        LDX(BPF_B, 0, 2, 0), EXIT(),
+        MOV64_K(0, 99), EXIT(),
+    };
+    struct okovm_test_insn now[] = {
+        CALL(BPF_FUNC_ktime_get_ns), EXIT(),
+    };
+    static const uint8_t a[] = { 3 }, b[] = { 1, 2 };
+    struct okovm_pkt pkts[] = {
+        { a, sizeof a }, { "", 0 }, { b, sizeof b },
+    };
+    struct okovm_ns *ns = new_ns();
+    struct okovm_prog *prog;
+    struct okovm_prog_stats st;
+    struct okovm_error err;
+    uint32_t v[3];
+
+    okovm_ns_set_timing(ns, 1);
+    CHECK_EQ(okovm_test_load_raw(ns, first_byte, N_INSNS(first_byte), NULL,
+                                 0, 0, &prog, &err), 0);
+    okovm_prog_run_batch(prog, pkts, 3, 7, 0, v);
+    CHECK_EQ(v[0], 3);
+    CHECK_EQ(v[1], 99);
+    CHECK_EQ(v[2], 1);
+    okovm_prog_run_batch(prog, pkts, 0, 7, 0, v);
+    okovm_prog_get_stats(prog, &st);
+    CHECK_EQ(st.runs, 3);
+    CHECK_EQ(st.verdicts[OKOVM_XDP_DROP], 1);
+    CHECK_EQ(st.verdicts[OKOVM_XDP_TX], 1);
+    CHECK_EQ(st.verdicts[OKOVM_N_VERDICTS - 1], 1);
+    CHECK_EQ(st.timed_runs, 3);
+    okovm_prog_unref(prog);
+
+    CHECK_EQ(okovm_test_load_raw(ns, now, N_INSNS(now), NULL, 0, 0, &prog,
+                                 &err), 0);
+    okovm_prog_run_batch(prog, pkts, 3, 7, UINT64_C(0x500000007), v);
+    CHECK_EQ(v[0], 7);
+    CHECK_EQ(v[1], 7);
+    CHECK_EQ(v[2], 7);
+    okovm_ns_set_fixed_clock(ns, 5);
+    okovm_prog_run_batch(prog, pkts, 2, 7, UINT64_C(0x500000007), v);
+    CHECK_EQ(v[0], 5);
+    CHECK_EQ(v[1], 5);
+    okovm_prog_unref(prog);
+    okovm_ns_destroy(ns);
+}
+
 TEST(sampled_timing_counts_the_first_run)
 {
     struct okovm_test_insn p[] = {
