@@ -16,7 +16,10 @@ measurements on the same switch:
   ignored (side effects only, no recirculation);
 - recirc:  bpf(prog=1,table=1), then bpf_verdict=pass -> output in table 1
   (the firewall's verdict decides; one recirculation per packet);
-- recirc-interp: the same with program 2, the same object loaded with
+- one-pass: bpf(prog=1,drop_unless=pass) then output: the firewall's
+  verdict decides in the same datapath pass (the datapath drops what it
+  does not pass), no recirculation;
+- recirc-interp: the same as recirc with program 2, the same object loaded with
   other_config:bpf-jit=false, so that it runs in libokovm's interpreter
   (program 1 runs as native code where libokovm has a JIT);
 - ct:      the same policy with Open vSwitch's userspace conntrack:
@@ -73,6 +76,11 @@ CONFIGS: dict[str, list[str]] = {
         "table=1,priority=100,bpf_verdict=pass,in_port=2,actions=output:1",
         "table=1,priority=0,actions=drop",
     ],
+    "one-pass": [
+        *_ARP,
+        "table=0,priority=100,ip,in_port=1,actions=bpf(prog=1,drop_unless=pass),output:2",
+        "table=0,priority=100,ip,in_port=2,actions=bpf(prog=1,drop_unless=pass),output:1",
+    ],
     "recirc-interp": [
         *_ARP,
         "table=0,priority=100,ip,actions=bpf(prog=2,table=1)",
@@ -94,13 +102,14 @@ DESCRIPTIONS = {
     "plain": "plain forwarding (output)",
     "monitor": "bpf(prog) monitor + output",
     "recirc": "bpf(prog,table) + bpf_verdict",
+    "one-pass": "bpf(prog,drop_unless=pass) + output",
     "recirc-interp": "bpf(prog,table), interpreter",
     "ct": "ct(table) firewall",
 }
 # The program each configuration runs; the others run none (their counters
 # are read from program 1, to show that it did not run).
-PROGRAM = {"monitor": 1, "recirc": 1, "recirc-interp": 2}
-DEFAULT_CONFIGS = ("plain", "monitor", "recirc", "recirc-interp", "ct")
+PROGRAM = {"monitor": 1, "recirc": 1, "one-pass": 1, "recirc-interp": 2}
+DEFAULT_CONFIGS = ("plain", "monitor", "recirc", "one-pass", "recirc-interp", "ct")
 
 
 @dataclass
@@ -280,7 +289,7 @@ def run(
                 tally = result.prog.setdefault(name, {})
                 for k in ("runs", "run_nsec", "pass", "drop"):
                     tally[k] = tally.get(k, 0) + delta.get(k, 0)
-                log(f"  round {r + 1}/{runs} {name:<8} {pps[name][-1]:>9.0f} pps  "
+                log(f"  round {r + 1}/{runs} {name:<13} {pps[name][-1]:>9.0f} pps  "
                     f"{cycles[name][-1]:.0f} cycles/packet  rtt {rtt[name][-1]:.3f} ms  "
                     f"filter runs {delta.get('runs', 0)}")  # fmt: skip
     finally:
@@ -318,9 +327,10 @@ def _checks(r: DatapathRun) -> list[tuple[str, bool, str]]:
     if "monitor" in r.pps and "plain" in r.pps:
         m = r.ratio("monitor")
         out.append(("monitor keeps >= 90% of plain forwarding", m >= 0.9, f"{m:.0%}"))
-    if "recirc" in r.pps and "plain" in r.pps:
-        c = r.ratio("recirc")
-        out.append(("recirc keeps >= 75% of plain forwarding", c >= 0.75, f"{c:.0%}"))
+    for fw in ("recirc", "one-pass"):
+        if fw in r.pps and "plain" in r.pps:
+            c = r.ratio(fw)
+            out.append((f"{fw} keeps >= 80% of plain forwarding", c >= 0.8, f"{c:.0%}"))
     if "recirc" in r.pps and "ct" in r.pps:
         rc, ct = r.pps["recirc"].median, r.pps["ct"].median
         detail = f"{rc:.0f} vs {ct:.0f} pps, {rc / ct - 1:+.1%}" if ct else "no ct() rate"
@@ -331,7 +341,7 @@ def _checks(r: DatapathRun) -> list[tuple[str, bool, str]]:
             plo, phi = r.paired.spread
             detail += (f"; round by round recirc / ct() = {r.paired.median:.3f} "
                        f"(min {plo:.3f}, max {phi:.3f})")  # fmt: skip
-        out.append(("recirc at least the ct() firewall's rate", rc >= ct, detail))
+        out.append(("recirc at least 1.3x the ct() firewall's rate", rc >= 1.3 * ct, detail))
     return out
 
 

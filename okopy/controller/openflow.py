@@ -118,8 +118,7 @@ def instructions(flow: Flow) -> list[Any]:
         elif kind == "goto_table":
             goto = int(arg)
         elif kind == "bpf":
-            pid, _, table = arg.partition(":")
-            payload = BpfAction(int(pid), int(table) if table else None).payload()
+            payload = BpfAction.from_canonical(arg).payload()
             actions.append(parser.OFPActionExperimenterUnknown(OKOPY_VENDOR_ID, payload))
         else:
             raise ValueError(f"cannot encode action {a!r}")
@@ -144,7 +143,7 @@ def canonical_actions(insts: Iterable[Any]) -> tuple[str, ...]:
             elif getattr(a, "experimenter", None) == OKOPY_VENDOR_ID:
                 raw = a.buf if hasattr(a, "buf") else b""
                 b = _bpf_from(a, raw)
-                out.append(f"bpf:{b.prog_id}" + (f":{b.table}" if b.table is not None else ""))
+                out.append(b.canonical())
             else:
                 out.append(type(a).__name__)
     result = tuple(out + goto)

@@ -23,6 +23,7 @@ from okopy.controller.intents import (
     UpdateMap,
 )
 from okopy.controller.reconcile import Observed
+from okopy.ofp.action import BpfAction
 from okopy.policy.desired import DesiredSwitch, Flow
 from okopy.policy.file import VERDICT_NAMES
 
@@ -49,8 +50,7 @@ def _field_text(name: str, value: str) -> str:
 def _action_text(action: str) -> str:
     kind, _, rest = action.partition(":")
     if kind == "bpf":
-        prog, _, table = rest.partition(":")
-        return f"bpf(prog={prog}" + (f",table={table})" if table else ")")
+        return str(BpfAction.from_canonical(rest))
     if kind == "goto_table":
         return f"goto_table:{rest}"
     if kind == "output":

@@ -1,4 +1,5 @@
-"""The `bpf(prog=N[,table=T])` action and the `bpf_verdict` field, encoded."""
+"""The `bpf(prog=N[,table=T][,drop_unless=V])` action and the `bpf_verdict`
+field, encoded."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from okopy.ofp.constants import (
     OKOPYAST_BPF,
     OKOXM_ET_BPF_VERDICT,
 )
+from okopy.policy.desired import bpf_canonical, bpf_from_canonical
+from okopy.policy.file import DROP_UNLESS_MAX, VERDICT_NAMES
 
 OFPAT_EXPERIMENTER = 0xFFFF
 OFPXMC_EXPERIMENTER = 0xFFFF
-ACTION = struct.Struct("!HHIHBxI")
+# drop_unless: 0, or 1 + a verdict from 0 to DROP_UNLESS_MAX.
+ACTION = struct.Struct("!HHIHBBI")
 
 
 class ActionDecodeError(ValueError):
@@ -24,16 +28,25 @@ class ActionDecodeError(ValueError):
 
 @dataclass(frozen=True)
 class BpfAction:
-    """`bpf(prog=N)` (monitor) or `bpf(prog=N,table=T)` (verdict, recirculate)."""
+    """`bpf(prog=N)` (monitor), `bpf(prog=N,table=T)` (verdict, recirculate);
+    with `drop_unless=V`, packets whose verdict is not V are dropped there."""
 
     prog_id: int
     table: int | None = None
+    drop_unless: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.drop_unless is not None and not 0 <= self.drop_unless <= DROP_UNLESS_MAX:
+            raise ValueError(f"drop_unless {self.drop_unless}: a verdict from 0 to "
+                             f"{DROP_UNLESS_MAX}")  # fmt: skip
 
     def encode(self) -> bytes:
         table = OKOPY_BPF_NO_TABLE if self.table is None else self.table
+        keep = 0 if self.drop_unless is None else self.drop_unless + 1
         return ACTION.pack(
-            OFPAT_EXPERIMENTER, ACTION.size, OKOPY_VENDOR_ID, OKOPYAST_BPF, table, self.prog_id
-        )
+            OFPAT_EXPERIMENTER, ACTION.size, OKOPY_VENDOR_ID, OKOPYAST_BPF, table, keep,
+            self.prog_id,
+        )  # fmt: skip
 
     def payload(self) -> bytes:
         """The bytes after the 8-byte experimenter action header."""
@@ -43,7 +56,7 @@ class BpfAction:
     def decode(cls, raw: bytes) -> BpfAction:
         if len(raw) < ACTION.size:
             raise ActionDecodeError(f"bpf action: {len(raw)} bytes, need {ACTION.size}")
-        typ, length, vendor, sub, table, prog = ACTION.unpack_from(raw)
+        typ, length, vendor, sub, table, keep, prog = ACTION.unpack_from(raw)
         if (typ, length, vendor, sub) != (
             OFPAT_EXPERIMENTER,
             ACTION.size,
@@ -51,15 +64,30 @@ class BpfAction:
             OKOPYAST_BPF,
         ):
             raise ActionDecodeError("not a bpf action")
-        return cls(prog, None if table == OKOPY_BPF_NO_TABLE else table)
+        return cls(prog, None if table == OKOPY_BPF_NO_TABLE else table, keep - 1 if keep else None)
 
     def __str__(self) -> str:
-        return f"bpf(prog={self.prog_id}" + (
-            f",table={self.table})" if self.table is not None else ")"
-        )
+        """As ovs-ofctl prints it."""
+        out = f"bpf(prog={self.prog_id}"
+        if self.table is not None:
+            out += f",table={self.table}"
+        if self.drop_unless is not None:
+            out += f",drop_unless={verdict_name(self.drop_unless)}"
+        return out + ")"
+
+    def canonical(self) -> str:
+        """The form the controller compares (okopy.policy.desired)."""
+        return bpf_canonical(self.prog_id, self.table, self.drop_unless)
+
+    @classmethod
+    def from_canonical(cls, text: str) -> BpfAction:
+        """The inverse of canonical(), given what follows "bpf:"."""
+        return cls(*bpf_from_canonical(text))
 
 
-VERDICT_NAMES = {"aborted": 0, "drop": 1, "pass": 2, "tx": 3, "redirect": 4}
+def verdict_name(verdict: int) -> str:
+    """A verdict's name, or its number if it has none."""
+    return next((k for k, v in VERDICT_NAMES.items() if v == verdict), str(verdict))
 
 
 def verdict_value(verdict: str | int) -> int:

@@ -88,10 +88,22 @@ def canonical_value(field: str, value: Any) -> str:
     return str(value).lower()
 
 
+def bpf_canonical(prog_id: int, table: int | None, drop_unless: int | None) -> str:
+    """A bpf action as the controller compares it: "bpf:PROG[:TABLE][/VERDICT]"."""
+    out = f"bpf:{prog_id}" + (f":{table}" if table is not None else "")
+    return out + (f"/{drop_unless}" if drop_unless is not None else "")
+
+
+def bpf_from_canonical(text: str) -> tuple[int, int | None, int | None]:
+    """(prog id, table, drop_unless) from what follows "bpf:" in bpf_canonical()."""
+    ids, _, keep = text.partition("/")
+    prog, _, table = ids.partition(":")
+    return int(prog), int(table) if table else None, int(keep) if keep else None
+
+
 def canonical_action(action: Any, prog_ids: Mapping[str, int]) -> str:
     if isinstance(action, BpfAction):
-        pid = prog_ids[action.prog]
-        return f"bpf:{pid}" + (f":{action.table}" if action.table is not None else "")
+        return bpf_canonical(prog_ids[action.prog], action.table, action.drop_unless)
     if isinstance(action, tuple):
         return f"{action[0]}:{action[1]}"
     return str(action)

@@ -39,6 +39,9 @@ from okopy.policy.schema import ConfigError, Problem, Validator, as_int
 MAX_PROG_ID = 0xFFFFFFFE
 MAX_TABLE = 254
 VERDICT_NAMES = {"aborted": 0, "drop": 1, "pass": 2, "tx": 3, "redirect": 4}
+# The largest verdict a bpf action's drop_unless can name (the action
+# carries 1 + the verdict in one byte, 0 meaning none).
+DROP_UNLESS_MAX = 254
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class MapSeed:
 class BpfAction:
     prog: str
     table: int | None = None
+    drop_unless: int | None = None  # the verdict packets need to go on
 
 
 Action = str | tuple[str, int] | BpfAction
@@ -238,7 +242,7 @@ KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "switches.NAME.maps.PROGRAM.MAP[]": (("key", "value"), ()),
     "switches.NAME.flows[]": (("actions",), ("table", "priority", "match", "cookie")),
     "switches.NAME.flows[].actions[]": ((), ("output", "goto_table", "bpf")),
-    "switches.NAME.flows[].actions[].bpf": (("prog",), ("table",)),
+    "switches.NAME.flows[].actions[].bpf": (("prog",), ("table", "drop_unless")),
 }
 
 
@@ -736,5 +740,22 @@ def _actions(v: Validator, node: Node, progs: list[str], table: int | None) -> l
             t = v.integer(b["table"], "bpf table", 0, MAX_TABLE) if "table" in b else None
             if t is not None and table is not None and t <= table:
                 v.error(b["table"], f"bpf table {t} must be after this flow's table {table}")
-            out.append(BpfAction(str(prog), t))
+            keep = None
+            if "drop_unless" in b:
+                word = v.scalar(b["drop_unless"], "bpf drop_unless")
+                keep = VERDICT_NAMES.get(word) if isinstance(word, str) else None
+                if keep is None and word is not None:
+                    try:
+                        keep = as_int(word)
+                    except ValueError:
+                        keep = -1
+                    if not 0 <= keep <= DROP_UNLESS_MAX:
+                        v.error(
+                            b["drop_unless"],
+                            f"bpf drop_unless {word!r}: a verdict name "
+                            f"({', '.join(VERDICT_NAMES)}) or a number from 0 to "
+                            f"{DROP_UNLESS_MAX}",
+                        )
+                        continue
+            out.append(BpfAction(str(prog), t, keep))
     return out

@@ -45,7 +45,7 @@ def test_vm_bench_smoke(layout: Layout, kernel_bpf: None, tmp_path: Path) -> Non
 def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
     lines: list[str] = []
     run = datapath.run(layout, runs=1, seconds=0.3, log=lines.append, out_dir=tmp_path)
-    assert set(run.pps) == {"plain", "monitor", "recirc", "recirc-interp", "ct"}
+    assert set(run.pps) == {"plain", "monitor", "recirc", "one-pass", "recirc-interp", "ct"}
     assert all(s.median > 0 for s in run.pps.values()), lines
     # Program 2 was loaded with bpf-jit=false; program 1 as the switch runs it.
     assert run.modes[2] == "interp", run.modes
@@ -53,7 +53,7 @@ def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> 
     assert run.paired is not None
     assert len(run.paired.values) == 1
     # The filter ran in every bpf configuration and passed the inside's SYNs.
-    for name in ("monitor", "recirc", "recirc-interp"):
+    for name in ("monitor", "recirc", "one-pass", "recirc-interp"):
         assert run.prog[name]["runs"] > 0, lines
         assert run.prog[name]["pass"] > 0, lines
     assert run.prog["plain"]["runs"] == 0, lines
@@ -67,11 +67,12 @@ def test_datapath_smoke_over_dpdk(layout: Layout, ovs_tools: OvsTools, tmp_path:
     before = NR_HUGEPAGES.read_text()
     lines: list[str] = []
     run = datapath.run(layout, runs=1, seconds=0.3, log=lines.append, out_dir=tmp_path,
-                       configs=("plain", "recirc"), io="dpdk", flows=100)  # fmt: skip
+                       configs=("plain", "recirc", "one-pass"), io="dpdk", flows=100)  # fmt: skip
     assert NR_HUGEPAGES.read_text() == before
     assert all(s.median > 0 for s in run.pps.values()), lines
     assert all(s.median > 0 for s in run.cycles.values()), lines
     assert run.prog["recirc"]["pass"] > 0, lines
+    assert run.prog["one-pass"]["pass"] > 0, lines
     assert run.prog["plain"]["runs"] == 0, lines
     report = (tmp_path / "datapath-dpdk-100.md").read_text()
     assert "sends 64-byte TCP SYNs over 100 flow(s)" in report

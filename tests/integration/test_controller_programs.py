@@ -131,6 +131,40 @@ def test_filters_act_and_survive(
     blocked_then_open()
 
 
+def test_drop_unless_filters_in_one_pass(
+    switch: OvsInstance, add_host: HostFactory, tmp_path: Path
+) -> None:
+    """bpf(prog=1,drop_unless=pass),NORMAL: the controller installs it, the
+    switch drops what the program does not pass, and a restarted controller
+    reads the action back as the one it wants."""
+    (tmp_path / "policy.yaml").write_text(blocklist_policy("10.0.0.2", one_pass=True))
+    assert switch.netns is not None
+    ctl = ControllerProcess(tmp_path / "policy.yaml", tmp_path / "controller.log", switch.netns)
+    switch.vsctl("set", "bridge", BRIDGE, "other-config:datapath-id=0000000000000001",
+                 "fail_mode=secure", "protocols=OpenFlow13")  # fmt: skip
+    h1 = add_host("h1", "10.0.0.1/24", 1)
+    add_host("h2", "10.0.0.2/24", 2)
+    add_host("h3", "10.0.0.3/24", 3)
+    ctl.start()
+    try:
+        ctl.wait_for(r"policy: switch s1", timeout=60)
+        switch.vsctl("set-controller", BRIDGE, ctl.target)
+        switch.vsctl("set", "controller", BRIDGE, "max_backoff=1000")
+        ctl.wait_for(r"switch 0x1 reconciled: 2 AddFlow, 1 LoadProgram, 1 UpdateMap")
+        dump = switch.ofctl("-O", "OpenFlow13", "dump-flows", BRIDGE)
+        assert "actions=bpf(prog=1,drop_unless=pass),NORMAL" in dump, dump
+        assert h1.ping("10.0.0.3", count=3, deadline=8).received == 3
+        assert h1.ping("10.0.0.2", count=3, interval=0.2).received == 0
+        dropped = switch.appctl("ovs-vswitchd", "coverage/read-counter",
+                                "datapath_drop_bpf_verdict")  # fmt: skip
+        assert int(dropped) >= 3
+        ctl.stop()
+        ctl.start()
+        ctl.wait_for(r"switch 0x1 reconciled: nothing to do", timeout=60)
+    finally:
+        ctl.stop()
+
+
 def okopy_cli(switch: OvsInstance, *argv: str) -> subprocess.CompletedProcess[str]:
     assert switch.netns is not None
     return subprocess.run(

@@ -177,6 +177,22 @@ def test_bpf_action() -> None:
         BpfAction.decode(raw[:10])
 
 
+def test_bpf_action_drop_unless() -> None:
+    """The byte after the table is 1 + the verdict (0: none), as in the
+    series' tests/ofp-actions.at."""
+    raw = BpfAction(5, None, 2).encode()
+    assert raw.hex() == "ffff001000024f4b0001" + "ff03" + "00000005"
+    assert BpfAction.decode(raw) == BpfAction(5, None, 2)
+    assert BpfAction(5, 3, 254).encode().hex()[20:24] == "03ff"
+    assert str(BpfAction(5, None, 2)) == "bpf(prog=5,drop_unless=pass)"
+    assert str(BpfAction(5, 3, 9)) == "bpf(prog=5,table=3,drop_unless=9)"
+    for action in (BpfAction(5), BpfAction(5, 3), BpfAction(5, None, 0), BpfAction(5, 3, 254)):
+        assert action.canonical().startswith("bpf:")
+        assert BpfAction.from_canonical(action.canonical()[4:]) == action
+    with pytest.raises(ValueError, match="drop_unless 255"):
+        BpfAction(5, None, 255)
+
+
 def test_bpf_verdict_field() -> None:
     assert verdict_value("none") == 0
     assert verdict_value("aborted") == 1 << 32

@@ -93,6 +93,13 @@ switches:
         ("    flows: [{table: 2, actions: [{goto_table: 1}]}]\n", "must be after this flow's table 2"),
         ("    flows: [{table: 2, actions: [{bpf: {prog: guard, table: 2}}]}]\n",
          "bpf table 2 must be after"),
+        ("    flows: [{actions: [{bpf: {prog: guard, drop_unless: maybe}}]}]\n",
+         "p.yaml:8:57: bpf drop_unless 'maybe': a verdict name (aborted, drop, pass, tx, "
+         "redirect) or a number from 0 to 254"),
+        ("    flows: [{actions: [{bpf: {prog: guard, drop_unless: 255}}]}]\n",
+         "bpf drop_unless 255: a verdict name"),
+        ("    flows: [{actions: [{bpf: {prog: guard, drop_unless: none}}]}]\n",
+         "bpf drop_unless 'none': a verdict name"),
         ("    flows: [{actions: [drop]}, {actions: [normal]}]\n", "same table, priority and match"),
         ("    flows: [{priority: 5}]\n", "a flow needs 'actions'"),
         ("    maps: {other: {m: []}}\n", "maps for 'other', which switch edge does not load"),
@@ -166,3 +173,15 @@ def test_addresses_with_colons_stay_strings() -> None:
         "macs": ("12:34:56:12:34:56", {"seen": "10:20"}),
         "v6": ("1:0:0:0:0:0:0:1", 7),
     }
+
+
+@pytest.mark.parametrize(
+    ("word", "verdict"), [("pass", 2), ("aborted", 0), ("7", 7), ("0x10", 16), ("254", 254)]
+)
+def test_bpf_drop_unless(word: str, verdict: int) -> None:
+    text = (
+        BASE
+        + f"    flows: [{{actions: [{{bpf: {{prog: guard, drop_unless: {word}}}}}, {{output: 2}}]}}]\n"
+    )
+    flow = policy.parse(text, "p.yaml").switches["edge"].flows[0]
+    assert flow.actions == (BpfAction("guard", None, verdict), ("output", 2))
