@@ -476,6 +476,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             log=_log,
             out_dir=Path(args.out) if args.out else None,
         )
+    elif args.suite == "datapath" and args.profile:
+        from okopy.bench import profile  # noqa: PLC0415 - on demand
+
+        profile.run(default_layout(), args.profile, args.io, args.flows, args.seconds, log=_log)
     elif args.suite == "datapath":
         datapath.run(
             default_layout(),
@@ -837,6 +841,13 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--flows", type=int, default=1,
                     help="datapath --io dpdk: connections the generator sends over")  # fmt: skip
     be.add_argument("--out", help="report directory (default docs/benchmarks)")
+    be.add_argument(
+        "--profile",
+        metavar="CONFIG",
+        choices=("plain", "monitor", "recirc", "one-pass", "recirc-interp", "ct"),
+        help="datapath: instead of measuring, flood one configuration and show where the "
+        "forwarding thread's time goes (perf record, --seconds of samples)",
+    )  # okopy.bench.datapath.CONFIGS
     be.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="run the end-to-end demo with real traffic")

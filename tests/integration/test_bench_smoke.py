@@ -8,7 +8,7 @@ import json
 import platform
 from pathlib import Path
 
-from okopy.bench import datapath, scaling, vmbench
+from okopy.bench import datapath, profile, scaling, vmbench
 from okopy.lab.dpdk import NR_HUGEPAGES
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
@@ -77,3 +77,16 @@ def test_datapath_smoke_over_dpdk(layout: Layout, ovs_tools: OvsTools, tmp_path:
     report = (tmp_path / "datapath-dpdk-100.md").read_text()
     assert "sends 64-byte TCP SYNs over 100 flow(s)" in report
     assert json.loads((tmp_path / "datapath-dpdk-100.json").read_text())["flows"] == 100
+
+
+def test_datapath_profile_over_dpdk(layout: Layout, ovs_tools: OvsTools) -> None:
+    """--profile samples the PMD thread while the firewall runs: its native
+    code, its maps and the vhost-user I/O all show."""
+    lines: list[str] = []
+    prof = profile.run(layout, "monitor", "dpdk", flows=1, seconds=1.0, log=lines.append)
+    assert prof.thread.startswith("pmd"), prof.thread
+    assert prof.pps > 0, lines
+    assert prof.samples > 100, lines
+    groups = prof.groups()
+    for group in ("BPF program (native code)", "vhost-user I/O (DPDK)", "Open vSwitch datapath"):
+        assert groups[group] > 0, lines
