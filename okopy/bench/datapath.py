@@ -25,8 +25,9 @@ measurements on the same switch:
 - ct:      the same policy with Open vSwitch's userspace conntrack:
   ct(table=1), +new from the inside -> ct(commit), +est -> output.
 
-Rounds interleave the configurations so that drift on a shared machine
-hits them all alike; each figure is the median over the rounds with the
+Rounds interleave the configurations, each round starting one
+configuration later, so that drift on a shared machine hits them all
+alike; each figure is the median over the rounds with the
 spread, and ratios are against plain forwarding in the same run.  The
 recirculating firewall and ct() are also compared round by round (the
 median of the per-round ratios), which cancels drift between rounds.
@@ -35,6 +36,7 @@ median of the per-round ratios), which cancels drift between rounds.
 from __future__ import annotations
 
 import re
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -45,9 +47,12 @@ from typing import Any
 from okopy.bench.common import Sample, markdown_table, pyplot, write_report
 from okopy.bench.dpdkpath import DpdkPath
 from okopy.bench.netpath import NetPath
+from okopy.bpf import vm
+from okopy.bpf.kernel import KernelError, KernelProgram
 from okopy.bpf.toolchain import compile_program
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
+from okopy.traffic import packets
 
 # Nobody has this address: sink's kernel counts the SYNs and drops them
 # without answering, so only the flood crosses the switch.
@@ -128,7 +133,21 @@ class DatapathRun:
     modes: dict[int, str] = field(default_factory=dict)
     # Per round, recirc's rate over ct()'s (rounds where both ran).
     paired: Sample | None = None
+    # The filter alone on the generator's SYN, ns per run (filter_cost()).
+    filter_ns: dict[str, float] = field(default_factory=dict)
+    # The switch's cycle counter (the TSC) in MHz, to read cycles as ns.
+    tsc_mhz: float = float("nan")
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    def added_ns(self, name: str, base: str = "plain") -> float:
+        """What configuration 'name' adds to 'base' per packet in the switch,
+        in ns: the median over the rounds of the difference in cycles per
+        packet within each round (which cancels drift between rounds), at
+        the TSC's rate; NaN if unknown."""
+        if name not in self.cycles or base not in self.cycles or not self.tsc_mhz > 0:
+            return float("nan")
+        pairs = zip(self.cycles[name].values, self.cycles[base].values, strict=True)
+        return statistics.median(a - b for a, b in pairs) * 1000 / self.tsc_mhz
 
     def ratio(self, name: str, base: str = "plain") -> float:
         b = self.pps[base].median
@@ -162,7 +181,7 @@ class Bench:
                 sw.add_bridge("br0")
                 sw.add_port("br0", "f0", INSIDE, io)
                 sw.add_port("br0", "f1", OUTSIDE, io)
-            obj = compile_program(
+            obj = self.obj = compile_program(
                 layout.repo / "bpf" / "tcp_firewall.c", Path(self.dir.name) / "fw.o"
             )
             # Program 1 as the switch runs it by default (native code where
@@ -212,6 +231,11 @@ class Bench:
         flows = Path(self.dir.name) / "flows.txt"
         flows.write_text("\n".join(CONFIGS[name]) + "\n")
         self.ofctl("replace-flows", "br0", str(flows))
+        # ct() leaves a connection per flow, which conntrack's cleanup thread
+        # would expire while the next configuration is measured, on a core
+        # that the generator needs: end them now.
+        assert self.switch is not None
+        self.switch.appctl("ovs-vswitchd", "dpctl/flush-conntrack")
         # The revalidators replace the cached datapath flows; a short warm-up
         # flood makes the measurement start on the new ones.
         time.sleep(0.5)
@@ -237,6 +261,47 @@ class Bench:
             if self.path is not None:
                 self.path.delete()
         self.dir.cleanup()
+
+
+def generator_syn() -> bytes:
+    """The first frame bench/dpdk-gen.c sends (without the FCS): a TCP SYN
+    from 10.8.0.0 port 1024 to FLOOD_DST port 80, padded to 60 bytes."""
+    frame = packets.tcp4("10.8.0.0", FLOOD_DST, 1024, 80, seq=1, window=65535)
+    return frame + bytes(max(0, 60 - len(frame)))
+
+
+def filter_cost(obj: Path, repeat: int = 200_000) -> dict[str, float]:
+    """ns per run of the firewall object on generator_syn() from an inside
+    port, its connection already in the map (a first run adds it), as the
+    switch runs it for one flow: "libokovm" (its JIT, in this process,
+    okovm_prog_bench: statistics included, no datapath around it) and
+    "kernel" (the kernel's XDP JIT, BPF_PROG_TEST_RUN with 'repeat'; the
+    loopback device is the ingress port); NaN where one cannot run."""
+    pkt, mark = generator_syn(), (1).to_bytes(4, "little")
+    elf = obj.read_bytes()
+    out = {"libokovm": float("nan"), "kernel": float("nan")}
+    prog = vm.Namespace("bench-filter-cost").load(elf, jit=True)
+    prog.map("inside_ports").update(INSIDE.to_bytes(4, "little"), mark)
+    prog.run(pkt, INSIDE)
+    out["libokovm"] = prog.bench(pkt, repeat, INSIDE)
+    try:
+        with KernelProgram(elf) as k:
+            k.maps["inside_ports"].update((1).to_bytes(4, "little"), mark)
+            k.run(pkt)
+            out["kernel"] = k.run(pkt, repeat=repeat).duration_ns
+    except KernelError:
+        pass
+    return out
+
+
+def tsc_mhz() -> float:
+    """The CPU's nominal MHz (/proc/cpuinfo), which a constant TSC runs at."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return float("nan")
+    found = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
+    return float(found.group(1)) if found else float("nan")
 
 
 def busiest_thread_cycles(stats: str) -> float:
@@ -276,7 +341,11 @@ def run(
         result.modes = {p: bench.prog_mode(p) for p in (1, 2)}
         log("programs: " + ", ".join(f"{p} runs as {m}" for p, m in result.modes.items()))
         for r in range(runs):
-            for name in configs:
+            # Each round starts one configuration later, so that none is
+            # always measured right after the same other one (whose
+            # leftovers, such as datapath flows being revalidated, it would
+            # otherwise always inherit).
+            for name in (*configs[r % len(configs) :], *configs[: r % len(configs)]):
                 bench.configure(name)
                 rtt[name].append(bench.rtt_ms())
                 prog = PROGRAM.get(name, 1)
@@ -292,6 +361,10 @@ def run(
                 log(f"  round {r + 1}/{runs} {name:<13} {pps[name][-1]:>9.0f} pps  "
                     f"{cycles[name][-1]:.0f} cycles/packet  rtt {rtt[name][-1]:.3f} ms  "
                     f"filter runs {delta.get('runs', 0)}")  # fmt: skip
+        result.filter_ns = filter_cost(bench.obj)
+        result.tsc_mhz = tsc_mhz()
+        log("the filter alone, ns per run: " + ", ".join(
+            f"{k} {v:.1f}" for k, v in result.filter_ns.items()))  # fmt: skip
     finally:
         bench.close()
     result.pps = {c: Sample(tuple(v)) for c, v in pps.items()}
@@ -313,6 +386,8 @@ def run(
         "cycles_per_packet": {c: s.values for c, s in result.cycles.items()},
         "prog": result.prog,
         "modes": {str(p): m for p, m in result.modes.items()},
+        "filter_ns": result.filter_ns,
+        "tsc_mhz": result.tsc_mhz,
     }
     suite = "datapath" if io == "afpacket" else f"datapath-dpdk-{flows}"
     md = write_report(out_dir or layout.repo / "docs" / "benchmarks", suite,
@@ -342,6 +417,15 @@ def _checks(r: DatapathRun) -> list[tuple[str, bool, str]]:
             detail += (f"; round by round recirc / ct() = {r.paired.median:.3f} "
                        f"(min {plo:.3f}, max {phi:.3f})")  # fmt: skip
         out.append(("recirc at least 1.3x the ct() firewall's rate", rc >= 1.3 * ct, detail))
+    kernel = r.filter_ns.get("kernel", float("nan"))
+    added = r.added_ns("monitor")
+    # Only one flow is the traffic that filter_cost() repeats; with more,
+    # the switch's map lookups miss the caches and the two differ in kind.
+    if r.io == "dpdk" and r.flows == 1 and kernel > 0 and added > 0:
+        out.append(("the filter's cost in the switch within 1.2x of the kernel's XDP JIT",
+                    added <= 1.2 * kernel,
+                    f"monitor - plain {added:.1f} ns vs kernel {kernel:.1f} ns per packet, "
+                    f"{added / kernel:.2f}x"))  # fmt: skip
     return out
 
 
@@ -416,15 +500,56 @@ def _report(r: DatapathRun) -> list[str]:
             ],
         ),
         "",
+        *_filter_cost_section(r),
         "Targets:",
         "",
         *checks,
         "",
+        _limits(r),
+    ]
+
+
+def _filter_cost_section(r: DatapathRun) -> list[str]:
+    """What the filter costs per packet: in the switch (from cycles) and
+    alone, in libokovm and in the kernel."""
+    rows = [
+        [f"in the switch: {DESCRIPTIONS[n]} - plain forwarding", f"{r.added_ns(n):.1f}"]
+        for n in ("monitor", "one-pass", "recirc")
+        if n in r.cycles
+    ]
+    alone = {"libokovm": "alone, libokovm's JIT (okovm_prog_bench; reads the clock each run)",
+             "kernel": "alone, the kernel's XDP JIT (BPF_PROG_TEST_RUN)"}  # fmt: skip
+    rows += [[what, f"{r.filter_ns.get(k, float('nan')):.1f}"] for k, what in alone.items()]
+    return [
+        "The filter's cost per packet, in ns.  In the switch: the median over the rounds "
+        "of each round's difference in cycles per packet, at the TSC's "
+        f"{r.tsc_mhz:.0f} MHz, so it includes what the bpf "
+        "action does around the program (finding it, the batch, the verdicts, the "
+        "recirculation where there is one).  Alone: the same object on the generator's "
+        "first SYN from an inside port, its connection already in the map, repeated, "
+        "statistics and harness included.",
+        "",
+        *markdown_table(["where", "ns per packet"], rows),
+        "",
+    ]
+
+
+def _limits(r: DatapathRun) -> str:
+    if r.io == "dpdk":
+        return (
+            "Limits on this 2-core machine: the generator and the switch's one PMD thread each "
+            "have a core, and nothing else may run: another process on either core moves the "
+            "figures by tens of percent from round to round.  The ports are vhost-user rings "
+            "in shared memory, so every packet is copied once into and once out of the switch "
+            "by the CPU; no NIC, no DMA.  With many flows the firewall's connections no longer "
+            "fit the caches and its map lookups miss them; with one flow they always hit."
+        )
+    return (
         "Limits on this 2-core machine: trafgen, ovs-vswitchd's PMD/handler threads and the "
         "receiving kernel share two cores; the userspace datapath reads and writes veth "
         "through AF_PACKET system calls, which cost far more per packet than the filter, so "
-        "the ratios say more than the absolute rates.",
-    ]
+        "the ratios say more than the absolute rates."
+    )
 
 
 def _plot(r: DatapathRun, path: Path) -> None:
@@ -432,14 +557,20 @@ def _plot(r: DatapathRun, path: Path) -> None:
     if plt is None:
         return
     names = list(r.pps)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     meds = [r.pps[n].median for n in names]
     lo = [r.pps[n].median - r.pps[n].spread[0] for n in names]
     hi = [r.pps[n].spread[1] - r.pps[n].median for n in names]
     ax.bar([DESCRIPTIONS.get(n, n) for n in names], meds, yerr=[lo, hi], capsize=4)
     ax.set_ylabel("packets/s received")
-    ax.set_title("Patched OVS (netdev datapath), 54-byte TCP SYN flood")
-    ax.tick_params(axis="x", labelsize=8)
+    ax.set_title(
+        f"Patched OVS, DPDK vhost-user ports, 64-byte TCP SYNs over {r.flows} flow(s)"
+        if r.io == "dpdk"
+        else "Patched OVS (netdev datapath), 54-byte TCP SYN flood"
+    )
+    ax.tick_params(axis="x", labelsize=8, labelrotation=25)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from okopy.bench.datapath import busiest_thread_cycles
+from okopy.bench.common import Sample
+from okopy.bench.datapath import DatapathRun, busiest_thread_cycles, generator_syn
 from okopy.lab.dpdk import HugePages, HugePagesUnavailable, PortStats, parse_port_stats
 from okopy.ovs.instance import DpdkSettings, interface_settings
 
@@ -111,3 +112,18 @@ def test_cycles_of_the_busiest_thread() -> None:
     assert busiest_thread_cycles(PMD_STATS) == 331.77
     assert busiest_thread_cycles(PMD_STATS.replace("6482944", "3")) == 8000.50
     assert math.isnan(busiest_thread_cycles("main thread:\n  packets received: 0\n"))
+
+
+def test_added_ns_pairs_rounds_and_reads_the_tsc() -> None:
+    """What a configuration adds: per round, then the median, in ns."""
+    run = DatapathRun(runs=3, seconds=1.0, io="dpdk", flows=1)
+    # Round 2 is slow for both (drift): its difference is still 100 cycles.
+    run.cycles = {"plain": Sample((200.0, 400.0, 210.0)), "monitor": Sample((300.0, 500.0, 290.0))}
+    run.tsc_mhz = 2000.0
+    assert run.added_ns("monitor") == 50.0  # median of 100, 100, 80 cycles
+    assert math.isnan(run.added_ns("recirc"))
+    run.tsc_mhz = float("nan")
+    assert math.isnan(run.added_ns("monitor"))
+    syn = generator_syn()
+    assert len(syn) == 60
+    assert syn[47] == 0x02  # TCP flags: SYN
