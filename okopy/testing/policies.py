@@ -14,21 +14,18 @@ def blocklist_policy(blocked_v4: str, one_pass: bool = False) -> str:
     program's action drops what it does not pass (drop_unless) and the same
     flow forwards the rest: no table 1."""
     if one_pass:
-        return f"""\
-version: 1
-programs:
-  block: {{source: {ROOT}/bpf/blocklist.c, id: 1}}
-switches:
-  s1:
-    dpid: 0x1
-    programs: [block]
-    maps:
-      block:
-        blocked_v4: [{{key: {blocked_v4}, value: {{}}}}]
-    flows:
-      - {{table: 0, priority: 100, match: {{eth_type: 0x800}},
-         actions: [{{bpf: {{prog: block, drop_unless: pass}}}}, normal]}}
-      - {{table: 0, priority: 0, actions: [normal]}}
+        flows = """\
+      - {table: 0, priority: 100, match: {eth_type: 0x800},
+         actions: [{bpf: {prog: block, drop_unless: pass}}, normal]}
+      - {table: 0, priority: 0, actions: [normal]}
+"""
+    else:
+        flows = """\
+      - {table: 0, priority: 100, match: {eth_type: 0x800},
+         actions: [{bpf: {prog: block, table: 1}}]}
+      - {table: 0, priority: 0, actions: [normal]}
+      - {table: 1, priority: 100, match: {bpf_verdict: pass}, actions: [normal]}
+      - {table: 1, priority: 0, actions: [drop]}
 """
     return f"""\
 version: 1
@@ -42,9 +39,4 @@ switches:
       block:
         blocked_v4: [{{key: {blocked_v4}, value: {{}}}}]
     flows:
-      - {{table: 0, priority: 100, match: {{eth_type: 0x800}},
-         actions: [{{bpf: {{prog: block, table: 1}}}}]}}
-      - {{table: 0, priority: 0, actions: [normal]}}
-      - {{table: 1, priority: 100, match: {{bpf_verdict: pass}}, actions: [normal]}}
-      - {{table: 1, priority: 0, actions: [drop]}}
-"""
+{flows}"""

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,17 @@ API_PORT = 18181
 POLICY = blocklist_policy("10.0.0.2")
 
 
-@pytest.fixture
-def deployed(
-    switch: OvsInstance, add_host: HostFactory, tmp_path: Path
-) -> Iterator[tuple[OvsInstance, ControllerProcess, list[Host]]]:
-    (tmp_path / "policy.yaml").write_text(POLICY)
-    (tmp_path / "token").write_text("t0ken\n")
+@contextmanager
+def controlling(
+    switch: OvsInstance, add_host: HostFactory, tmp_path: Path, policy: str, reconciled: str,
+    **options: Any,
+) -> Iterator[tuple[ControllerProcess, list[Host]]]:  # fmt: skip
+    """Hosts h1-h3 on ports 1-3 and a controller with 'policy', connected,
+    once its log says 'reconciled' for the switch."""
+    (tmp_path / "policy.yaml").write_text(policy)
     assert switch.netns is not None
     ctl = ControllerProcess(tmp_path / "policy.yaml", tmp_path / "controller.log", switch.netns,
-                            api=f"127.0.0.1:{API_PORT}", token_file=tmp_path / "token")  # fmt: skip
+                            **options)  # fmt: skip
     switch.vsctl("set", "bridge", BRIDGE, "other-config:datapath-id=0000000000000001",
                  "fail_mode=secure", "protocols=OpenFlow13")  # fmt: skip
     hosts = [add_host(f"h{i}", f"10.0.0.{i}/24", i) for i in (1, 2, 3)]
@@ -42,10 +45,20 @@ def deployed(
         ctl.wait_for(r"policy: switch s1", timeout=60)
         switch.vsctl("set-controller", BRIDGE, ctl.target)
         switch.vsctl("set", "controller", BRIDGE, "max_backoff=1000")
-        ctl.wait_for(r"switch 0x1 reconciled: 4 AddFlow, 1 LoadProgram, 1 UpdateMap")
-        yield switch, ctl, hosts
+        ctl.wait_for(rf"switch 0x1 reconciled: {reconciled}")
+        yield ctl, hosts
     finally:
         ctl.stop()
+
+
+@pytest.fixture
+def deployed(
+    switch: OvsInstance, add_host: HostFactory, tmp_path: Path
+) -> Iterator[tuple[OvsInstance, ControllerProcess, list[Host]]]:
+    (tmp_path / "token").write_text("t0ken\n")
+    with controlling(switch, add_host, tmp_path, POLICY, "4 AddFlow, 1 LoadProgram, 1 UpdateMap",
+                     api=f"127.0.0.1:{API_PORT}", token_file=tmp_path / "token") as (ctl, hosts):  # fmt: skip
+        yield switch, ctl, hosts
 
 
 def api(switch: OvsInstance, *argv: str) -> Any:
@@ -137,20 +150,9 @@ def test_drop_unless_filters_in_one_pass(
     """bpf(prog=1,drop_unless=pass),NORMAL: the controller installs it, the
     switch drops what the program does not pass, and a restarted controller
     reads the action back as the one it wants."""
-    (tmp_path / "policy.yaml").write_text(blocklist_policy("10.0.0.2", one_pass=True))
-    assert switch.netns is not None
-    ctl = ControllerProcess(tmp_path / "policy.yaml", tmp_path / "controller.log", switch.netns)
-    switch.vsctl("set", "bridge", BRIDGE, "other-config:datapath-id=0000000000000001",
-                 "fail_mode=secure", "protocols=OpenFlow13")  # fmt: skip
-    h1 = add_host("h1", "10.0.0.1/24", 1)
-    add_host("h2", "10.0.0.2/24", 2)
-    add_host("h3", "10.0.0.3/24", 3)
-    ctl.start()
-    try:
-        ctl.wait_for(r"policy: switch s1", timeout=60)
-        switch.vsctl("set-controller", BRIDGE, ctl.target)
-        switch.vsctl("set", "controller", BRIDGE, "max_backoff=1000")
-        ctl.wait_for(r"switch 0x1 reconciled: 2 AddFlow, 1 LoadProgram, 1 UpdateMap")
+    policy = blocklist_policy("10.0.0.2", one_pass=True)
+    with controlling(switch, add_host, tmp_path, policy,
+                     "2 AddFlow, 1 LoadProgram, 1 UpdateMap") as (ctl, (h1, _, _)):  # fmt: skip
         dump = switch.ofctl("-O", "OpenFlow13", "dump-flows", BRIDGE)
         assert "actions=bpf(prog=1,drop_unless=pass),NORMAL" in dump, dump
         assert h1.ping("10.0.0.3", count=3, deadline=8).received == 3
@@ -161,8 +163,6 @@ def test_drop_unless_filters_in_one_pass(
         ctl.stop()
         ctl.start()
         ctl.wait_for(r"switch 0x1 reconciled: nothing to do", timeout=60)
-    finally:
-        ctl.stop()
 
 
 def okopy_cli(switch: OvsInstance, *argv: str) -> subprocess.CompletedProcess[str]:
