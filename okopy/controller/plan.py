@@ -23,11 +23,9 @@ from okopy.controller.intents import (
     UpdateMap,
 )
 from okopy.controller.reconcile import Observed
-from okopy.ofp.action import BpfAction
+from okopy.ofp.action import BpfAction, verdict_name
 from okopy.policy.desired import DesiredSwitch, Flow
-from okopy.policy.file import VERDICT_NAMES
 
-_VERDICTS = {str(n): name for name, n in VERDICT_NAMES.items()}
 _HEX_FIELDS = ("eth_type",)
 
 
@@ -43,7 +41,7 @@ def _field_text(name: str, value: str) -> str:
     if name in _HEX_FIELDS and value.isdigit():
         return f"{int(value):#06x}"
     if name == "bpf_verdict":
-        return _VERDICTS.get(value, value)
+        return verdict_name(int(value)) if value.isdigit() else value
     return value
 
 

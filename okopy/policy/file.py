@@ -743,13 +743,14 @@ def _actions(v: Validator, node: Node, progs: list[str], table: int | None) -> l
             keep = None
             if "drop_unless" in b:
                 word = v.scalar(b["drop_unless"], "bpf drop_unless")
-                keep = VERDICT_NAMES.get(word) if isinstance(word, str) else None
-                if keep is None and word is not None:
+                if word is not None:
                     try:
-                        keep = as_int(word)
+                        verdict = _verdict(word)
                     except ValueError:
-                        keep = -1
-                    if not 0 <= keep <= DROP_UNLESS_MAX:
+                        verdict = None
+                    # A name ("none" is none here) or a number that fits.
+                    keep = VERDICT_NAMES.get(verdict) if isinstance(verdict, str) else verdict
+                    if keep is None or keep > DROP_UNLESS_MAX:
                         v.error(
                             b["drop_unless"],
                             f"bpf drop_unless {word!r}: a verdict name "
