@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from okopy import __version__
+from okopy.acl import policy as acl_policy
 from okopy.bpf import offline, toolchain, vm
 from okopy.bpf.btf import parse_entry_text
 from okopy.controller import endpoint, plan
@@ -297,6 +298,76 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"{len(sw.seeds)} map entries, {len(sw.flows)} flows"
         )
     _log(f"{args.policy}: OK")
+    return 0
+
+
+def _port_names(specs: Sequence[str]) -> dict[str, int]:
+    ports = {}
+    for spec in specs:
+        name, _, number = spec.partition("=")
+        if not name or not number.isdigit():
+            raise InputError(f"--port {spec!r}: expected NAME=NUMBER (an OpenFlow port)")
+        ports[name] = int(number)
+    return ports
+
+
+def cmd_import_iptables(args: argparse.Namespace) -> int:
+    if args.file == "-":
+        save = sys.stdin.read()
+    else:
+        try:
+            save = Path(args.file).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{args.file}: {getattr(e, 'strerror', None) or e}") from None
+    source = Path(args.source).resolve() if args.source else default_layout().repo / "bpf/acl.c"
+    if args.output:
+        out_dir = Path(args.output).resolve().parent
+        shown = os.path.relpath(source, out_dir)
+        if shown.startswith(".."):
+            shown = str(source)
+    else:
+        shown = str(source)
+    opts = acl_policy.PolicyOptions(
+        source=shown,
+        switch=args.switch,
+        dpid=int(args.dpid, 0),
+        prog_id=args.prog_id,
+        then=args.then or ("normal",),
+    )
+    previous = None
+    if args.previous:
+        try:
+            previous = Path(args.previous).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{args.previous}: {getattr(e, 'strerror', None) or e}") from None
+    result = acl_policy.from_iptables(
+        save,
+        opts,
+        chain=args.chain,
+        ports=_port_names(args.port),
+        skip_unsupported=args.skip_unsupported,
+        max_rules=args.max_rules,
+        name=args.file,
+        previous=previous,
+    )
+    for s in result.skipped:
+        print(f"skipped: {s}", file=sys.stderr)
+    for n in result.notes:
+        print(f"note: {n}", file=sys.stderr)
+    if result.changes is not None:
+        written, deleted = result.changes
+        print(
+            f"against {args.previous}: {written} map entries written, {deleted} deleted",
+            file=sys.stderr,
+        )
+    if args.output:
+        Path(args.output).write_text(result.text)
+        print(
+            f"{args.output}: {result.acl.rules} ACL rules, {result.acl.entry_count()} map entries",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.write(result.text)
     return 0
 
 
@@ -647,6 +718,39 @@ def parser() -> argparse.ArgumentParser:
     cc.add_argument("policy")
     cc.add_argument("--no-verify", action="store_true", help="skip the verifiers")
     cc.set_defaults(func=cmd_check_config)
+
+    im = sub.add_parser("import", help="translate other firewalls' rules into a policy")
+    im_sub = im.add_subparsers(dest="import_command", metavar="FORMAT", required=True)
+    ii = im_sub.add_parser(
+        "iptables",
+        help="an iptables-save dump -> a policy running its rules in bpf/acl.c",
+        description="Translates one built-in chain of the filter table (with the user "
+        "chains it reaches) into the maps of bpf/acl.c, and writes a policy that runs it "
+        "on IPv4 with bpf(prog,drop_unless=pass). Anything it cannot translate exactly is "
+        "an error naming the line and the option.",
+    )
+    ii.add_argument("file", help="iptables-save output ('-': standard input)")
+    ii.add_argument("-o", "--output", help="the policy file to write (default: standard output)")
+    ii.add_argument("--chain", default="FORWARD", help="the built-in chain (default FORWARD)")
+    ii.add_argument("--port", action="append", default=[], metavar="NAME=NUMBER",
+                    help="the OpenFlow port of an interface -i names (repeat)")  # fmt: skip
+    ii.add_argument("--skip-unsupported", action="store_true",
+                    help="leave out rules that cannot be translated, and list them")  # fmt: skip
+    ii.add_argument("--switch", default="s1", help="the policy's switch name (default s1)")
+    ii.add_argument("--dpid", default="0x1", help="its datapath id (default 0x1)")
+    ii.add_argument("--prog-id", type=int, help="the program's OpenFlow id")
+    ii.add_argument("--then", action="append", metavar="ACTION",
+                    help="action for accepted packets: normal (default), flood, or a port "
+                    "number (repeat for several)")  # fmt: skip
+    ii.add_argument("--max-rules", type=int, default=1024,
+                    help="ACL_MAX_RULES to build bpf/acl.c with (a multiple of 64)")  # fmt: skip
+    ii.add_argument("--source", help="bpf/acl.c to name in the policy (default: this checkout's)")
+    ii.add_argument(
+        "--previous", metavar="POLICY",
+        help="the policy an earlier import wrote (it may be -o's file): rules keep their "
+        "positions, so a reload writes a few map entries per rule changed",
+    )  # fmt: skip
+    ii.set_defaults(func=cmd_import_iptables)
 
     ct = sub.add_parser("controller", help="run the SDN controller (os-ken) for a policy")
     ct.add_argument("--policy", required=True, help="policy YAML (okopy check-config it first)")

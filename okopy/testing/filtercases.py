@@ -366,3 +366,27 @@ def run_cases(
             failures.append(k_failure)
     if failures:
         raise CaseFailure("\n".join(failures))
+
+
+def run_verdicts(
+    obj: bytes,
+    packets: Sequence[tuple[bytes, int]],
+    *,
+    seeds: Mapping[str, MapExpectation] | None = None,
+    prog_name: str | None = None,
+    time_ns: int = DEFAULT_TIME_NS,
+) -> tuple[list[int], list[int]]:
+    """Every (frame, in_port) in order through the VM and through the
+    kernel, maps carried over from packet to packet as on the wire:
+    the verdicts of each.  For tests whose oracle is elsewhere (a real
+    iptables) and who compare verdicts themselves."""
+    vm_rt = _VmRuntime(obj, prog_name, DEFAULT_PRANDOM)
+    _seed(vm_rt, seeds or {})
+    got_vm = [vm_rt.run(p, time_ns, port) for p, port in packets]
+    k_rt = _KernelRuntime(obj, prog_name, DEFAULT_PRANDOM, vm_rt.typed, {p for _, p in packets})
+    try:
+        _seed(k_rt, seeds or {})
+        got_k = [k_rt.run(p, time_ns, port) for p, port in packets]
+    finally:
+        k_rt.close()
+    return got_vm, got_k

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from okopy.acl import iptables
+from okopy.acl.compile import compile_rules
 from okopy.bpf.btf import Btf, map_definitions
 from okopy.bpf.elf import sections
 from okopy.policy import file as policy
@@ -75,6 +77,17 @@ SEEDS: dict[str, dict[str, list[dict[str, Any]]]] = {
     },
 }  # fmt: skip
 
+
+def acl_seeds() -> dict[str, list[dict[str, Any]]]:
+    """bpf/acl.c holding tests/rulesets/overlap.save, as `okopy import
+    iptables` writes it (the mix arrives on in_port 1: interface fa)."""
+    save = (ROOT / "tests/rulesets/overlap.save").read_text()
+    rules, default = iptables.flatten(iptables.parse_save(save, {"fa": 1, "fb": 2}))
+    return compile_rules(rules, default).maps
+
+
+SEEDS["acl"] = acl_seeds()
+
 # Maps whose seeded entries count the packets they matched: after the run,
 # each seeded entry must have matched some, which it only does when its
 # bytes are what the filter's C layout means by the JSON.
@@ -109,7 +122,7 @@ def policy_seeds(name: str, obj: bytes) -> dict[str, list[tuple[bytes, bytes]]]:
 PROGRAMS = [
     "blocklist", "ratelimit", "prefix_blocklist", "typed_maps", "tcp_firewall",
     "syn_guard", "heavy_hitters", "dns_guard", "port_knock", "identity_policy",
-    "p0f", "dapper",
+    "p0f", "dapper", "acl",
 ]  # fmt: skip
 # Filters whose drop paths the random mix must reach.
 DROPPING = [name for name in PROGRAMS if name not in ("typed_maps", "dapper")]

@@ -19,7 +19,7 @@ PKG = ROOT / "okopy"
 LAYERS: list[set[str]] = [
     {"okopy", "paths", "process"},  # okopy = okopy/__init__ (the version)
     {"netns"},
-    {"traffic"},
+    {"traffic", "acl"},
     {"bpf"},
     {"policy"},
     {"ofp"},

@@ -1,0 +1,170 @@
+"""bpf/acl.c in the VM and in the kernel: first match, connection state,
+counters, and the policy `okopy import iptables` writes."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from okopy.acl import iptables as ipt
+from okopy.acl.compile import compile_rules
+from okopy.acl.policy import PolicyOptions, from_iptables
+from okopy.bpf import vm
+from okopy.bpf.kernel import KernelProgram
+from okopy.bpf.toolchain import compile_program
+from okopy.policy.build import check as check_policy
+from okopy.policy.file import load as load_policy
+from okopy.testing.filtercases import Case, CaseFailure, run_cases
+from okopy.traffic import packets as p
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+LAN, WAN = 2, 3
+C, S, OTHER = "10.0.0.5", "198.51.100.7", "203.0.113.9"
+A, SY, F, R, PSH = p.TCP_ACK, p.TCP_SYN, p.TCP_FIN, p.TCP_RST, p.TCP_PSH
+REJECT = 16
+
+SAVE = """*filter
+:FORWARD DROP [0:0]
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -m conntrack --ctstate INVALID -j REJECT
+-A FORWARD -i lan -p tcp -m tcp --syn -j ACCEPT
+-A FORWARD -i lan -p udp -j ACCEPT
+-A FORWARD -i lan -p icmp -m icmp --icmp-type echo-request -j ACCEPT
+-A FORWARD -i lan -p 47 -j ACCEPT
+COMMIT
+"""
+
+
+def compiled(save: str = SAVE) -> tuple[dict[str, list[tuple[Any, Any]]], tuple[int, ...]]:
+    """The seeds of the rules map for 'save', and each rule's position."""
+    rules, default = ipt.flatten(ipt.parse_save(save, {"lan": LAN, "wan": WAN}))
+    acl = compile_rules(rules, default)
+    seeds = {name: [(e["key"], e["value"]) for e in entries] for name, entries in acl.maps.items()}
+    return seeds, acl.positions
+
+
+def tcp(src: str, dst: str, sp: int, dp: int, flags: int, seq: int = 1, ack: int = 0) -> bytes:
+    return p.tcp4(src, dst, sp, dp, flags, seq=seq, ack=ack)
+
+
+def icmp(src: str, dst: str, type_: int, code: int, rest: bytes, body: bytes = b"") -> bytes:
+    msg = struct.pack("!BBH", type_, code, 0) + rest + body
+    msg = msg[:2] + struct.pack("!H", p.checksum(msg)) + msg[4:]
+    return p.ethernet(p.ETH_P_IP, p.ipv4(src, dst, p.IPPROTO_ICMP, msg))
+
+
+def conn_key(a: tuple[str, int], b: tuple[str, int], proto: int) -> str:
+    lo, hi = sorted([a, b], key=lambda e: (tuple(map(int, e[0].split("."))), e[1]))
+    return json.dumps(
+        {"addr_a": lo[0], "addr_b": hi[0], "port_a": lo[1], "port_b": hi[1], "proto": proto}
+    )
+
+
+def test_connection_state_follows_conntrack(objects: dict[str, bytes]) -> None:
+    udp_out = p.udp4(C, S, 5000, 53, b"q")
+    quoted = p.ipv4(C, S, p.IPPROTO_UDP, p.udp(C, S, 5000, 53, b"q"))[:28]
+    stray_quote = p.ipv4(C, S, p.IPPROTO_UDP, p.udp(C, S, 5001, 53, b"q"))[:28]
+    key = conn_key((C, 40000), (S, 80), 6)
+    seeds, pos = compiled()
+    run_cases(objects["acl"], [
+        Case("a SYN from the LAN is NEW and accepted", tcp(C, S, 40000, 80, SY), "pass",
+             in_port=LAN, maps={"conns": {key: {"flags": 0}}, "rules": {pos[2]: {"packets": 1}}}),
+        Case("the SYN-ACK is a reply: ESTABLISHED", tcp(S, C, 80, 40000, SY | A, 9, 2), "pass",
+             in_port=WAN, maps={"conns": {key: {"flags": 1}}, "rules": {pos[0]: {"packets": 1}}}),
+        Case("the handshake's ACK", tcp(C, S, 40000, 80, A, 2, 10), "pass", in_port=LAN),
+        Case("data from the server", tcp(S, C, 80, 40000, PSH | A, 10, 2), "pass", in_port=WAN),
+        Case("a SYN from the WAN opens nothing", tcp(OTHER, C, 1234, 22, SY), "drop",
+             in_port=WAN, maps={"conns": {conn_key((OTHER, 1234), (C, 22), 6): None},
+                                "rules": {1024: {"packets": 1}}}),
+        Case("so the answer to it is INVALID", tcp(C, OTHER, 22, 1234, SY | A), REJECT,
+             in_port=LAN, maps={"rules": {pos[1]: {"packets": 1}}}),
+        Case("a stray FIN", tcp(C, S, 40001, 80, F | A), REJECT, in_port=LAN),
+        Case("a stray RST", tcp(C, S, 40001, 80, R), REJECT, in_port=LAN),
+        Case("SYN with FIN is never valid", tcp(C, S, 40000, 80, SY | F), REJECT, in_port=LAN),
+        Case("no flags at all", tcp(C, S, 40000, 80, 0), REJECT, in_port=LAN),
+        Case("a bare ACK is picked up as NEW (the --syn rule does not take it)",
+             tcp(C, S, 40002, 80, A), "drop", in_port=LAN),
+        Case("the server resets the connection", tcp(S, C, 80, 40000, R | A, 10, 2), "pass",
+             in_port=WAN, maps={"conns": {key: {"flags": 3}}}),
+        Case("a new SYN reopens it: NEW again", tcp(C, S, 40000, 80, SY, 100), "pass",
+             in_port=LAN, maps={"conns": {key: {"flags": 0}}}),
+        Case("UDP from the LAN", udp_out, "pass", in_port=LAN),
+        Case("its answer", p.udp4(S, C, 53, 5000, b"a"), "pass", in_port=WAN),
+        Case("unasked UDP from the WAN", p.udp4(S, C, 53, 5999, b"a"), "drop", in_port=WAN),
+        Case("an ICMP error about the UDP flow is RELATED",
+             icmp(S, C, 3, 3, b"\0" * 4, quoted), "pass", in_port=WAN),
+        Case("an ICMP error about nothing known is INVALID",
+             icmp(S, C, 3, 3, b"\0" * 4, stray_quote), REJECT, in_port=WAN),
+        Case("echo request", icmp(C, S, 8, 0, b"\0\x07\0\x01", b"ping"), "pass", in_port=LAN),
+        Case("echo reply", icmp(S, C, 0, 0, b"\0\x07\0\x01", b"ping"), "pass", in_port=WAN),
+        Case("an echo reply nobody asked for", icmp(S, C, 0, 0, b"\0\x08\0\x01"), REJECT,
+             in_port=WAN),
+        Case("GRE from the LAN and back", p.ethernet(p.ETH_P_IP, p.ipv4(C, S, 47, b"x" * 8)),
+             "pass", in_port=LAN),
+        Case("GRE back", p.ethernet(p.ETH_P_IP, p.ipv4(S, C, 47, b"x" * 8)), "pass",
+             in_port=WAN),
+        Case("a later fragment has no ports: INVALID for conntrack here",
+             p.ethernet(p.ETH_P_IP, p.ipv4(C, S, p.IPPROTO_TCP, b"y" * 16, frag=10)), REJECT,
+             in_port=LAN),
+        Case("IPv6 is not classified", p.tcp6("2001:db8::1", "2001:db8::2", 1, 2), "pass",
+             in_port=WAN),
+    ], seeds=seeds)  # fmt: skip
+
+
+def test_first_match_and_counters_without_state(objects: dict[str, bytes]) -> None:
+    save = """*filter
+:FORWARD ACCEPT [0:0]
+-A FORWARD -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -j DROP
+-A FORWARD -s 10.1.0.0/16 -j ACCEPT
+-A FORWARD -p tcp -m multiport --dports 20:30 -j REJECT
+-A FORWARD ! -d 192.0.2.0/24 -p udp -j DROP
+COMMIT
+"""
+    seeds, pos = compiled(save)
+    run_cases(objects["acl"], [
+        Case("rule 0 before rule 1", tcp("10.1.2.3", S, 1, 22, SY), "drop",
+             maps={"rules": {pos[0]: {"packets": 1, "bytes": 54}},
+                   "config": {0: {"track": 0}}}),
+        Case("rule 1", tcp("10.1.2.3", S, 1, 23, SY), "pass",
+             maps={"rules": {pos[1]: {"packets": 1}}}),
+        Case("rule 2", tcp("11.1.2.3", S, 1, 23, SY), REJECT),
+        Case("the policy", tcp("11.1.2.3", S, 1, 31, SY), "pass",
+             maps={"rules": {1024: {"packets": 1}}}),
+        Case("a negated destination", p.udp4(C, S, 1, 2), "drop"),
+        Case("inside the negated prefix", p.udp4(C, "192.0.2.5", 1, 2), "pass"),
+    ], seeds=seeds)  # fmt: skip
+
+
+def test_an_acl_whose_maps_are_not_written_aborts(objects: dict[str, bytes]) -> None:
+    run_cases(objects["acl"], [Case("no tries yet", p.udp4(C, S, 1, 2), "aborted")])
+    with pytest.raises(CaseFailure):
+        run_cases(objects["acl"], [Case("the oracle can fail", p.udp4(C, S, 1, 2), "pass")])
+
+
+@pytest.mark.parametrize("rules", [4096, 8192])
+def test_the_kernel_admits_large_rule_sets(tmp_path: Path, kernel_bpf: None, rules: int) -> None:
+    obj = compile_program(
+        ROOT / "bpf/acl.c", tmp_path / "acl.o", defines=[f"ACL_MAX_RULES={rules}"]
+    ).read_bytes()
+    with KernelProgram(obj) as k:
+        assert k.maps["rules"].value_size == 32
+    prog = vm.Namespace("acl").load(obj)
+    assert prog.info.kernel_verified
+
+
+def test_imported_policy_passes_check_config(tmp_path: Path, kernel_bpf: None) -> None:
+    out = tmp_path / "policy.yaml"
+    result = from_iptables(
+        (ROOT / "tests/rulesets/overlap.save").read_text(),
+        PolicyOptions(source=str(ROOT / "bpf/acl.c")),
+        ports={"fa": 1, "fb": 2},
+    )
+    out.write_text(result.text)
+    checked = check_policy(load_policy(out), verify=True)
+    sw = checked.switches["s1"]
+    assert len(sw.seeds) == result.acl.entry_count()
+    assert checked.programs["acl"].prog_id == 1

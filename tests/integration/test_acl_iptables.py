@@ -1,0 +1,136 @@
+"""The kernel as oracle: the same iptables-save in a real iptables and in
+bpf/acl.c, the same traffic through both, the same fate for every packet.
+
+iptables runs in a namespace that forwards between two links (its FORWARD
+chain sees every packet); bpf/acl.c runs the maps `okopy import iptables`
+writes, in libokovm and in the kernel (BPF_PROG_TEST_RUN), and in the
+patched switch under the controller, with the policy the import wrote.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from okopy.acl import iptables as ipt
+from okopy.acl.compile import compile_rules
+from okopy.acl.policy import PolicyOptions, from_iptables
+from okopy.acl.rules import VERDICT_PASS, AclRule
+from okopy.bpf.toolchain import compile_program
+from okopy.ovs.instance import OvsInstance
+from okopy.testing import acl as wire
+from okopy.testing.filtercases import run_verdicts
+from okopy.testing.fixtures import BRIDGE, HostFactory
+
+from .test_controller_programs import controlling
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SAVE = (ROOT / "tests/rulesets/overlap.save").read_text()
+# in_ports of the two sides: devices the kernel's test runner can present.
+PORTS = {"fa": 1, "fb": 2}
+N_PACKETS = 10_000
+
+
+@pytest.fixture(scope="module")
+def acl_object(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    out = tmp_path_factory.mktemp("acl") / "acl.o"
+    return compile_program(ROOT / "bpf/acl.c", out).read_bytes()
+
+
+def okopy_verdicts(
+    obj: bytes, rules: Sequence[AclRule], default: int, packets: Sequence[wire.WirePacket]
+) -> tuple[list[int], list[int]]:
+    acl = compile_rules(rules, default)
+    seeds = {name: [(e["key"], e["value"]) for e in entries] for name, entries in acl.maps.items()}
+    side_port = {wire.SIDE_A: PORTS["fa"], wire.SIDE_B: PORTS["fb"]}
+    return run_verdicts(obj, [(wire.frame(p), side_port[p.side]) for p in packets], seeds=seeds)
+
+
+def disagreements(
+    packets: Sequence[wire.WirePacket], fates: Sequence[bool], verdicts: Sequence[int]
+) -> list[str]:
+    return [
+        f"packet {i} ({p.what}, from side {p.side}): iptables "
+        f"{'delivered' if fate else 'dropped'} it, bpf/acl.c gave verdict {v}"
+        for i, (p, fate, v) in enumerate(zip(packets, fates, verdicts, strict=True))
+        if fate != (v == VERDICT_PASS)
+    ]
+
+
+@pytest.mark.parametrize("iptables", ["iptables", "iptables-legacy"])
+def test_acl_agrees_with_iptables(acl_object: bytes, iptables: str) -> None:
+    rules, default = ipt.flatten(ipt.parse_save(SAVE, PORTS))
+    packets = wire.conversations(rules, seed=11, count=N_PACKETS)
+    kernel = wire.IptablesWire(SAVE, iptables)
+    try:
+        fates = kernel.fates(packets)
+    finally:
+        kernel.close()
+    in_vm, in_kernel = okopy_verdicts(acl_object, rules, default, packets)
+    assert len(packets) >= N_PACKETS
+    # Traffic that exercises the rule set: much delivered, much dropped.
+    assert 0.2 < sum(fates) / len(fates) < 0.9, collections.Counter(fates)
+    problems = disagreements(packets, fates, in_vm)
+    assert not problems, "\n".join(problems[:20])
+    assert in_kernel == in_vm
+
+
+def test_a_wrong_translation_is_caught(acl_object: bytes) -> None:
+    """The comparison can fail: one rule's verdict flipped on okopy's side."""
+    rules, default = ipt.flatten(ipt.parse_save(SAVE, PORTS))
+    packets = wire.conversations(rules, seed=12, count=3000)
+    kernel = wire.IptablesWire(SAVE)
+    try:
+        fates = kernel.fates(packets)
+    finally:
+        kernel.close()
+    # The ESTABLISHED,RELATED rule becomes a drop.
+    wrong = [AclRule(r.match, 1 if i == 1 else r.verdict, r.origin) for i, r in enumerate(rules)]
+    in_vm, _ = okopy_verdicts(acl_object, wrong, default, packets)
+    assert len(disagreements(packets, fates, in_vm)) > 100
+
+
+def test_switch_runs_the_imported_policy_like_iptables(
+    switch: OvsInstance,
+    add_host: HostFactory,
+    tmp_path: Path,
+) -> None:
+    """`okopy import iptables` -> the controller -> the patched switch:
+    the same fates as iptables, packet by packet, through the real
+    datapath (bpf(prog,drop_unless=pass) then normal)."""
+    result = from_iptables(
+        SAVE, PolicyOptions(source=str(ROOT / "bpf/acl.c")), ports={"fa": 1, "fb": 2}
+    )
+    entries = result.acl.entry_count()
+    rules, _ = ipt.flatten(ipt.parse_save(SAVE, PORTS))
+    packets = wire.conversations(rules, seed=13, count=1500)
+    kernel = wire.IptablesWire(SAVE)
+    try:
+        fates = kernel.fates(packets)
+    finally:
+        kernel.close()
+    with controlling(
+        switch, add_host, tmp_path, result.text, f"2 AddFlow, 1 LoadProgram, {entries} UpdateMap"
+    ) as (_, hosts):
+        sides = {
+            wire.SIDE_A: (f"/run/netns/{hosts[0].ns.name}", "eth0"),
+            wire.SIDE_B: (f"/run/netns/{hosts[1].ns.name}", "eth0"),
+        }
+        macs = {
+            wire.SIDE_A: (bytes.fromhex("020000aa0001"), bytes.fromhex("020000bb0001")),
+            wire.SIDE_B: (bytes.fromhex("020000bb0002"), bytes.fromhex("020000aa0002")),
+        }
+        through_switch = wire.send_and_listen(sides, packets, macs, settle=0.05)
+        flows = switch.ofctl("-O", "OpenFlow13", "dump-flows", BRIDGE)
+    wrong = [
+        f"packet {i} ({p.what}, side {p.side}): iptables "
+        f"{'delivered' if a else 'dropped'} it, the switch "
+        f"{'delivered' if b else 'dropped'} it"
+        for i, (p, a, b) in enumerate(zip(packets, fates, through_switch, strict=True))
+        if a != b
+    ]
+    assert not wrong, "\n".join(wrong[:20]) + "\n" + flows
+    assert 0.2 < sum(fates) / len(fates) < 0.9

@@ -1,0 +1,580 @@
+"""The ACL compiler and the iptables translation, without a kernel.
+
+The compiled maps are read back by okopy.acl.compile.classify (the
+lookups bpf/acl.c makes, done in Python) and compared with the rules
+read in order; the flattening of chains is compared with an interpreter
+of iptables' own walk (jumps, gotos, returns at run time).  The kernel is
+the oracle for both in tests/integration/test_acl_iptables.py.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import yaml
+
+from okopy.acl import iptables as ipt
+from okopy.acl.compile import (
+    allocate,
+    changed_entries,
+    classify,
+    compile_rules,
+    previous_positions,
+)
+from okopy.acl.rules import (
+    FIELD,
+    FIELDS,
+    VERDICT_DROP,
+    VERDICT_PASS,
+    VERDICT_REJECT,
+    AclError,
+    AclRule,
+    Match,
+    first_match,
+)
+from okopy.acl.sets import IntSet, block
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+# -- sets ---------------------------------------------------------------
+
+
+def test_intset_merges_and_complements() -> None:
+    s = IntSet.of(16, [(3, 5), (6, 7), (10, 10), (0, 0)])
+    assert s.spans == ((0, 0), (3, 7), (10, 10))
+    assert s.complement().spans == ((1, 2), (8, 9), (11, 15))
+    assert s.complement().complement() == s
+    assert s.intersect(IntSet.of(16, [(5, 11)])).spans == ((5, 7), (10, 10))
+    assert IntSet.everything(16).full
+    assert IntSet.of(16, []).empty
+    assert 4 in s
+    assert 8 not in s
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_prefixes_cover_exactly_with_maximal_blocks(seed: int) -> None:
+    rng = random.Random(seed)
+    s = IntSet.of(256, [(a, a + rng.randrange(40)) for a in rng.sample(range(256), 6)])
+    blocks = s.prefixes(8)
+    covered: set[int] = set()
+    for value, plen in blocks:
+        lo, hi = block(value, plen, 8)
+        assert lo == value, "blocks are given by their start"
+        assert not covered & set(range(lo, hi + 1)), "blocks overlap"
+        covered |= set(range(lo, hi + 1))
+    assert covered == set(s)
+    # Maximal: a block's parent is never inside the set.
+    for value, plen in blocks:
+        if plen:
+            plo, phi = block(value, plen - 1, 8)
+            assert not s.covers(plo, phi)
+
+
+def test_a_negated_prefix_is_one_trie_entry() -> None:
+    rules = [AclRule(Match.of(src=_net("192.168.0.0/16").complement()), VERDICT_DROP)]
+    acl = compile_rules(rules, VERDICT_PASS)
+    assert len(acl.maps["src"]) == 2  # the root and 192.168.0.0/16
+    assert classify(acl, _pkt(src="10.0.0.1"))[0] == VERDICT_DROP
+    assert classify(acl, _pkt(src="192.168.3.4"))[0] == VERDICT_PASS
+
+
+# -- the compiler against first match -----------------------------------
+
+
+def _net(text: str) -> IntSet:
+    return ipt._address(text)
+
+
+def _ip(text: str) -> int:
+    return _net(text).spans[0][0]
+
+
+def _pkt(**fields: object) -> dict[str, int | None]:
+    out: dict[str, int | None] = {
+        "in_port": 1,
+        "src": 1,
+        "dst": 1,
+        "proto": 6,
+        "sport": 1000,
+        "dport": 80,
+        "flags": 0x10,
+        "state": 1,
+    }
+    for k, v in fields.items():
+        out[k] = _ip(v) if isinstance(v, str) else v  # type: ignore[assignment]
+    return out
+
+
+def _random_set(rng: random.Random, name: str) -> IntSet:
+    f = FIELD[name]
+    if f.trie_bits:
+        plen = rng.randrange(f.trie_bits // 2, f.trie_bits + 1)
+        base = rng.getrandbits(f.trie_bits) & ~((1 << (f.trie_bits - plen)) - 1)
+        lo, hi = block(base, plen, f.trie_bits)
+        s = IntSet.of(
+            f.size,
+            [(lo, hi)]
+            if rng.random() < 0.7
+            else [(lo, min(f.size - 1, lo + rng.randrange(1 << 12)))],
+        )
+    else:
+        s = IntSet.values(f.size, rng.sample(range(f.size), rng.randrange(1, 4)))
+    return s.complement() if rng.random() < 0.25 else s
+
+
+def _random_rules(rng: random.Random, n: int) -> list[AclRule]:
+    rules = []
+    for i in range(n):
+        chosen = rng.sample([f.name for f in FIELDS], rng.randrange(0, 4))
+        m = Match.of(**{name: _random_set(rng, name) for name in chosen})
+        rules.append(
+            AclRule(m, rng.choice([VERDICT_PASS, VERDICT_DROP, VERDICT_REJECT]), f"rule {i}")
+        )
+    return rules
+
+
+def _random_packet(rng: random.Random, rules: list[AclRule]) -> dict[str, int | None]:
+    pkt: dict[str, int | None] = {}
+    for f in FIELDS:
+        edges = [
+            v
+            for r in rules
+            if f.name in r.match.sets
+            for lo, hi in r.match.sets[f.name].spans
+            for v in (lo - 1, lo, hi, hi + 1)
+        ]
+        edges = [v for v in edges if 0 <= v < f.size]
+        if edges and rng.random() < 0.8:
+            pkt[f.name] = rng.choice(edges)
+        else:
+            pkt[f.name] = rng.randrange(f.size)
+    if rng.random() < 0.1:
+        # A later fragment, or UDP: no ports or no flags.
+        pkt["sport"] = pkt["dport"] = pkt["flags"] = None
+    elif rng.random() < 0.2:
+        pkt["flags"] = None
+    return pkt
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_compiled_maps_classify_like_the_rules_in_order(seed: int) -> None:
+    rng = random.Random(seed)
+    rules = _random_rules(rng, rng.randrange(1, 150))
+    default = rng.choice([VERDICT_PASS, VERDICT_DROP])
+    acl = compile_rules(rules, default)
+    for _ in range(300):
+        pkt = _random_packet(rng, rules)
+        assert classify(acl, pkt) == first_match(rules, default, pkt), pkt
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_positions_kept_from_a_previous_translation_classify_the_same(seed: int) -> None:
+    rng = random.Random(seed)
+    rules = _random_rules(rng, 60)
+    first = compile_rules(rules, VERDICT_DROP)
+    edited = list(rules)
+    for _ in range(5):
+        edited.insert(rng.randrange(len(edited) + 1), _random_rules(rng, 1)[0])
+        edited.pop(rng.randrange(len(edited)))
+    previous = previous_positions(first.maps["rules"])
+    again = compile_rules(edited, VERDICT_DROP, previous=previous)
+    assert list(again.positions) == sorted(set(again.positions))
+    kept = sum(
+        1 for r, p in zip(edited, again.positions, strict=True) if previous.get(r.rule_id) == p
+    )
+    assert kept >= len(edited) - 10
+    for _ in range(200):
+        pkt = _random_packet(rng, edited)
+        assert classify(again, pkt) == first_match(edited, VERDICT_DROP, pkt), pkt
+
+
+def test_allocation_leaves_room_and_moves_few_rules() -> None:
+    assert allocate([1, 2, 3], {}, 1024) == [2, 6, 10]
+    # Before the first, in the room left there.
+    assert allocate([9, 1, 2, 3], {1: 2, 2: 6, 3: 10}, 1024) == [0, 2, 6, 10]
+    # A rule between two others takes the room between them.
+    assert allocate([1, 9, 2, 3], {1: 0, 2: 4, 3: 8}, 1024) == [0, 2, 4, 8]
+    # At the end, after a gap.
+    assert allocate([1, 2, 3, 9], {1: 0, 2: 4, 3: 8}, 1024) == [0, 4, 8, 12]
+    # No room before the first: the neighbour moves, nothing else.
+    assert allocate([9, 1, 2, 3], {1: 0, 2: 4, 3: 8}, 1024) == [0, 2, 4, 8]
+    # A full ACL is packed.
+    assert allocate(list(range(64)), {}, 64) == list(range(64))
+    with pytest.raises(AclError, match="65 rules, the ACL holds 64"):
+        allocate(list(range(65)), {}, 64)
+
+
+def test_rules_beyond_the_limit_are_refused() -> None:
+    rules = [AclRule(Match(), VERDICT_PASS)] * 65
+    with pytest.raises(AclError, match="65 rules after expansion, the ACL holds 64"):
+        compile_rules(rules, VERDICT_DROP, max_rules=64)
+    with pytest.raises(AclError, match="multiple of 64"):
+        compile_rules(rules, VERDICT_DROP, max_rules=100)
+    assert compile_rules(rules, VERDICT_DROP, max_rules=128).rules == 65
+
+
+def test_state_tracking_is_on_only_when_a_rule_reads_the_state() -> None:
+    plain = compile_rules([AclRule(Match.of(proto=IntSet.values(256, [6])), 2)], 1)
+    assert plain.maps["config"] == [{"key": 0, "value": {}}]
+    st = compile_rules([AclRule(Match.of(state=IntSet.values(5, [2])), 2)], 1)
+    assert st.maps["config"] == [{"key": 0, "value": {"track": 1}}]
+    assert st.maps["rules"][-1] == {"key": 1024, "value": {"verdict": 1}}
+
+
+# -- iptables-save: parsing ---------------------------------------------
+
+HEAD = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+
+
+def _parse(body: str, **kw: object) -> ipt.Ruleset:
+    return ipt.parse_save(HEAD + body + "COMMIT\n", **kw)  # type: ignore[arg-type]
+
+
+def _flat(body: str, **kw: object) -> tuple[list[AclRule], int]:
+    return ipt.flatten(_parse(body, **kw))
+
+
+def test_parses_the_usual_matches() -> None:
+    rules, default = _flat(
+        "-A FORWARD -s 10.0.0.0/8 -d 192.0.2.1/32 -p tcp -m tcp --sport 1024:65535 "
+        "--dport 22 -j ACCEPT\n"
+        "-A FORWARD -i eth0 -p udp -m multiport --dports 53,123:124 -j DROP\n"
+        "-A FORWARD -p icmp -m icmp --icmp-type echo-request -j ACCEPT\n"
+        "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+        "-A FORWARD -p tcp -m tcp --tcp-flags SYN,RST SYN -j REJECT --reject-with tcp-reset\n"
+        '-A FORWARD -m comment --comment "the rest" -j DROP\n',
+        ports={"eth0": 7},
+    )
+    assert default == VERDICT_DROP
+    assert [r.verdict for r in rules] == [2, 1, 2, 2, 16, 1]
+    m = rules[0].match
+    assert m.allowed("src") == _net("10.0.0.0/8")
+    assert m.allowed("dst") == _net("192.0.2.1")
+    assert m.allowed("sport").spans == ((1024, 65535),)
+    assert m.allowed("dport").spans == ((22, 22),)
+    assert rules[1].match.allowed("in_port").spans == ((7, 7),)
+    assert rules[1].match.allowed("dport").spans == ((53, 53), (123, 124))
+    assert rules[2].match.allowed("sport").spans == ((8, 8),)
+    assert "dport" not in rules[2].match.sets  # every code
+    assert rules[3].match.allowed("state").spans == ((2, 3),)
+    assert set(rules[4].match.allowed("flags")) == {b for b in range(256) if b & 0x06 == 0x02}
+    assert rules[5].match.sets == {}
+    assert "line 10" in rules[5].origin
+    assert "the rest" in rules[5].origin
+
+
+def test_negations_and_either_port() -> None:
+    rules, _ = _flat(
+        "-A FORWARD ! -s 10.0.0.0/8 -p tcp -m tcp ! --dport 80 -j ACCEPT\n"
+        "-A FORWARD -p udp -m multiport --ports 53 -j ACCEPT\n"
+        "-A FORWARD ! -p tcp -j DROP\n"
+    )
+    assert rules[0].match.allowed("src") == _net("10.0.0.0/8").complement()
+    assert 80 not in rules[0].match.allowed("dport")
+    assert 81 in rules[0].match.allowed("dport")
+    # --ports: the source port or the destination port, two rules.
+    assert [set(r.match.sets) for r in rules[1:3]] == [{"proto", "sport"}, {"proto", "dport"}]
+    assert 6 not in rules[3].match.allowed("proto")
+    assert 17 in rules[3].match.allowed("proto")
+
+
+def test_iptables_save_counters_and_comments_are_read() -> None:
+    rules, _ = ipt.flatten(
+        ipt.parse_save(
+            "# Generated by iptables-save\n*filter\n:FORWARD ACCEPT [5:300]\n"
+            "[3:120] -A FORWARD -s 10.0.0.1/32 -j DROP\nCOMMIT\n# Completed\n"
+        )
+    )
+    assert len(rules) == 1
+    assert rules[0].verdict == VERDICT_DROP
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("-A FORWARD -m limit --limit 5/s -j ACCEPT\n", "line 5: match -m limit is not supported"),
+    ("-A FORWARD -o eth1 -j ACCEPT\n", "line 5: -o .* is not supported"),
+    ("-A FORWARD -p tcp -j MARK --set-mark 1\n", "line 5: target MARK is not supported"),
+    ("-A FORWARD -j nowhere\n", "line 5: target nowhere is not a chain"),
+    ("-A FORWARD -i eth9 -j DROP\n", "line 5: interface 'eth9' has no port number: give --port"),
+    ("-A FORWARD --dport 22 -j DROP\n", "line 5: --dport needs -m tcp"),
+    ("-A FORWARD -p icmp -m tcp --dport 22 -j DROP\n", "line 5: --dport needs -p tcp or -p udp"),
+    ("-A FORWARD -s 10.0.0.300 -j DROP\n", "line 5: '10.0.0.300' is not an IPv4 address"),
+    ("-A FORWARD -s example.org -j DROP\n", "host names"),
+    ("-A FORWARD -p tcp -m tcp --dport 90:80 -j DROP\n", "runs backwards"),
+    ("-A FORWARD -m conntrack --ctstate DNAT -j DROP\n", "connection state 'DNAT' is not supported"),
+    ("-A FORWARD ! ! -s 10.0.0.1 -j DROP\n", "'!' twice"),
+    ("-A NOPE -j DROP\n", "line 5: chain NOPE is not declared"),
+    ("-I FORWARD -j DROP\n", "line 5: expected '-A CHAIN ...'"),
+    ("-A FORWARD -p tcp -m tcp --tcp-flags SYN,BOGUS SYN -j DROP\n", "unknown TCP flag 'BOGUS'"),
+    ("-A FORWARD -p frobnicate -j DROP\n", "unknown protocol 'frobnicate'"),
+    ("-A FORWARD -p icmp -m icmp --icmp-type nonsense -j DROP\n", "unknown ICMP type"),
+    ("-A FORWARD -s 'unterminated -j DROP\n", "line 5: No closing quotation"),
+])  # fmt: skip
+def test_what_cannot_be_translated_is_named_with_its_line(body: str, message: str) -> None:
+    with pytest.raises(ipt.IptablesError, match=message):
+        _parse(body)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ipt.IptablesError) as e:
+        _parse("-A FORWARD -m limit -j ACCEPT\n-A FORWARD -m recent -j DROP\n")
+    assert [p.split(":")[0] for p in e.value.problems] == ["line 5", "line 6"]
+
+
+def test_skip_unsupported_leaves_rules_out_and_lists_them() -> None:
+    rs = _parse(
+        "-A FORWARD -m limit --limit 1/s -j ACCEPT\n-A FORWARD -p tcp -j ACCEPT\n",
+        skip_unsupported=True,
+    )
+    assert len(rs.skipped) == 1
+    assert "line 5: match -m limit" in rs.skipped[0]
+    rules, _ = ipt.flatten(rs)
+    assert len(rules) == 1
+
+
+def test_other_tables_with_rules_are_refused_unless_skipped() -> None:
+    text = (
+        HEAD + "-A FORWARD -j ACCEPT\nCOMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n"
+        "-A PREROUTING -j DNAT --to 10.0.0.1\nCOMMIT\n*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n"
+    )
+    with pytest.raises(ipt.IptablesError, match="table nat: 1 rule"):
+        ipt.parse_save(text)
+    assert ipt.parse_save(text, skip_unsupported=True).skipped == [
+        "table nat: 1 rule(s) not translated (only the filter table is)"
+    ]
+
+
+def test_log_rules_are_noted_not_translated() -> None:
+    rs = _parse('-A FORWARD -j LOG --log-prefix "x: "\n-A FORWARD -s 10.0.0.1 -j ACCEPT\n')
+    assert rs.notes == ["line 5: LOG: does not decide a packet's fate, not translated"]
+    assert len(ipt.flatten(rs)[0]) == 1
+
+
+def test_chain_loops_and_user_chains_as_start_are_refused() -> None:
+    rs = ipt.parse_save(
+        "*filter\n:FORWARD ACCEPT [0:0]\n:a - [0:0]\n:b - [0:0]\n"
+        "-A FORWARD -j a\n-A a -j b\n-A b -j a\nCOMMIT\n"
+    )
+    with pytest.raises(ipt.IptablesError, match="chain a jumps back to itself"):
+        ipt.flatten(rs)
+    with pytest.raises(ipt.IptablesError, match="user chain"):
+        ipt.flatten(rs, "a")
+    with pytest.raises(ipt.IptablesError, match="chain INPUT is not in the filter table"):
+        ipt.flatten(rs, "INPUT")
+
+
+def test_no_filter_table() -> None:
+    with pytest.raises(ipt.IptablesError, match="no filter table"):
+        ipt.parse_save("# nothing\n")
+    with pytest.raises(ipt.IptablesError, match="outside a table"):
+        ipt.parse_save(":FORWARD ACCEPT [0:0]\n")
+
+
+# -- flattening against iptables' own walk ------------------------------
+
+
+def _walk(rs: ipt.Ruleset, chain: str, pkt: Mapping[str, int | None]) -> int:
+    """iptables' traversal, at run time: a stack of return points."""
+    stack: list[tuple[str, int]] = []
+    name, i = chain, 0
+    while True:
+        rules = rs.chains[name]
+        if i >= len(rules):
+            if not stack:
+                return ipt.TERMINAL[rs.policies[chain] or "ACCEPT"]
+            name, i = stack.pop()
+            continue
+        r = rules[i]
+        i += 1
+        if not any(m.matches(pkt) for m in r.alternatives):
+            continue
+        if r.target in ipt.TERMINAL:
+            return ipt.TERMINAL[r.target]
+        if r.target == "RETURN":
+            if not stack:
+                return ipt.TERMINAL[rs.policies[chain] or "ACCEPT"]
+            name, i = stack.pop()
+        elif r.target in rs.chains:
+            if not r.goto:
+                stack.append((name, i))
+            name, i = r.target, 0
+
+
+def _random_save(rng: random.Random) -> str:
+    chains = ["c1", "c2", "c3"]
+    matches = [
+        "-s 10.0.0.0/8",
+        "! -s 10.1.0.0/16",
+        "-d 192.0.2.0/24",
+        "-p tcp",
+        "-p udp",
+        "-p tcp -m tcp --dport 22",
+        "-p tcp -m tcp ! --sport 1000:2000",
+        "-m conntrack --ctstate NEW",
+        "-m state --state ESTABLISHED,RELATED",
+        "-p udp -m multiport --ports 53,5353",
+        "-i p1",
+        "! -i p2",
+        "",
+    ]
+    lines = [":FORWARD " + rng.choice(["ACCEPT", "DROP"]) + " [0:0]"]
+    lines += [f":{c} - [0:0]" for c in chains]
+    for ci, chain in enumerate(["FORWARD", *chains]):
+        for _ in range(rng.randrange(2, 7)):
+            m = " ".join(rng.sample(matches, rng.randrange(0, 3)))
+            targets = ["ACCEPT", "DROP", "REJECT", "RETURN"]
+            # Jumps only forward: no loops.
+            targets += [c for c in chains[ci:]] * 2
+            t = rng.choice(targets)
+            verb = "-g" if t in chains and rng.random() < 0.3 else "-j"
+            lines.append(f"-A {chain} {m} {verb} {t}")
+    return "*filter\n" + "\n".join(lines) + "\nCOMMIT\n"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_flattened_rules_decide_like_iptables_walks(seed: int) -> None:
+    rng = random.Random(seed)
+    text = _random_save(rng)
+    rs = ipt.parse_save(text, ports={"p1": 1, "p2": 2})
+    rules, default = ipt.flatten(rs)
+    acl = compile_rules(rules, default)
+    for _ in range(300):
+        pkt: dict[str, int | None] = {
+            "in_port": rng.choice([1, 2, 3]),
+            "src": rng.choice([_ip("10.1.2.3"), _ip("10.9.9.9"), _ip("11.0.0.1")]),
+            "dst": rng.choice([_ip("192.0.2.7"), _ip("8.8.8.8")]),
+            "proto": rng.choice([6, 17, 1]),
+            "sport": rng.choice([999, 1000, 1500, 2001, 53]),
+            "dport": rng.choice([22, 53, 5353, 80]),
+            "flags": rng.choice([None, 2, 0x10]),
+            "state": rng.randrange(5),
+        }
+        want = _walk(rs, "FORWARD", pkt)
+        assert first_match(rules, default, pkt)[0] == want, (text, pkt)
+        assert classify(acl, pkt)[0] == want, (text, pkt)
+
+
+# -- okopy import iptables ----------------------------------------------
+
+
+def _okopy(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "okopy", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_import_writes_a_policy(tmp_path: Path) -> None:
+    save = tmp_path / "fw.save"
+    save.write_text(
+        HEAD + "-A FORWARD -i lan -p tcp -m tcp --dport 22 -j ACCEPT\n-A FORWARD -j LOG\nCOMMIT\n"
+    )
+    out = tmp_path / "policy.yaml"
+    done = _okopy(
+        "import",
+        "iptables",
+        str(save),
+        "--port",
+        "lan=3",
+        "-o",
+        str(out),
+        "--switch",
+        "edge",
+        "--dpid",
+        "0x2a",
+        "--then",
+        "2",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "note: line 6: LOG" in done.stderr
+    assert f"{out}: 1 ACL rules" in done.stderr
+    policy = yaml.safe_load(out.read_text())
+    assert Path(policy["programs"]["acl"]["source"]).resolve() == ROOT / "bpf/acl.c"
+    sw = policy["switches"]["edge"]
+    assert sw["dpid"] == 0x2A
+    rules = sw["maps"]["acl"]["rules"]
+    assert rules[0]["key"] == 2
+    assert rules[0]["value"]["verdict"] == VERDICT_PASS
+    assert rules[0]["value"]["id"] > 0
+    assert rules[1] == {"key": 1024, "value": {"verdict": 1}}
+    assert sw["flows"][0]["actions"] == [
+        {"bpf": {"prog": "acl", "drop_unless": "pass"}},
+        {"output": 2},
+    ]
+    assert "# ACCEPT line 5: -A FORWARD -i lan" in out.read_text()
+
+
+def test_import_errors_and_standard_streams(tmp_path: Path) -> None:
+    done = _okopy("import", "iptables", "-", stdin=HEAD + "-A FORWARD -m recent -j DROP\nCOMMIT\n")
+    assert done.returncode == 1
+    assert "okopy: error: line 5: match -m recent is not supported" in done.stderr
+    assert done.stdout == ""
+    done = _okopy(
+        "import",
+        "iptables",
+        "-",
+        "--skip-unsupported",
+        stdin=HEAD + "-A FORWARD -m recent -j DROP\nCOMMIT\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "skipped: line 5: match -m recent" in done.stderr
+    assert "# skipped: line 5" in done.stdout
+    assert yaml.safe_load(done.stdout)["version"] == 1
+    done = _okopy("import", "iptables", str(tmp_path / "missing.save"))
+    assert done.returncode == 1
+    assert "missing.save: No such file" in done.stderr
+    done = _okopy("import", "iptables", "-", "--port", "eth0", stdin=HEAD + "COMMIT\n")
+    assert done.returncode == 1
+    assert "expected NAME=NUMBER" in done.stderr
+    done = _okopy("import", "iptables", "-", "--then", "sideways", stdin=HEAD + "COMMIT\n")
+    assert done.returncode == 1
+    assert "action 'sideways'" in done.stderr
+
+
+def test_one_rule_changed_is_a_few_map_writes(tmp_path: Path) -> None:
+    """Against the previous policy, adding, removing or moving one rule
+    changes a handful of entries; the rest keep their positions."""
+    body = "".join(
+        f"-A FORWARD -s 10.{i}.0.0/16 -p tcp -m tcp --dport {1000 + i} -j ACCEPT\n"
+        for i in range(100)
+    )
+    first = tmp_path / "first.yaml"
+    save = tmp_path / "fw.save"
+    save.write_text(HEAD + body + "COMMIT\n")
+    assert _okopy("import", "iptables", str(save), "-o", str(first)).returncode == 0
+    edits = {
+        "added": body.replace(
+            "-A FORWARD -s 10.50.",
+            "-A FORWARD -s 172.16.0.0/12 -p udp -j DROP\n-A FORWARD -s 10.50.",
+            1,
+        ),
+        "removed": body.replace(
+            "-A FORWARD -s 10.7.0.0/16 -p tcp -m tcp --dport 1007 -j ACCEPT\n", ""
+        ),
+        "moved": "-A FORWARD -s 10.99.0.0/16 -p tcp -m tcp --dport 1099 -j ACCEPT\n"
+        + body.replace("-A FORWARD -s 10.99.0.0/16 -p tcp -m tcp --dport 1099 -j ACCEPT\n", ""),
+    }
+    old = yaml.safe_load(first.read_text())["switches"]["s1"]["maps"]["acl"]
+    for what, text in edits.items():
+        save.write_text(HEAD + text + "COMMIT\n")
+        out = tmp_path / f"{what}.yaml"
+        done = _okopy("import", "iptables", str(save), "--previous", str(first), "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        new = yaml.safe_load(out.read_text())["switches"]["s1"]["maps"]["acl"]
+        written, deleted = changed_entries(old, new)
+        assert f"against {first}: {written} map entries written, {deleted} deleted" in done.stderr
+        assert written + deleted <= 10, (what, written, deleted)
+        assert written + deleted >= 3, what
+    done = _okopy("import", "iptables", str(save), "--previous", str(save))
+    assert done.returncode == 1
+    assert "the previous policy has no map entries of program acl" in done.stderr
