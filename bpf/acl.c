@@ -19,7 +19,11 @@
  *                            type)
  *   ACL_F_DPORT    dport     LPM trie on the 16-bit destination port
  *                            (ICMP: the code)
- *   ACL_F_FLAGS    flags     array, by the TCP flags byte (0 for others)
+ *   ACL_F_FLAGS    flags     LPM trie on the TCP flags byte, its bits
+ *                            reordered SYN ACK RST FIN PSH URG ECE CWR
+ *                            (most significant first), so that the
+ *                            usual masks are prefixes: --syn (SYN, RST,
+ *                            ACK, FIN) is one entry
  *   ACL_F_STATE    state     array, by connection state (ACL_ST_*)
  * A field's entry holds the rules that allow every value the entry
  * covers: for a trie, the compiler writes each prefix of each rule's
@@ -27,8 +31,9 @@
  * longest match answers for the value.  A miss allows no rule.  Rules
  * that do not look at a field at all are in that field's vector of the
  * 'any' map instead (one write for a wildcard).  Non-first fragments and
- * truncated transport headers have no ports and no flags: only rules that
- * do not look at those match them, as in iptables.
+ * truncated transport headers have no ports and no flags, and packets
+ * other than TCP no flags: only rules that do not look at those match
+ * them, as in iptables.
  *
  * Connection state (only when config.track is set) follows the kernel's
  * conntrack as iptables sees it, for the packets this filter sees:
@@ -49,10 +54,12 @@
  * tracked (as with nf_conntrack_tcp_be_liberal=1).
  *
  * Maps:
- *   in_port, src, dst, sport, dport  LPM tries -> struct acl_bits
+ *   in_port, src, dst, sport, dport, flags
+ *              LPM tries -> struct acl_bits
  *   proto      array[256] of struct acl_bits
- *   flags      array[257] of struct acl_bits (ACL_NO_FLAGS: no TCP header)
- *   state                            array[ACL_ST_N] of struct acl_bits
+ *   state      array[ACL_ST_N] of struct acl_bits
+ *   none       array[1] of struct acl_bits, never written: the vector of
+ *              a field the packet does not have
  *   any        array[1] of struct acl_any: per field, the rules that do
  *              not look at it
  *   rules      array[ACL_MAX_RULES + 1] of struct acl_rule: each rule's
@@ -96,10 +103,6 @@
  * bpf_verdict says otherwise. */
 #define ACL_VERDICT_REJECT 16
 
-/* The entry of the flags array for packets without TCP flags, and the
- * vector of the ports of packets without ports: never written, so only
- * rules that look at neither match such packets. */
-#define ACL_NO_FLAGS 256
 
 enum acl_field {
     ACL_F_IN_PORT,
@@ -160,6 +163,11 @@ struct acl_key16 {
     okopy_be16 value;
 } __attribute__((packed));
 
+struct acl_key8 {
+    __u32 prefixlen;
+    __u8 value;
+} __attribute__((packed));
+
 /* acl_conn.flags bits. */
 #define ACL_CONN_SEEN_REPLY 1
 #define ACL_CONN_CLOSED 2       /* reset, or FIN both ways */
@@ -197,7 +205,8 @@ ACL_LPM(dst, struct acl_key_addr);
 ACL_LPM(sport, struct acl_key16);
 ACL_LPM(dport, struct acl_key16);
 ACL_ARRAY(proto, 256, struct acl_bits);
-ACL_ARRAY(flags, ACL_NO_FLAGS + 1, struct acl_bits);
+ACL_LPM(flags, struct acl_key8);
+ACL_ARRAY(none, 1, struct acl_bits);
 ACL_ARRAY(state, ACL_ST_N, struct acl_bits);
 ACL_ARRAY(any, 1, struct acl_any);
 ACL_ARRAY(rules, ACL_MAX_RULES + 1, struct acl_rule);
@@ -234,6 +243,16 @@ lowest_bit(__u64 v)
     x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
     x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
     return (x * 0x0101010101010101ULL) >> 56;
+}
+
+/* The TCP flags byte as the flags trie keys it: SYN ACK RST FIN PSH URG
+ * ECE CWR, most significant bit first. */
+static __always_inline __u8
+flags_key(__u8 f)
+{
+    return ((f & 0x02) << 6) | ((f & 0x10) << 2) | ((f & 0x04) << 3)
+           | ((f & 0x01) << 4) | (f & 0x08) | ((f & 0x20) >> 3)
+           | ((f & 0x40) >> 5) | ((f & 0x80) >> 7);
 }
 
 static __always_inline int
@@ -478,6 +497,7 @@ int acl(struct xdp_md *ctx)
     struct acl_key_addr kaddr;
     struct acl_key16 kport;
     struct acl_key32 kport32;
+    struct acl_key8 kflags;
     const struct acl_config *cfg;
     const struct acl_any *anyv;
     struct acl_rule *rule;
@@ -508,8 +528,8 @@ int acl(struct xdp_md *ctx)
     v[ACL_F_DST] = bpf_map_lookup_elem(&dst, &kaddr);
     idx = p.proto;
     v[ACL_F_PROTO] = bpf_map_lookup_elem(&proto, &idx);
-    idx = p.has_l4 && p.proto == IPPROTO_TCP ? p.tcp_flags : ACL_NO_FLAGS;
-    v[ACL_F_FLAGS] = bpf_map_lookup_elem(&flags, &idx);
+    /* A packet without ports (or flags) matches no rule that looks at
+     * them, negated or not (as in iptables): the all-zero vector. */
     if (p.has_l4) {
         kport.prefixlen = 16;
         kport.value = bpf_htons(p.sport);
@@ -517,11 +537,15 @@ int acl(struct xdp_md *ctx)
         kport.value = bpf_htons(p.dport);
         v[ACL_F_DPORT] = bpf_map_lookup_elem(&dport, &kport);
     } else {
-        /* No ports: no rule that looks at them matches, negated or not
-         * (as in iptables).  The flags entry no byte uses is all zero. */
-        idx = ACL_NO_FLAGS;
-        v[ACL_F_SPORT] = bpf_map_lookup_elem(&flags, &idx);
+        v[ACL_F_SPORT] = bpf_map_lookup_elem(&none, &zero);
         v[ACL_F_DPORT] = v[ACL_F_SPORT];
+    }
+    if (p.has_l4 && p.proto == IPPROTO_TCP) {
+        kflags.prefixlen = 8;
+        kflags.value = flags_key(p.tcp_flags);
+        v[ACL_F_FLAGS] = bpf_map_lookup_elem(&flags, &kflags);
+    } else {
+        v[ACL_F_FLAGS] = bpf_map_lookup_elem(&none, &zero);
     }
     if (cfg->track) {
         now = bpf_ktime_get_ns();

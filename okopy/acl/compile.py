@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from okopy.acl.rules import FIELD, FIELDS, AclError, AclRule, Field
-from okopy.acl.sets import block
+from okopy.acl.sets import IntSet, block
 
 # bpf/acl.c's defaults (ACL_MAX_RULES, ACL_MAX_PREFIXES).
 DEFAULT_MAX_RULES = 1024
 MAX_TRIE_ENTRIES = 65536
-# The entry of the flags array for packets without TCP flags.
-NO_FLAGS = 256
 # enum acl_state UNTRACKED: the state of every packet when nothing tracks.
 UNTRACKED = 4
 
@@ -177,6 +175,8 @@ def _trie_entries(
         s = r.match.sets.get(f.name)
         if s is None:
             continue
+        if f.reordered:
+            s = IntSet.values(f.size, (f.key_value(v) for v in s))
         pos, neg = s.prefixes(f.trie_bits), s.complement().prefixes(f.trie_bits)
         covers[positions[i]] = (True, pos) if len(pos) <= len(neg) else (False, neg)
     entries = {(0, 0)} | {b for _, blocks in covers.values() for b in blocks}
@@ -311,6 +311,7 @@ def classify(acl: CompiledAcl, packet: Mapping[str, int | None]) -> tuple[int, i
         if v is None:
             pass
         elif f.trie_bits:
+            v = f.key_value(v)
             best = -1
             for e in acl.maps[f.name]:
                 k = e["key"]

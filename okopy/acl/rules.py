@@ -31,8 +31,14 @@ class Field:
     # Key bits of the LPM trie the field is looked up in; 0 for an array
     # indexed by the value.
     trie_bits: int
-    # The trie key's value member (struct acl_key32/_addr/16).
+    # The trie key's value member (struct acl_key32/_addr/16/8).
     key_member: str = "value"
+    # The flags trie keys a value with its bits reordered (flags_key()).
+    reordered: bool = False
+
+    def key_value(self, value: int) -> int:
+        """A value as the field's trie keys it."""
+        return flags_key(value) if self.reordered else value
 
 
 FIELDS: tuple[Field, ...] = (
@@ -42,10 +48,25 @@ FIELDS: tuple[Field, ...] = (
     Field("proto", 3, 256, 0),
     Field("sport", 4, 1 << 16, 16),
     Field("dport", 5, 1 << 16, 16),
-    Field("flags", 6, 256, 0),
+    Field("flags", 6, 256, 8, reordered=True),
     Field("state", 7, 5, 0),
 )
 FIELD = {f.name: f for f in FIELDS}
+
+# TCP flag bits, least significant first (FIN SYN RST PSH ACK URG ECE
+# CWR), in the order bpf/acl.c's flags trie keys them, most significant
+# first: the usual masks become prefixes (--syn: SYN ACK RST FIN, /4).
+_FLAG_ORDER = (0x02, 0x10, 0x04, 0x01, 0x08, 0x20, 0x40, 0x80)
+
+
+def flags_key(flags: int) -> int:
+    """A TCP flags byte as bpf/acl.c's flags_key() reorders it."""
+    out = 0
+    for i, bit in enumerate(_FLAG_ORDER):
+        if flags & bit:
+            out |= 0x80 >> i
+    return out
+
 
 # enum acl_state
 STATES = {"INVALID": 0, "NEW": 1, "ESTABLISHED": 2, "RELATED": 3, "UNTRACKED": 4}
