@@ -22,6 +22,8 @@ from okopy.controller.intents import (
 )
 from okopy.policy.desired import COOKIE_MASK, COOKIE_OKOPY, DesiredSwitch, Flow
 
+BPF_MAP_TYPE_ARRAY = 2
+
 
 @dataclass(frozen=True)
 class ObservedProgram:
@@ -70,7 +72,12 @@ def reconcile(
         for pid, m, k in sorted(old.keys() - new.keys()):
             if pid not in fresh and pid in desired.programs:
                 mdef = desired.programs[pid].maps.get(m)
-                out.append(DeleteMapEntry(pid, m, k, mdef.value_size if mdef else 0))
+                if mdef is not None and mdef.type == BPF_MAP_TYPE_ARRAY:
+                    # An array's entries cannot be deleted: the seed's entry
+                    # goes back to what it held before any seed, zeros.
+                    out.append(UpdateMap(pid, m, k, bytes(mdef.value_size)))
+                else:
+                    out.append(DeleteMapEntry(pid, m, k, mdef.value_size if mdef else 0))
 
     have_flows = observed.ours()
     by_key = {f.key: f for f in have_flows}

@@ -197,6 +197,20 @@ def test_policy_reload_applies_only_the_difference(
     assert sw.maps[5, "blocked_v4"] == {bytes([10, 9, 9, 9]): bytes(16)}
 
 
+def test_a_seed_removed_from_an_array_is_zeroed_not_deleted(
+    built: dict[str, BuiltProgram],
+) -> None:
+    """Array entries cannot be deleted (the switch refuses, as the kernel
+    does): a removed seed's entry goes back to zeros."""
+    sw, old = FakeSwitch(pinned(built)), desired(built)
+    converge(sw, old)
+    text = POLICY.replace("        config: [{key: 0, value: {rate: 100, burst: 10}}]\n", "")
+    text = text.replace("      guard:\n", "")
+    steps = converge(sw, desired(built, text), prev=old)
+    assert [type(s).__name__ for s in steps] == ["UpdateMap"]
+    assert sw.maps[1, "config"] == {bytes(4): bytes(built["guard"].maps["config"].value_size)}
+
+
 def test_removed_program_and_flows_go_away(built: dict[str, BuiltProgram]) -> None:
     sw, old = FakeSwitch(pinned(built)), desired(built)
     converge(sw, old)
