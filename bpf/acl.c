@@ -28,7 +28,10 @@
  * A field's entry holds the rules that allow every value the entry
  * covers: for a trie, the compiler writes each prefix of each rule's
  * value set and gives every entry the rules whose sets contain it, so the
- * longest match answers for the value.  A miss allows no rule.  Rules
+ * longest match answers for the value.  A trie entry holds a class, the
+ * index of its rule vector in the 'vectors' table: trie nodes stay a few
+ * dozen bytes, so that a walk down a trie of thousands of prefixes stays
+ * in the caches, and the one vector read is a direct array access.  Rules
  * that do not look at a field at all are in that field's vector of the
  * 'any' map instead (one write for a wildcard).  Non-first fragments and
  * truncated transport headers have no ports and no flags, and packets
@@ -55,11 +58,11 @@
  *
  * Maps:
  *   in_port, src, dst, sport, dport, flags
- *              LPM tries -> struct acl_bits
+ *              LPM tries -> __u32 class
+ *   vectors    array[ACL_MAX_CLASSES] of struct acl_bits, by class; class
+ *              0 is never written: no rule (a field the packet lacks)
  *   proto      array[256] of struct acl_bits
  *   state      array[ACL_ST_N] of struct acl_bits
- *   none       array[1] of struct acl_bits, never written: the vector of
- *              a field the packet does not have
  *   any        array[1] of struct acl_any: per field, the rules that do
  *              not look at it
  *   rules      array[ACL_MAX_RULES + 1] of struct acl_rule: each rule's
@@ -83,10 +86,17 @@
 #define ACL_MAX_RULES 1024
 #endif
 #define ACL_WORDS (ACL_MAX_RULES / 64)
+#define ACL_SUMMARY ((ACL_WORDS + 63) / 64)
 
 #ifndef ACL_MAX_PREFIXES
 #define ACL_MAX_PREFIXES 65536
 #endif
+/* Entries of the vectors table: one per trie entry, all tries together. */
+#ifndef ACL_MAX_CLASSES
+#define ACL_MAX_CLASSES 65536
+#endif
+/* The class of no rule: vectors[0], never written. */
+#define ACL_NO_RULES 0
 #ifndef ACL_MAX_CONNS
 #define ACL_MAX_CONNS 65536
 #endif
@@ -125,7 +135,10 @@ enum acl_state {
     ACL_ST_N,
 };
 
+/* A set of rules: bit r of w[] is rule r; bit j of summary[] says w[j]
+ * is not zero, so that a search skips the words no field allows. */
 struct acl_bits {
+    __u64 summary[ACL_SUMMARY];
     __u64 w[ACL_WORDS];
 };
 
@@ -188,7 +201,7 @@ struct acl_conn {
         __uint(max_entries, ACL_MAX_PREFIXES);          \
         __uint(map_flags, BPF_F_NO_PREALLOC);           \
         __type(key, KEY);                               \
-        __type(value, struct acl_bits);                 \
+        __type(value, __u32);                           \
     } NAME SEC(".maps")
 
 #define ACL_ARRAY(NAME, N, VALUE)                       \
@@ -206,7 +219,7 @@ ACL_LPM(sport, struct acl_key16);
 ACL_LPM(dport, struct acl_key16);
 ACL_ARRAY(proto, 256, struct acl_bits);
 ACL_LPM(flags, struct acl_key8);
-ACL_ARRAY(none, 1, struct acl_bits);
+ACL_ARRAY(vectors, ACL_MAX_CLASSES, struct acl_bits);
 ACL_ARRAY(state, ACL_ST_N, struct acl_bits);
 ACL_ARRAY(any, 1, struct acl_any);
 ACL_ARRAY(rules, ACL_MAX_RULES + 1, struct acl_rule);
@@ -253,6 +266,16 @@ flags_key(__u8 f)
     return ((f & 0x02) << 6) | ((f & 0x10) << 2) | ((f & 0x04) << 3)
            | ((f & 0x01) << 4) | (f & 0x08) | ((f & 0x20) >> 3)
            | ((f & 0x40) >> 5) | ((f & 0x80) >> 7);
+}
+
+/* The class a trie gives a value (its longest match), or one past the
+ * vectors table when the trie has no root: an ACL not yet written. */
+static __always_inline __u32
+trie_class(void *trie, const void *key)
+{
+    const __u32 *c = bpf_map_lookup_elem(trie, key);
+
+    return c ? *c : ACL_MAX_CLASSES;
 }
 
 static __always_inline int
@@ -493,11 +516,13 @@ SEC("xdp")
 int acl(struct xdp_md *ctx)
 {
     const struct acl_bits *v[ACL_F_N];
+    __u64 cand[ACL_SUMMARY];
     struct acl_pkt p = { 0 };
     struct acl_key_addr kaddr;
-    struct acl_key16 kport;
-    struct acl_key32 kport32;
-    struct acl_key8 kflags;
+    struct acl_key32 k32;
+    struct acl_key16 k16;
+    struct acl_key8 k8;
+    __u32 cls;
     const struct acl_config *cfg;
     const struct acl_any *anyv;
     struct acl_rule *rule;
@@ -516,37 +541,36 @@ int acl(struct xdp_md *ctx)
         return XDP_ABORTED;
 
     /* Every trie holds its root (prefix length 0), so a lookup cannot
-     * miss once okopy/acl/ wrote the maps: a miss means an ACL not yet
-     * written, which aborts rather than guess. */
-    kport32.prefixlen = 32;
-    kport32.value = bpf_htonl(ctx->ingress_ifindex);
-    v[ACL_F_IN_PORT] = bpf_map_lookup_elem(&in_port, &kport32);
+     * miss once okopy/acl/ wrote the maps: a miss gives a class past the
+     * vectors table, an ACL not yet written, which aborts rather than
+     * guess. */
+    k32.prefixlen = 32;
+    k32.value = bpf_htonl(ctx->ingress_ifindex);
+    cls = trie_class(&in_port, &k32);
+    v[ACL_F_IN_PORT] = bpf_map_lookup_elem(&vectors, &cls);
     kaddr.prefixlen = 32;
     kaddr.addr = p.saddr;
-    v[ACL_F_SRC] = bpf_map_lookup_elem(&src, &kaddr);
+    cls = trie_class(&src, &kaddr);
+    v[ACL_F_SRC] = bpf_map_lookup_elem(&vectors, &cls);
     kaddr.addr = p.daddr;
-    v[ACL_F_DST] = bpf_map_lookup_elem(&dst, &kaddr);
+    cls = trie_class(&dst, &kaddr);
+    v[ACL_F_DST] = bpf_map_lookup_elem(&vectors, &cls);
     idx = p.proto;
     v[ACL_F_PROTO] = bpf_map_lookup_elem(&proto, &idx);
     /* A packet without ports (or flags) matches no rule that looks at
-     * them, negated or not (as in iptables): the all-zero vector. */
-    if (p.has_l4) {
-        kport.prefixlen = 16;
-        kport.value = bpf_htons(p.sport);
-        v[ACL_F_SPORT] = bpf_map_lookup_elem(&sport, &kport);
-        kport.value = bpf_htons(p.dport);
-        v[ACL_F_DPORT] = bpf_map_lookup_elem(&dport, &kport);
-    } else {
-        v[ACL_F_SPORT] = bpf_map_lookup_elem(&none, &zero);
-        v[ACL_F_DPORT] = v[ACL_F_SPORT];
-    }
-    if (p.has_l4 && p.proto == IPPROTO_TCP) {
-        kflags.prefixlen = 8;
-        kflags.value = flags_key(p.tcp_flags);
-        v[ACL_F_FLAGS] = bpf_map_lookup_elem(&flags, &kflags);
-    } else {
-        v[ACL_F_FLAGS] = bpf_map_lookup_elem(&none, &zero);
-    }
+     * them, negated or not (as in iptables): class 0, the empty vector. */
+    k16.prefixlen = 16;
+    k16.value = bpf_htons(p.sport);
+    cls = p.has_l4 ? trie_class(&sport, &k16) : ACL_NO_RULES;
+    v[ACL_F_SPORT] = bpf_map_lookup_elem(&vectors, &cls);
+    k16.value = bpf_htons(p.dport);
+    cls = p.has_l4 ? trie_class(&dport, &k16) : ACL_NO_RULES;
+    v[ACL_F_DPORT] = bpf_map_lookup_elem(&vectors, &cls);
+    k8.prefixlen = 8;
+    k8.value = flags_key(p.tcp_flags);
+    cls = p.has_l4 && p.proto == IPPROTO_TCP ? trie_class(&flags, &k8)
+                                              : ACL_NO_RULES;
+    v[ACL_F_FLAGS] = bpf_map_lookup_elem(&vectors, &cls);
     if (cfg->track) {
         now = bpf_ktime_get_ns();
         st = conn_state(&p, cfg, now, &ckey, &from, &open);
@@ -559,10 +583,39 @@ int acl(struct xdp_md *ctx)
         || !v[ACL_F_FLAGS] || !v[ACL_F_STATE])
         return XDP_ABORTED;
 
+    /* The words where every field allows some rule; in each, in order,
+     * the rules all fields allow.  A word whose AND is empty is dropped
+     * from the candidates, and the next one tried. */
 #pragma unroll
-    for (int w = 0; w < ACL_WORDS; w++) {
+    for (int i = 0; i < ACL_SUMMARY; i++) {
+        __u64 c = ~0ULL;
+
+#pragma unroll
+        for (int f = 0; f < ACL_F_N; f++)
+            c &= v[f]->summary[i] | anyv->field[f].summary[i];
+        cand[i] = c;
+    }
+    /* A loop the verifier bounds (ACL_WORDS turns at most), not unrolled:
+     * unrolled, its branches multiply the verifier's paths. */
+#pragma clang loop unroll(disable)
+    for (int n = 0; n < ACL_WORDS; n++) {
+        __u64 w = 0, alive = ~0ULL;
         __u64 m = ~0ULL;
 
+        /* The lowest candidate word, without branches (lowest_bit(0) is
+         * 64): 'alive' stays all ones while the summary words seen were
+         * empty; the word chosen loses its bit. */
+#pragma unroll
+        for (int i = 0; i < ACL_SUMMARY; i++) {
+            __u64 lb = lowest_bit(cand[i]);
+            __u64 here = alive & ((lb >> 6) - 1);
+
+            w += lb & alive;
+            cand[i] &= ~((cand[i] & -cand[i]) & here);
+            alive &= -(lb >> 6);
+        }
+        if (w >= ACL_WORDS)
+            break;
 #pragma unroll
         for (int f = 0; f < ACL_F_N; f++)
             m &= v[f]->w[w] | anyv->field[f].w[w];

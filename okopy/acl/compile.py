@@ -26,6 +26,8 @@ from okopy.acl.sets import IntSet, block
 # bpf/acl.c's defaults (ACL_MAX_RULES, ACL_MAX_PREFIXES).
 DEFAULT_MAX_RULES = 1024
 MAX_TRIE_ENTRIES = 65536
+# ACL_MAX_CLASSES: the vectors table, one entry per trie entry (0: none).
+MAX_CLASSES = 65536
 # enum acl_state UNTRACKED: the state of every packet when nothing tracks.
 UNTRACKED = 4
 
@@ -143,12 +145,17 @@ def allocate(ids: Sequence[int], previous: Mapping[int, int], capacity: int) -> 
 
 
 def _words(bits: int, max_rules: int) -> dict[str, Any]:
-    """A rule bit set as struct acl_bits JSON (trailing zero words left
-    out: the codec zero-fills)."""
+    """A rule bit set as struct acl_bits JSON: the 64-bit words, and the
+    summary of which words are not zero (trailing zero words left out:
+    the codec zero-fills)."""
     w = [(bits >> (64 * i)) & ((1 << 64) - 1) for i in range(max_rules // 64)]
+    summary = sum(1 << i for i, word in enumerate(w) if word)
+    s = [(summary >> (64 * i)) & ((1 << 64) - 1) for i in range(-(-len(w) // 64))]
     while w and not w[-1]:
         w.pop()
-    return {"w": w} if w else {}
+    while s and not s[-1]:
+        s.pop()
+    return {"summary": s, "w": w} if w else {}
 
 
 def _trie_key(f: Field, value: int, plen: int) -> dict[str, Any]:
@@ -201,13 +208,13 @@ def compile_rules(
     rules: Sequence[AclRule],
     default: int,
     max_rules: int = DEFAULT_MAX_RULES,
-    previous: Mapping[int, int] | None = None,
+    previous: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> CompiledAcl:
     """The maps of bpf/acl.c (built with ACL_MAX_RULES = max_rules) that
     classify like 'rules' read in order, with 'default' for no match.
-    'previous' maps rule ids to the positions an earlier translation gave
-    them (previous_positions()): rules keep them where they can, so the
-    maps differ from the earlier ones in a few entries per changed rule."""
+    'previous' is the maps an earlier translation wrote: rules keep their
+    positions and trie entries their classes where they can, so the maps
+    differ from the earlier ones in a few entries per changed rule."""
     if max_rules <= 0 or max_rules % 64:
         raise AclError(f"the rule limit {max_rules} is not a positive multiple of 64")
     if len(rules) > max_rules:
@@ -215,9 +222,13 @@ def compile_rules(
             f"{len(rules)} rules after expansion, the ACL holds {max_rules} "
             f"(build it with a larger ACL_MAX_RULES)"
         )
-    positions = allocate([r.rule_id for r in rules], previous or {}, max_rules)
+    old = previous or {}
+    positions = allocate(
+        [r.rule_id for r in rules], previous_positions(old.get("rules", [])), max_rules
+    )
     maps: dict[str, list[dict[str, Any]]] = {}
     any_vectors = []
+    tries: list[tuple[Field, dict[str, Any], int]] = []
     for f in FIELDS:
         wild = sum(1 << positions[i] for i, r in enumerate(rules) if f.name not in r.match.sets)
         any_vectors.append(_words(wild, max_rules))
@@ -229,8 +240,9 @@ def compile_rules(
                     f"field {f.name} needs {len(trie)} trie entries, the map "
                     f"holds {MAX_TRIE_ENTRIES}"
                 )
-            for (value, plen), b in sorted(trie.items()):
-                entries.append({"key": _trie_key(f, value, plen), "value": _words(b, max_rules)})
+            tries += [
+                (f, _trie_key(f, value, plen), b) for (value, plen), b in sorted(trie.items())
+            ]
         else:
             per_value: dict[int, int] = {}
             for i, r in enumerate(rules):
@@ -241,6 +253,30 @@ def compile_rules(
             for v, b in sorted(per_value.items()):
                 entries.append({"key": v, "value": _words(b, max_rules)})
         maps[f.name] = entries
+    # Trie entries hold classes, indexes of their vectors: the class an
+    # entry had before, or the lowest free one (0 is no rule).
+    was = {
+        (f.name, _json_key(e["key"])): e["value"]
+        for f in FIELDS
+        if f.trie_bits
+        for e in old.get(f.name, [])
+        if isinstance(e.get("value"), int)
+    }
+    keep = {(f.name, _json_key(k)) for f, k, _ in tries}
+    taken = {c for key, c in was.items() if key in keep and 0 < c < MAX_CLASSES}
+    free = (c for c in range(1, MAX_CLASSES) if c not in taken)
+    vectors: list[dict[str, Any]] = []
+    used: set[int] = set()
+    for f, key, bits in tries:
+        c = was.get((f.name, _json_key(key)), 0)
+        if not 0 < c < MAX_CLASSES or c in used:
+            c = next(free, 0)
+            if not c:
+                raise AclError(f"the tries need more than {MAX_CLASSES - 1} entries in all")
+        used.add(c)
+        maps[f.name].append({"key": key, "value": c})
+        vectors.append({"key": c, "value": _words(bits, max_rules)})
+    maps["vectors"] = sorted(vectors, key=lambda e: e["key"])
     maps["any"] = [{"key": 0, "value": {"field": any_vectors}}]
     maps["rules"] = [{"key": positions[i], "value": _rule_value(r)} for i, r in enumerate(rules)]
     maps["rules"].append({"key": max_rules, "value": {"verdict": default}})
@@ -302,6 +338,7 @@ def classify(acl: CompiledAcl, packet: Mapping[str, int | None]) -> tuple[int, i
     each field's value, None where the packet has none (ports and flags
     of a later fragment, flags of UDP); a missing state is UNTRACKED."""
     anyv = acl.maps["any"][0]["value"]["field"]
+    vectors = {e["key"]: _bits(e["value"]) for e in acl.maps["vectors"]}
     result = (1 << acl.max_rules) - 1
     for f in FIELDS:
         v = packet.get(f.name)
@@ -312,7 +349,7 @@ def classify(acl: CompiledAcl, packet: Mapping[str, int | None]) -> tuple[int, i
             pass
         elif f.trie_bits:
             v = f.key_value(v)
-            best = -1
+            best, cls = -1, 0
             for e in acl.maps[f.name]:
                 k = e["key"]
                 plen = k["prefixlen"]
@@ -321,7 +358,8 @@ def classify(acl: CompiledAcl, packet: Mapping[str, int | None]) -> tuple[int, i
                     start = int(ipaddress.IPv4Address(start))
                 lo, hi = block(start, plen, f.trie_bits)
                 if plen > best and lo <= v <= hi:
-                    best, found = plen, _bits(e["value"])
+                    best, cls = plen, e["value"]
+            found = vectors.get(cls, 0)
         else:
             for e in acl.maps[f.name]:
                 if e["key"] == v:

@@ -21,7 +21,6 @@ from okopy.acl.compile import (
     CompiledAcl,
     changed_entries,
     compile_rules,
-    previous_positions,
 )
 from okopy.acl.rules import AclError
 
@@ -152,18 +151,18 @@ def from_iptables(
     rs = iptables.parse_save(save, ports, skip_unsupported)
     rules, default = iptables.flatten(rs, chain)
     old: dict[str, list[dict[str, Any]]] | None = None
-    positions: dict[int, int] = {}
+    reuse: dict[str, list[dict[str, Any]]] = {}
     notes = list(rs.notes)
     if previous is not None:
         old, old_limit = previous_maps(previous, opts)
         if old_limit == max_rules:
-            positions = previous_positions(old.get("rules", []))
+            reuse = old
         else:
             notes.append(
                 f"the previous policy holds {old_limit} rules, this one {max_rules}: "
                 f"every rule takes a new position"
             )
-    acl = compile_rules(rules, default, max_rules, positions)
+    acl = compile_rules(rules, default, max_rules, reuse)
     header = [
         f"okopy import iptables {name or '-'} (chain {chain}): {len(rules)} ACL rules, "
         f"default {VERDICT_WORDS[default]}",

@@ -145,7 +145,7 @@ def test_an_acl_whose_maps_are_not_written_aborts(objects: dict[str, bytes]) -> 
         run_cases(objects["acl"], [Case("the oracle can fail", p.udp4(C, S, 1, 2), "pass")])
 
 
-@pytest.mark.parametrize("rules", [4096, 8192])
+@pytest.mark.parametrize("rules", [4096, 16384])
 def test_the_kernel_admits_large_rule_sets(tmp_path: Path, kernel_bpf: None, rules: int) -> None:
     obj = compile_program(
         ROOT / "bpf/acl.c", tmp_path / "acl.o", defines=[f"ACL_MAX_RULES={rules}"]

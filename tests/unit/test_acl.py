@@ -184,7 +184,7 @@ def test_positions_kept_from_a_previous_translation_classify_the_same(seed: int)
         edited.insert(rng.randrange(len(edited) + 1), _random_rules(rng, 1)[0])
         edited.pop(rng.randrange(len(edited)))
     previous = previous_positions(first.maps["rules"])
-    again = compile_rules(edited, VERDICT_DROP, previous=previous)
+    again = compile_rules(edited, VERDICT_DROP, previous=first.maps)
     assert list(again.positions) == sorted(set(again.positions))
     kept = sum(
         1 for r, p in zip(edited, again.positions, strict=True) if previous.get(r.rule_id) == p
