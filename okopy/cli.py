@@ -535,13 +535,22 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from okopy.bench import controller, datapath, scaling, vmbench  # noqa: PLC0415 - on demand
+    from okopy.bench import acl, controller, datapath, scaling, vmbench  # noqa: PLC0415
 
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else None
     if args.suite == "scaling":
         scaling.run(
             default_layout(),
             sizes=sizes or ((1, 100) if args.quick else (1, 1000, 10000, 100000)),
+            runs=1 if args.quick else args.runs,
+            seconds=0.5 if args.quick else args.seconds,
+            log=_log,
+            out_dir=Path(args.out) if args.out else None,
+        )
+    elif args.suite == "acl":
+        acl.run(
+            default_layout(),
+            sizes=sizes or ((10, 100) if args.quick else (10, 100, 1000, 8192)),
             runs=1 if args.quick else args.runs,
             seconds=0.5 if args.quick else args.seconds,
             log=_log,
@@ -928,9 +937,11 @@ def parser() -> argparse.ArgumentParser:
     lc.set_defaults(func=cmd_lab_ctl)
 
     be = sub.add_parser("bench", help="benchmarks with ratios against an in-run baseline")
-    be.add_argument("suite", choices=("vm", "datapath", "scaling", "controller"))
+    be.add_argument("suite", choices=("vm", "datapath", "scaling", "controller", "acl"))
     be.add_argument(
-        "--sizes", help="comma-separated entry counts (scaling) or switch counts (controller)"
+        "--sizes",
+        help="comma-separated entry counts (scaling), rule counts (acl) or switch counts "
+        "(controller)",
     )
     be.add_argument("--runs", type=int, default=3, help="runs per point (median, spread)")
     be.add_argument("--seconds", type=float, default=2.0, help="traffic per run")

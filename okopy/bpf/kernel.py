@@ -64,11 +64,14 @@ int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t fla
 int bpf_map_delete_elem(int fd, const void *key);
 int bpf_map_get_next_key(int fd, const void *key, void *next_key);
 int bpf_prog_test_run_opts(int prog_fd, struct bpf_test_run_opts *opts);
+int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, const void *opts);
 int dup(int fd);
 int close(int fd);
 """
 
 BPF_PROG_TYPE_XDP = 6
+XDP_FLAGS_SKB_MODE = 1 << 1
+XDP_FLAGS_DRV_MODE = 1 << 2
 LOG_SIZE = 1 << 20
 
 
@@ -259,6 +262,17 @@ class KernelProgram:
             where = f" with ingress_ifindex {in_port}" if in_port is not None else ""
             raise KernelError(code, f"BPF_PROG_TEST_RUN{where} failed: {os.strerror(code)}")
         return KernelRun(int(opts.retval), int(opts.duration))
+
+    def attach_xdp(self, ifindex: int, mode: str = "drv") -> None:
+        """Attach the program to device 'ifindex' of this thread's network
+        namespace, in driver mode (veth runs XDP natively) or 'skb' mode;
+        it stays attached until the device goes."""
+        flags = {"drv": XDP_FLAGS_DRV_MODE, "skb": XDP_FLAGS_SKB_MODE}[mode]
+        ffi, lib = _lib()
+        rc = lib.bpf_xdp_attach(ifindex, self._fd, flags, ffi.NULL)
+        if rc < 0:
+            code = _errno(rc)
+            raise KernelError(code, f"XDP attach to ifindex {ifindex}: {os.strerror(code)}")
 
     def close_program(self) -> None:
         if self._obj is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from okopy.ofp.messages import (
@@ -106,24 +107,49 @@ class OfClient:
     def request(self, msg: Message) -> Message:
         """Send 'msg' and return the switch's reply to it; raises
         OfClientError with the switch's error text on refusal."""
-        xid = self._next()
-        self.sock.sendall(msg.frame(xid))
-        while True:
-            _version, msg_type, rxid, body = self._recv()
-            if msg_type == OFPT_ECHO_REQUEST:
-                hdr = OFP_HEADER.pack(
-                    OFP13_VERSION, OFPT_ECHO_REPLY, OFP_HEADER.size + len(body), rxid
-                )
-                self.sock.sendall(hdr + body)
-                continue
-            if rxid != xid:
-                continue
-            if msg_type == OFPT_ERROR:
-                raise OfClientError(f"{type(msg).__name__} refused: {_error_text(body)}")
-            if msg_type != OFPT_EXPERIMENTER or len(body) < EXPERIMENTER_HEADER.size:
-                raise OfClientError(f"unexpected reply of message type {msg_type}")
-            _exp, exp_type = EXPERIMENTER_HEADER.unpack_from(body)
-            return decode(exp_type, body[EXPERIMENTER_HEADER.size :])
+        return self.request_all([msg])[0]
+
+    def request_all(self, msgs: Sequence[Message], window: int = 16) -> list[Message]:
+        """Send the messages 'window' at a time without waiting, then
+        collect those replies, and so on: a batch of changes in one round
+        trip per window (the switch handles them in order), without ever
+        having so much unread that both sides block on a full socket.
+        Returns the replies in the messages' order; raises OfClientError,
+        naming the first refused message, after all replies came in."""
+        replies: dict[int, Message] = {}
+        refused: dict[int, str] = {}
+        xids: list[int] = []
+        for start in range(0, len(msgs), max(1, window)):
+            out = b""
+            want: set[int] = set()
+            for msg in msgs[start : start + max(1, window)]:
+                xid = self._next()
+                xids.append(xid)
+                want.add(xid)
+                out += msg.frame(xid)
+            self.sock.sendall(out)
+            while want:
+                _version, msg_type, rxid, body = self._recv()
+                if msg_type == OFPT_ECHO_REQUEST:
+                    hdr = OFP_HEADER.pack(
+                        OFP13_VERSION, OFPT_ECHO_REPLY, OFP_HEADER.size + len(body), rxid
+                    )
+                    self.sock.sendall(hdr + body)
+                    continue
+                if rxid not in want:
+                    continue
+                want.discard(rxid)
+                if msg_type == OFPT_ERROR:
+                    refused[rxid] = _error_text(body)
+                elif msg_type != OFPT_EXPERIMENTER or len(body) < EXPERIMENTER_HEADER.size:
+                    refused[rxid] = f"unexpected reply of message type {msg_type}"
+                else:
+                    _exp, exp_type = EXPERIMENTER_HEADER.unpack_from(body)
+                    replies[rxid] = decode(exp_type, body[EXPERIMENTER_HEADER.size :])
+        for msg, xid in zip(msgs, xids, strict=True):
+            if xid in refused:
+                raise OfClientError(f"{type(msg).__name__} refused: {refused[xid]}")
+        return [replies[x] for x in xids]
 
 
 def _error_text(body: bytes) -> str:

@@ -10,10 +10,11 @@ SYN-ACKs, FINs and resets, impossible TCP flag sets).  Conversations are
 interleaved, each with a 5-tuple of its own, and every packet carries its
 index in the IPv4 identification field.
 
-`IptablesWire` is the kernel oracle: a network namespace that forwards
-between two veth links and runs an iptables-save through
-iptables-restore; `fates()` sends the packets in order from the side each
-belongs to and reports which came out on the other side.
+`IptablesWire` is the kernel oracle: a router namespace
+(okopy.lab.router) that forwards between two veth links and runs an
+iptables-save through iptables-restore; `fates()` sends the packets in
+order from the side each belongs to and reports which came out on the
+other side.
 """
 
 from __future__ import annotations
@@ -28,17 +29,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from okopy.acl.rules import AclRule
-from okopy.netns import Namespace, add_veth
+from okopy.lab.router import MACS, Router, mac_bytes
 from okopy.traffic import packets as pk
 
 SIDE_A, SIDE_B = 1, 2
-# MACs of the outer ends and the firewall's ends.
-MACS = {
-    "ea": "02:0a:00:00:00:01",
-    "fa": "02:0a:00:00:00:02",
-    "eb": "02:0b:00:00:00:01",
-    "fb": "02:0b:00:00:00:02",
-}
 
 
 @dataclass(frozen=True)
@@ -294,11 +288,7 @@ def _tag(ip: bytes, index: int) -> bytes:
 
 def frame(p: WirePacket) -> bytes:
     src, dst = ("ea", "fa") if p.side == SIDE_A else ("eb", "fb")
-    return pk.ethernet(pk.ETH_P_IP, p.frame, src=_mac(MACS[src]), dst=_mac(MACS[dst]))
-
-
-def _mac(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", ""))
+    return pk.ethernet(pk.ETH_P_IP, p.frame, src=mac_bytes(MACS[src]), dst=mac_bytes(MACS[dst]))
 
 
 # The sender and receiver: a child process (so this one never changes
@@ -409,108 +399,35 @@ def send_and_listen(
 
 
 class IptablesWire:
-    """A firewall namespace forwarding between two links, with an
-    iptables-save loaded; the links' outer ends live in a second namespace
-    this process sends from and listens on.  Interfaces: 'fa' (side A) and
-    'fb' (side B) in the firewall."""
+    """A router namespace (okopy.lab.router) with an iptables-save loaded
+    in its FORWARD path: 'fa' is side A's link, 'fb' side B's."""
 
     def __init__(self, save: str, iptables: str = "iptables") -> None:
-        self.fw = Namespace.create("aclfw")
-        self.edge: Namespace | None = None
+        self.router = Router()
         try:
-            self.edge = Namespace.create("acledge")
-            add_veth(self.edge, "ea", self.fw, "fa")
-            add_veth(self.edge, "eb", self.fw, "fb")
-            for ns, ifname in (
-                (self.edge, "ea"),
-                (self.fw, "fa"),
-                (self.edge, "eb"),
-                (self.fw, "fb"),
-            ):
-                ns.run(["ip", "link", "set", ifname, "address", MACS[ifname]])
-                ns.run(["ip", "link", "set", ifname, "up"])
-                ns.run(["ethtool", "-K", ifname, "rx", "off", "tx", "off"], check=False)
-            fw = self.fw
-            for key in (
-                "net.ipv4.ip_forward=1",
-                "net.ipv4.conf.all.rp_filter=0",
-                "net.ipv4.conf.default.rp_filter=0",
-                "net.ipv4.conf.fa.rp_filter=0",
-                "net.ipv4.conf.fb.rp_filter=0",
-                "net.ipv4.conf.all.accept_local=1",
-            ):
-                fw.run(["sysctl", "-q", "-w", key])
-            fw.run(["ip", "addr", "add", "169.254.1.1/30", "dev", "fa"])
-            fw.run(["ip", "addr", "add", "169.254.2.1/30", "dev", "fb"])
-            fw.run(
-                [
-                    "ip",
-                    "neigh",
-                    "replace",
-                    "169.254.1.2",
-                    "lladdr",
-                    MACS["ea"],
-                    "dev",
-                    "fa",
-                    "nud",
-                    "permanent",
-                ]
-            )
-            fw.run(
-                [
-                    "ip",
-                    "neigh",
-                    "replace",
-                    "169.254.2.2",
-                    "lladdr",
-                    MACS["eb"],
-                    "dev",
-                    "fb",
-                    "nud",
-                    "permanent",
-                ]
-            )
-            # Whatever the destination, a packet from one side leaves by
-            # the other.
-            fw.run(
-                ["ip", "route", "add", "default", "via", "169.254.2.2", "dev", "fb", "table", "101"]
-            )
-            fw.run(
-                ["ip", "route", "add", "default", "via", "169.254.1.2", "dev", "fa", "table", "102"]
-            )
-            fw.run(["ip", "rule", "add", "iif", "fa", "lookup", "101", "priority", "10"])
-            fw.run(["ip", "rule", "add", "iif", "fb", "lookup", "102", "priority", "11"])
-            fw.run([f"{iptables}-restore"], input_text=save)
-            # Windows are not tracked by bpf/acl.c: the kernel is told the same.
-            fw.run(
-                ["sysctl", "-q", "-w", "net.netfilter.nf_conntrack_tcp_be_liberal=1"], check=False
-            )
+            self.router.iptables_restore(save, iptables)
         except BaseException:
-            self.close()
+            self.router.close()
             raise
 
     def fates(self, packets: Sequence[WirePacket]) -> list[bool]:
         """Whether each packet, sent in order from its side, came out on
         the other side."""
-        assert self.edge is not None
-        path = f"/run/netns/{self.edge.name}"
+        path = self.router.edge_path
         return send_and_listen(
             {SIDE_A: (path, "ea"), SIDE_B: (path, "eb")},
             packets,
             {
-                SIDE_A: (_mac(MACS["ea"]), _mac(MACS["fa"])),
-                SIDE_B: (_mac(MACS["eb"]), _mac(MACS["fb"])),
+                SIDE_A: (mac_bytes(MACS["ea"]), mac_bytes(MACS["fa"])),
+                SIDE_B: (mac_bytes(MACS["eb"]), mac_bytes(MACS["fb"])),
             },
         )
 
     def counters(self) -> str:
-        return self.fw.run(["iptables-save", "-c"], check=False)
+        return self.router.save()
 
     def close(self) -> None:
-        for ns in (self.edge, self.fw):
-            if ns is not None:
-                ns.delete()
-        self.edge = None
+        self.router.close()
 
 
 def describe(packets: Iterable[WirePacket]) -> list[str]:

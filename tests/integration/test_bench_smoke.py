@@ -8,7 +8,7 @@ import json
 import platform
 from pathlib import Path
 
-from okopy.bench import datapath, profile, scaling, vmbench
+from okopy.bench import acl, datapath, profile, scaling, vmbench
 from okopy.lab.dpdk import NR_HUGEPAGES
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
@@ -30,6 +30,32 @@ def test_scaling_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> N
     data = json.loads((tmp_path / "scaling.json").read_text())
     assert data["machine"]["cores"] >= 1
     assert len(data["results"]) == 2 * len(variants)
+
+
+def test_acl_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
+    lines: list[str] = []
+    run = acl.run(layout, sizes=(10, 64), runs=1, seconds=0.3, log=lines.append,
+                  out_dir=tmp_path)  # fmt: skip
+    names = {r.variant for r in run.results}
+    assert names == {v.name for v in acl.variants(layout)}, lines
+    assert all(r.pps.median > 0 for r in run.results), lines
+    for r in run.results:
+        if r.variant == acl.Plain.name:
+            continue
+        assert len(r.add_ms.values) == acl.UPDATES, lines
+        assert len(r.delete_ms.values) == acl.UPDATES, lines
+    # okopy's changes are the compiler's few map writes; the paced
+    # packets were counted (their loss is reported, not asserted: a busy
+    # machine drops packets on its own).
+    okopy = [r for r in run.results if r.variant.startswith("okopy")]
+    assert all(0 < r.writes <= 12 for r in okopy), lines
+    assert all(len(r.loss.values) == 1 for r in okopy), lines
+    report = (tmp_path / "acl.md").read_text()
+    assert "| nftables interval map | 64 |" in report
+    assert "## Targets" in report
+    assert (tmp_path / "acl.png").stat().st_size > 0
+    data = json.loads((tmp_path / "acl.json").read_text())
+    assert len(data["results"]) == len(run.results)
 
 
 def test_vm_bench_smoke(layout: Layout, kernel_bpf: None, tmp_path: Path) -> None:

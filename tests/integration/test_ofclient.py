@@ -35,6 +35,32 @@ def test_update_lookup_and_refusals(switch: OvsInstance, tmp_path: Path) -> None
     assert "limit" in switch.ofctl("-O", "OpenFlow13", "dump-bpf-progs", BRIDGE)
 
 
+def test_a_batch_in_one_round_trip(switch: OvsInstance, tmp_path: Path) -> None:
+    """request_all: every message sent at once, replies in the messages'
+    order; a refusal in the middle is named once all replies are in, and
+    what came before and after it was applied."""
+    obj = compile_program(ROOT / "bpf/ratelimit.c", tmp_path / "ratelimit.o")
+    switch.ofctl("-O", "OpenFlow13", "load-bpf-prog", BRIDGE, "7", str(obj), "name=limit")
+    key = bytes(4)
+    one, two = bytes.fromhex("0100000001000000"), bytes.fromhex("0200000002000000")
+    with OfClient.bridge(switch.rundir, BRIDGE) as client:
+        replies = client.request_all([
+            MapUpdate(7, "config", 4, 8, 1, 0, (key,), (one,)),
+            MapLookupRequest(7, "config", 4, 8, 1, 0, (key,)),
+        ])  # fmt: skip
+        assert isinstance(replies[0], MapUpdateReply)
+        assert isinstance(replies[1], MapLookupReply)
+        assert replies[1].values == (one,)
+        with pytest.raises(OfClientError, match="MapUpdate refused: OKOPYBPF_UNKNOWN_MAP"):
+            client.request_all([
+                MapUpdate(7, "nope", 4, 8, 1, 0, (key,), (one,)),
+                MapUpdate(7, "config", 4, 8, 1, 0, (key,), (two,)),
+            ])  # fmt: skip
+        got = client.request(MapLookupRequest(7, "config", 4, 8, 1, 0, (key,)))
+        assert isinstance(got, MapLookupReply)
+        assert got.values == (two,)
+
+
 def test_missing_socket_named(tmp_path: Path) -> None:
     with pytest.raises(OfClientError, match=r"cannot connect to .*br9\.mgmt"):
         OfClient.bridge(tmp_path, "br9")

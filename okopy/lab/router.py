@@ -1,0 +1,156 @@
+"""A Linux router in a namespace, for comparing filters with the kernel's.
+
+The router namespace forwards between two links, 'fa' (side A) and 'fb'
+(side B), whatever the destination: policy routing by input interface
+sends everything from one side out of the other, to a permanent neighbour
+(the link's outer end).  The outer ends, 'ea' and 'eb', live in a second
+namespace with no addresses, from which packets are sent and seen.  The
+router's FORWARD path is where iptables and nftables rule sets are
+loaded, and its links are where XDP programs run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from okopy.netns import Namespace, add_veth
+
+MACS = {
+    "ea": "02:0a:00:00:00:01",
+    "fa": "02:0a:00:00:00:02",
+    "eb": "02:0b:00:00:00:01",
+    "fb": "02:0b:00:00:00:02",
+}
+CLONE_NEWNET = 0x40000000
+
+
+def mac_bytes(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def _setns(fd: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"setns: {os.strerror(code)}")
+
+
+@contextmanager
+def inside(ns: Namespace) -> Iterator[None]:
+    """Run this thread inside 'ns' for a while (sockets made and devices
+    named there), and come back."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{ns.name}", os.O_RDONLY)
+    try:
+        _setns(target)
+        try:
+            yield
+        finally:
+            _setns(home)
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+class Router:
+    """The router and edge namespaces; close() deletes both."""
+
+    def __init__(self) -> None:
+        self.fw = Namespace.create("router")
+        self.edge: Namespace | None = None
+        try:
+            self.edge = Namespace.create("edge")
+            add_veth(self.edge, "ea", self.fw, "fa")
+            add_veth(self.edge, "eb", self.fw, "fb")
+            for ns, ifname in (
+                (self.edge, "ea"),
+                (self.fw, "fa"),
+                (self.edge, "eb"),
+                (self.fw, "fb"),
+            ):
+                ns.run(["ip", "link", "set", ifname, "address", MACS[ifname]])
+                ns.run(["ip", "link", "set", ifname, "up"])
+                ns.run(["ethtool", "-K", ifname, "rx", "off", "tx", "off"], check=False)
+            for ns in (self.fw, self.edge):
+                # No IPv6 chatter (router solicitations, neighbour
+                # discovery) on the links: what crosses them is what was sent.
+                ns.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"], check=False)
+                ns.run(["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"], check=False)
+            fw = self.fw
+            for key in (
+                "net.ipv4.ip_forward=1",
+                "net.ipv4.conf.all.rp_filter=0",
+                "net.ipv4.conf.default.rp_filter=0",
+                "net.ipv4.conf.fa.rp_filter=0",
+                "net.ipv4.conf.fb.rp_filter=0",
+            ):
+                fw.run(["sysctl", "-q", "-w", key])
+            fw.run(["ip", "addr", "add", "169.254.1.1/30", "dev", "fa"])
+            fw.run(["ip", "addr", "add", "169.254.2.1/30", "dev", "fb"])
+            for gw, mac, dev in (
+                ("169.254.1.2", MACS["ea"], "fa"),
+                ("169.254.2.2", MACS["eb"], "fb"),
+            ):
+                fw.run(
+                    ["ip", "neigh", "replace", gw, "lladdr", mac, "dev", dev, "nud", "permanent"]
+                )
+            # Whatever the destination, a packet from one side leaves by
+            # the other.
+            fw.run(
+                ["ip", "route", "add", "default", "via", "169.254.2.2", "dev", "fb", "table", "101"]
+            )
+            fw.run(
+                ["ip", "route", "add", "default", "via", "169.254.1.2", "dev", "fa", "table", "102"]
+            )
+            fw.run(["ip", "rule", "add", "iif", "fa", "lookup", "101", "priority", "10"])
+            fw.run(["ip", "rule", "add", "iif", "fb", "lookup", "102", "priority", "11"])
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def edge_path(self) -> str:
+        assert self.edge is not None
+        return f"/run/netns/{self.edge.name}"
+
+    def ifindex(self, ifname: str) -> int:
+        """The router's ifindex of 'fa' or 'fb'."""
+        out = self.fw.run(["cat", f"/sys/class/net/{ifname}/ifindex"])
+        return int(out.strip())
+
+    def iptables_restore(self, save: str, iptables: str = "iptables") -> None:
+        """Load an iptables-save (replacing the tables it names), with
+        'iptables' 'iptables' (nf_tables) or 'iptables-legacy'."""
+        self.fw.run([f"{iptables}-restore"], input_text=save)
+        # Windows are not tracked by bpf/acl.c: the kernel is told the same.
+        self.fw.run(
+            ["sysctl", "-q", "-w", "net.netfilter.nf_conntrack_tcp_be_liberal=1"], check=False
+        )
+
+    def nft(self, ruleset: str) -> None:
+        """Load an nftables ruleset (nft -f)."""
+        self.fw.run(["nft", "-f", "-"], input_text=ruleset)
+
+    def flush(self) -> None:
+        """No rules left: iptables (both kinds) and nftables flushed."""
+        for argv in (
+            ["iptables-legacy", "-F"],
+            ["iptables-legacy", "-P", "FORWARD", "ACCEPT"],
+            ["nft", "flush", "ruleset"],
+        ):
+            self.fw.run(argv, check=False)
+
+    def save(self, iptables: str = "iptables") -> str:
+        return self.fw.run([f"{iptables}-save", "-c"], check=False)
+
+    def close(self) -> None:
+        for ns in (self.edge, self.fw):
+            if ns is not None:
+                ns.delete()
+        self.edge = None
+
+
+__all__ = ["MACS", "Router", "inside", "mac_bytes"]
