@@ -8,15 +8,18 @@ Nothing here touches a namespace it did not create.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from okopy.process import run
 
 _counter = itertools.count(1)
+CLONE_NEWNET = 0x40000000
 
 
 def unique_name(role: str) -> str:
@@ -114,3 +117,27 @@ def disable_tx_offload(ns: Namespace, ifname: str) -> None:
     through AF_PACKET then passes bad checksums on (OVS's own system tests
     do the same)."""
     ns.run(["ethtool", "-K", ifname, "tx", "off"], check=False)
+
+
+def _setns(fd: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"setns: {os.strerror(code)}")
+
+
+@contextmanager
+def inside(ns: Namespace) -> Iterator[None]:
+    """Run this thread inside 'ns' for a while (sockets made, devices
+    named, XDP programs attached there), and come back."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{ns.name}", os.O_RDONLY)
+    try:
+        _setns(target)
+        try:
+            yield
+        finally:
+            _setns(home)
+    finally:
+        os.close(target)
+        os.close(home)

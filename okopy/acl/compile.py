@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -127,19 +128,22 @@ def allocate(ids: Sequence[int], previous: Mapping[int, int], capacity: int) -> 
                     end += 1
         k = end - start
         room = hi - lo + 1
-        step = max(1, min(GAP, room // k))
-        used = (k - 1) * step + 1
+        # Evenly spread, at most GAP apart: with less room than GAP per
+        # rule, the free positions are still spread among the rules, so
+        # that a rule added anywhere finds one near.
+        step = min(float(GAP), room / k)
+        used = int((k - 1) * step) + 1
         # Between two anchors: in the middle, leaving room both ways; at
         # the end: after a gap, leaving the rest for rules added later.
         if end < n:
             first = lo + (room - used) // 2
         elif start > 0:
-            first = lo + min(step - 1, room - used)
+            first = lo + min(math.ceil(step) - 1, room - used)
         else:
             # Room before the first rule too.
-            first = lo + min(step // 2, room - used)
+            first = lo + min(int(step // 2), room - used)
         for t in range(k):
-            pos[start + t] = first + t * step
+            pos[start + t] = first + int(t * step)
         i = end
     return [p for p in pos if p is not None]
 

@@ -51,7 +51,8 @@ from okopy.bench.scaling import kernel_memory, process_rss
 from okopy.bpf import vm
 from okopy.bpf.kernel import KernelProgram
 from okopy.bpf.toolchain import compile_program
-from okopy.lab.router import MACS, Router, inside, mac_bytes
+from okopy.lab.router import MACS, Router, mac_bytes
+from okopy.netns import inside
 from okopy.ofp.client import OfClient
 from okopy.ofp.messages import MapDelete, MapDeleteReply, MapUpdate, MapUpdateReply
 from okopy.ovs.instance import OvsInstance, OvsTools
@@ -112,18 +113,32 @@ def _net(v: tuple[int, int]) -> str:
 
 
 def _proto_name(p: int | None) -> str:
-    return {6: "tcp", 17: "udp"}.get(p or 0, "all")
+    return {1: "icmp", 6: "tcp", 17: "udp"}.get(p or 0, "all")
 
 
 def iptables_args(r: BenchRule) -> list[str]:
     out = ["-s", _net(r.src), "-d", _net(r.dst)]
     if r.proto is not None:
-        out += ["-p", _proto_name(r.proto), "-m", _proto_name(r.proto)]
+        out += ["-p", _proto_name(r.proto)]
+        if r.sport or r.dport:
+            out += ["-m", _proto_name(r.proto)]
         if r.sport:
             out += ["--sport", f"{r.sport[0]}:{r.sport[1]}"]
         if r.dport:
             out += ["--dport", f"{r.dport[0]}:{r.dport[1]}"]
     return [*out, "-j", "ACCEPT" if r.accept else "DROP"]
+
+
+# The last two rules of every set: a ping between the outer ends, both
+# ways, for the round-trip time at the end of the list.
+PING_A, PING_B = (
+    int(ipaddress.IPv4Address("169.254.1.2")),
+    int(ipaddress.IPv4Address("169.254.2.2")),
+)
+PING_RULES = (
+    BenchRule((PING_A, 32), (PING_B, 32), 1, None, None, True),
+    BenchRule((PING_B, 32), (PING_A, 32), 1, None, None, True),
+)
 
 
 def iptables_save(rules: Sequence[BenchRule]) -> str:
@@ -245,14 +260,24 @@ class Path2:
     """The router, with counters of what side A sent and side B received."""
 
     def __init__(self, forwarding: bool = True) -> None:
-        self.router = Router()
+        self.router = Router(split=True)
         if not forwarding:
             self.router.fw.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"])
         assert self.router.edge is not None
         self.edge = self.router.edge
+        self.ping_to = self.router.address_ends(through_router=forwarding)[1]
 
     def counter(self, ifname: str, what: str) -> int:
-        return int(self.edge.run(["cat", f"/sys/class/net/{ifname}/statistics/{what}"]).strip())
+        ns = self.router.outer(ifname)
+        return int(ns.run(["cat", f"/sys/class/net/{ifname}/statistics/{what}"]).strip())
+
+    def rtt_ms(self, count: int = 20) -> float:
+        """The median round trip of a ping between the outer ends, through
+        the firewall (its rules for it are the last of the list)."""
+        out = self.edge.run(["ping", "-n", "-c", str(count), "-i", "0.02", "-W", "1",
+                             self.ping_to], check=False)  # fmt: skip
+        rtts = [float(x.split("time=")[1].split()[0]) for x in out.splitlines() if "time=" in x]
+        return statistics.median(rtts) if rtts else float("nan")
 
     def blast(self, frames: Sequence[bytes], seconds: float, gap_us: int = 0) -> tuple[float, int]:
         """trafgen the frames in turn for 'seconds' (paced with 'gap_us');
@@ -428,9 +453,10 @@ class OkopyBase(Variant):
 
     def compile(self, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> CompiledAcl:
         self.dir = tempfile.TemporaryDirectory(prefix="okopy-bench-acl-")
-        # Room for twice the rules, as an operator would build it: rules
-        # then keep gaps between them, and one added moves no other.
-        limit = max(1024, 1 << (2 * len(rules) - 1).bit_length())
+        # Room for half as many rules again at least, a power of two, as
+        # an operator would build it: rules then keep gaps between them,
+        # and one added moves no other.
+        limit = max(1024, 1 << (len(rules) + len(rules) // 2).bit_length())
         self.obj = compile_program(self.layout.repo / "bpf" / "acl.c",
                                    Path(self.dir.name) / "acl.o",
                                    defines=[f"ACL_MAX_RULES={limit}"]).read_bytes()  # fmt: skip
@@ -444,6 +470,18 @@ class OkopyBase(Variant):
         bw, bd = _diff(self.prog, added, base)
         self.change = Change(fw, fd, bw, bd)
         return base
+
+    def _apply(self, writes: dict[str, list[tuple[bytes, bytes]]],
+               deletes: dict[str, list[bytes]]) -> None:  # fmt: skip
+        raise NotImplementedError
+
+    def add(self, path: Path2, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> None:
+        assert self.change is not None
+        self._apply(self.change.forward, self.change.forward_deletes)
+
+    def delete(self, path: Path2, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> None:
+        assert self.change is not None
+        self._apply(self.change.back, self.change.back_deletes)
 
     def seeds(self, acl: CompiledAcl) -> dict[str, list[tuple[bytes, bytes]]]:
         assert self.prog is not None
@@ -487,14 +525,6 @@ class OkopyXdp(OkopyBase):
         for name, keys in deletes.items():
             for k in keys:
                 self.kernel.maps[name].delete(k)
-
-    def add(self, path: Path2, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> None:
-        assert self.change is not None
-        self._apply(self.change.forward, self.change.forward_deletes)
-
-    def delete(self, path: Path2, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> None:
-        assert self.change is not None
-        self._apply(self.change.back, self.change.back_deletes)
 
     def memory(self) -> int:
         """The memory the kernel charged for the program's maps."""
@@ -540,6 +570,8 @@ class OkopySwitch(OkopyBase):
         sw.ofctl("del-flows", "br0")
         for flow in (
             "table=0,priority=100,in_port=1,ip,actions=bpf(prog=1,drop_unless=pass),output:2",
+            # The ping's replies come back unfiltered.
+            "table=0,priority=100,in_port=2,ip,actions=output:1",
             "table=0,priority=0,actions=drop",
         ):
             sw.ofctl("-O", "OpenFlow13", "add-flow", "br0", flow)
@@ -576,14 +608,6 @@ class OkopySwitch(OkopyBase):
             if not isinstance(reply, MapUpdateReply | MapDeleteReply):
                 raise RuntimeError(f"unexpected reply to a map change: {reply}")
 
-    def add(self, path: Path2, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> None:
-        assert self.change is not None
-        self._apply(self.change.forward, self.change.forward_deletes)
-
-    def delete(self, path: Path2, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> None:
-        assert self.change is not None
-        self._apply(self.change.back, self.change.back_deletes)
-
     def memory(self) -> int:
         assert self.switch is not None
         return process_rss(self.switch.pids["ovs-vswitchd"])
@@ -608,10 +632,13 @@ class Plain(Variant):
 
 
 def _extra(rules: Sequence[BenchRule]) -> tuple[BenchRule, int]:
-    """The rule added and removed in the middle of 'rules': one more of the
-    same kind, with a block of its own."""
-    extra = generate(len(rules) + 1, seed=99)[-1]
-    return extra, len(rules) // 2
+    """The rule added and removed in the middle of 'rules', the same kind
+    for every N (a /24 source, a block of its own, TCP to port 443): what
+    a change costs should not depend on which random rule it was."""
+    src = int(ipaddress.IPv4Address("11.22.33.0"))
+    return BenchRule((src, 24), (_block(len(rules)), 24), 6, None, (443, 443), True), len(
+        rules
+    ) // 2
 
 
 @dataclass
@@ -625,6 +652,7 @@ class Result:
     loss: Sample
     memory_bytes: int
     writes: int = 0
+    rtt_ms: float = float("nan")
     note: str = ""
 
 
@@ -651,16 +679,19 @@ def variants(layout: Layout) -> list[Variant]:
 def measure(v: Variant, rules: Sequence[BenchRule], runs: int, seconds: float,
             log: Callable[[str], None]) -> Result:  # fmt: skip
     path = Path2(v.forwarding)
+    # The ping's two rules go last: its round trip meets every rule.
+    listed = [*rules, *PING_RULES]
     try:
         frames, accepted = probes(rules)
-        v.setup(path, rules)
+        v.setup(path, listed)
         memory = v.memory() - v.base_memory
+        rtt = path.rtt_ms()
         # A packet of the first ACCEPT rule, which no change concerns,
         # paced while rules change.
         first = next((r for r in rules if r.accept), None)
         steady = [probe(first, random.Random(5), len(rules))] if first else []
         pps, adds, deletes, losses = [], [], [], []
-        extra, at = _extra(rules)
+        extra, at = _extra(listed)
         for _ in range(runs):
             pps.append(path.blast(frames, seconds)[0])
             if isinstance(v, Plain):
@@ -670,10 +701,10 @@ def measure(v: Variant, rules: Sequence[BenchRule], runs: int, seconds: float,
             time.sleep(0.3)
             for _ in range(UPDATES):
                 t = time.perf_counter()
-                v.add(path, rules, extra, at)
+                v.add(path, listed, extra, at)
                 adds.append((time.perf_counter() - t) * 1000)
                 t = time.perf_counter()
-                v.delete(path, rules, extra, at)
+                v.delete(path, listed, extra, at)
                 deletes.append((time.perf_counter() - t) * 1000)
             if paced is not None:
                 paced.wait(timeout=30)
@@ -684,8 +715,8 @@ def measure(v: Variant, rules: Sequence[BenchRule], runs: int, seconds: float,
         writes = v.change.count() if isinstance(v, OkopyBase) and v.change else 0
         res = Result(v.name, len(rules), Sample(tuple(pps)), accepted, Sample(tuple(adds)),
                      Sample(tuple(deletes)), Sample(tuple(losses)), memory,
-                     writes)  # fmt: skip
-        log(f"  {v.name:<28} N={len(rules):<5} {res.pps.fmt(' pps')}  "
+                     writes, rtt)  # fmt: skip
+        log(f"  {v.name:<28} N={len(rules):<5} {res.pps.fmt(' pps')}  rtt {rtt:.3f} ms  "
             f"add {res.add_ms.fmt(' ms', 3)}  delete {res.delete_ms.fmt(' ms', 3)}  "
             f"lost {res.loss.fmt('', 0)}  memory {memory / 2**20:.2f} MiB")  # fmt: skip
         return res
@@ -717,7 +748,8 @@ def run(
         "results": [
             {"variant": r.variant, "n": r.n, "pps": r.pps.values, "accepted": r.accepted,
              "add_ms": r.add_ms.values, "delete_ms": r.delete_ms.values,
-             "lost": r.loss.values, "memory_bytes": r.memory_bytes, "writes": r.writes}
+             "lost": r.loss.values, "memory_bytes": r.memory_bytes, "writes": r.writes,
+             "rtt_ms": r.rtt_ms}
             for r in result.results
         ]
     }  # fmt: skip
@@ -774,7 +806,7 @@ def targets(run_: AclRun) -> list[str]:
 
 
 HEADER = ["variant", "N", "pps (median, min-max)", "vs no rules", "vs own at smallest N",
-          "add ms", "delete ms", "map writes", "paced lost", "memory MiB"]  # fmt: skip
+          "RTT ms", "add ms", "delete ms", "map writes", "paced lost", "memory MiB"]  # fmt: skip
 
 
 def _report(run_: AclRun) -> list[str]:
@@ -786,6 +818,7 @@ def _report(run_: AclRun) -> list[str]:
         own = _find(run_, r.variant, smallest)
         vs_own = r.pps.median / own.pps.median if own and own.pps.median else float("nan")
         rows.append([r.variant, r.n, r.pps.fmt(), f"{vs_base:.2f}", f"{vs_own:.2f}",
+                     f"{r.rtt_ms:.3f}",
                      r.add_ms.fmt(digits=3) if r.add_ms.values else "-",
                      r.delete_ms.fmt(digits=3) if r.delete_ms.values else "-",
                      r.writes or "-", r.loss.fmt() if r.loss.values else "-",
@@ -804,6 +837,10 @@ def _report(run_: AclRun) -> list[str]:
         "ephemeral and single source ports, well-known and ranged destination ports, half "
         "ACCEPT, half DROP); each rule's destination is a block of its own, so the rules do "
         "not overlap and the nftables interval map holds them as they are.",
+        "",
+        "RTT: the median of 20 pings between the outer ends through the firewall, whose "
+        "rules for them are the last two of the list (every rule is met on the way; "
+        "N counts the others); in the switch the replies come back unfiltered.",
         "",
         "Add and delete: one rule inserted in the middle of the list and removed again, "
         f"{UPDATES} times per run, with the variant's own tool (iptables, nft: process "

@@ -11,11 +11,6 @@ loaded, and its links are where XDP programs run.
 
 from __future__ import annotations
 
-import ctypes
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from okopy.netns import Namespace, add_veth
 
 MACS = {
@@ -24,57 +19,38 @@ MACS = {
     "eb": "02:0b:00:00:00:01",
     "fb": "02:0b:00:00:00:02",
 }
-CLONE_NEWNET = 0x40000000
 
 
 def mac_bytes(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", ""))
 
 
-def _setns(fd: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"setns: {os.strerror(code)}")
-
-
-@contextmanager
-def inside(ns: Namespace) -> Iterator[None]:
-    """Run this thread inside 'ns' for a while (sockets made and devices
-    named there), and come back."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{ns.name}", os.O_RDONLY)
-    try:
-        _setns(target)
-        try:
-            yield
-        finally:
-            _setns(home)
-    finally:
-        os.close(target)
-        os.close(home)
-
-
 class Router:
-    """The router and edge namespaces; close() deletes both."""
+    """The router and edge namespaces; close() deletes them.
 
-    def __init__(self) -> None:
+    With 'split', side B's outer end 'eb' lives in a namespace of its own
+    ('sink'), so that the two outer ends can talk through the router
+    (a ping: see address_ends())."""
+
+    def __init__(self, split: bool = False) -> None:
         self.fw = Namespace.create("router")
         self.edge: Namespace | None = None
+        self.sink: Namespace | None = None
         try:
             self.edge = Namespace.create("edge")
+            self.sink = Namespace.create("sink") if split else self.edge
             add_veth(self.edge, "ea", self.fw, "fa")
-            add_veth(self.edge, "eb", self.fw, "fb")
+            add_veth(self.sink, "eb", self.fw, "fb")
             for ns, ifname in (
                 (self.edge, "ea"),
                 (self.fw, "fa"),
-                (self.edge, "eb"),
+                (self.sink, "eb"),
                 (self.fw, "fb"),
             ):
                 ns.run(["ip", "link", "set", ifname, "address", MACS[ifname]])
                 ns.run(["ip", "link", "set", ifname, "up"])
                 ns.run(["ethtool", "-K", ifname, "rx", "off", "tx", "off"], check=False)
-            for ns in (self.fw, self.edge):
+            for ns in (self.fw, self.edge, *([self.sink] if split else [])):
                 # No IPv6 chatter (router solicitations, neighbour
                 # discovery) on the links: what crosses them is what was sent.
                 ns.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"], check=False)
@@ -116,6 +92,31 @@ class Router:
         assert self.edge is not None
         return f"/run/netns/{self.edge.name}"
 
+    def outer(self, ifname: str) -> Namespace:
+        """The namespace of outer end 'ea' or 'eb'."""
+        ns = self.edge if ifname == "ea" else self.sink
+        assert ns is not None
+        return ns
+
+    def address_ends(self, through_router: bool = True) -> tuple[str, str]:
+        """Give the outer ends addresses (split routers only): 169.254.1.2
+        on 'ea' and 169.254.2.2 on 'eb', each routing through its side of
+        the router; with 'through_router' False (a switch between the
+        links instead of the router's stack), each end's gateway is the
+        other end's MAC.  Returns the two addresses."""
+        if self.edge is None or self.sink is None or self.sink is self.edge:
+            raise ValueError("address_ends() needs a split router")
+        for ns, ifname, addr, gw, other in (
+            (self.edge, "ea", "169.254.1.2/30", "169.254.1.1", "eb"),
+            (self.sink, "eb", "169.254.2.2/30", "169.254.2.1", "ea"),
+        ):
+            ns.run(["ip", "addr", "add", addr, "dev", ifname])
+            ns.run(["ip", "route", "add", "default", "via", gw, "dev", ifname])
+            if not through_router:
+                ns.run(["ip", "neigh", "replace", gw, "lladdr", MACS[other], "dev", ifname,
+                        "nud", "permanent"])  # fmt: skip
+        return "169.254.1.2", "169.254.2.2"
+
     def ifindex(self, ifname: str) -> int:
         """The router's ifindex of 'fa' or 'fb'."""
         out = self.fw.run(["cat", f"/sys/class/net/{ifname}/ifindex"])
@@ -147,10 +148,10 @@ class Router:
         return self.fw.run([f"{iptables}-save", "-c"], check=False)
 
     def close(self) -> None:
-        for ns in (self.edge, self.fw):
+        for ns in (self.sink, self.edge, self.fw):
             if ns is not None:
                 ns.delete()
-        self.edge = None
+        self.edge = self.sink = None
 
 
-__all__ = ["MACS", "Router", "inside", "mac_bytes"]
+__all__ = ["MACS", "Router", "mac_bytes"]

@@ -35,9 +35,7 @@ test runs there.  in_port 0 cannot be presented by the kernel at all.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,14 +43,13 @@ from typing import Any
 
 from okopy.bpf import elf as elfmod
 from okopy.bpf import kernel, vm
-from okopy.netns import Namespace
+from okopy.netns import Namespace, inside
 
 DEFAULT_TIME_NS = 1_000_000
 DEFAULT_PRANDOM = 0x2545F491
 MAX_CLOCK_NS = (1 << 31) - 1
 MIN_KERNEL_FRAME = 14
 LOOPBACK_IFINDEX = 1
-CLONE_NEWNET = 0x40000000
 # Peer ends of the veth devices standing in for in_ports live above any
 # OpenFlow port number.
 PEER_IFINDEX_BASE = 0x10000
@@ -181,13 +178,6 @@ class _VmRuntime(_Runtime):
         self.typed.map(map_name).update(key, value)
 
 
-def _setns(fd: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"setns: {os.strerror(code)}")
-
-
 class _PortDevices:
     """A private network namespace where ifindex N exists for each in_port N.
 
@@ -216,17 +206,8 @@ class _PortDevices:
         if self.ns is None:
             yield
             return
-        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{self.ns.name}", os.O_RDONLY)
-        try:
-            _setns(target)
-            try:
-                yield
-            finally:
-                _setns(home)
-        finally:
-            os.close(target)
-            os.close(home)
+        with inside(self.ns):
+            yield
 
     def close(self) -> None:
         if self.ns is not None:

@@ -40,6 +40,15 @@ def acl_object(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return compile_program(ROOT / "bpf/acl.c", out).read_bytes()
 
 
+def iptables_fates(packets: Sequence[wire.WirePacket], iptables: str = "iptables") -> list[bool]:
+    """What a real iptables holding SAVE does with each packet, in order."""
+    kernel = wire.IptablesWire(SAVE, iptables)
+    try:
+        return kernel.fates(packets)
+    finally:
+        kernel.close()
+
+
 def okopy_verdicts(
     obj: bytes, rules: Sequence[AclRule], default: int, packets: Sequence[wire.WirePacket]
 ) -> tuple[list[int], list[int]]:
@@ -64,11 +73,7 @@ def disagreements(
 def test_acl_agrees_with_iptables(acl_object: bytes, iptables: str) -> None:
     rules, default = ipt.flatten(ipt.parse_save(SAVE, PORTS))
     packets = wire.conversations(rules, seed=11, count=N_PACKETS)
-    kernel = wire.IptablesWire(SAVE, iptables)
-    try:
-        fates = kernel.fates(packets)
-    finally:
-        kernel.close()
+    fates = iptables_fates(packets, iptables)
     in_vm, in_kernel = okopy_verdicts(acl_object, rules, default, packets)
     assert len(packets) >= N_PACKETS
     # Traffic that exercises the rule set: much delivered, much dropped.
@@ -82,11 +87,7 @@ def test_a_wrong_translation_is_caught(acl_object: bytes) -> None:
     """The comparison can fail: one rule's verdict flipped on okopy's side."""
     rules, default = ipt.flatten(ipt.parse_save(SAVE, PORTS))
     packets = wire.conversations(rules, seed=12, count=3000)
-    kernel = wire.IptablesWire(SAVE)
-    try:
-        fates = kernel.fates(packets)
-    finally:
-        kernel.close()
+    fates = iptables_fates(packets)
     # The ESTABLISHED,RELATED rule becomes a drop.
     wrong = [AclRule(r.match, 1 if i == 1 else r.verdict, r.origin) for i, r in enumerate(rules)]
     in_vm, _ = okopy_verdicts(acl_object, wrong, default, packets)
@@ -107,11 +108,7 @@ def test_switch_runs_the_imported_policy_like_iptables(
     entries = result.acl.entry_count()
     rules, _ = ipt.flatten(ipt.parse_save(SAVE, PORTS))
     packets = wire.conversations(rules, seed=13, count=1500)
-    kernel = wire.IptablesWire(SAVE)
-    try:
-        fates = kernel.fates(packets)
-    finally:
-        kernel.close()
+    fates = iptables_fates(packets)
     with controlling(
         switch, add_host, tmp_path, result.text, f"2 AddFlow, 1 LoadProgram, {entries} UpdateMap"
     ) as (_, hosts):

@@ -63,7 +63,7 @@ def test_each_probe_meets_the_rule_it_aims_at(n: int) -> None:
 
 
 def test_the_iptables_form_says_what_the_rules_say() -> None:
-    rules = bench.generate(200)
+    rules = [*bench.generate(200), *bench.PING_RULES]
     parsed, default = iptables.flatten(iptables.parse_save(bench.iptables_save(rules)))
     assert default == VERDICT_DROP
     ours = bench.acl_rules(rules)
