@@ -315,17 +315,39 @@ def previous_positions(rules_entries: Sequence[Mapping[str, Any]]) -> dict[int, 
     return out
 
 
+@dataclass(frozen=True)
+class MapChange:
+    """What one map needs to go from one translation to the next: the
+    entries to write ({"key", "value"}) and the keys to delete."""
+
+    written: tuple[Mapping[str, Any], ...]
+    deleted: tuple[Any, ...]
+
+
+def map_changes(
+    old: Mapping[str, Sequence[Mapping[str, Any]]], new: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> dict[str, MapChange]:
+    """Per map, the entries written and the keys deleted to go from 'old'
+    maps to 'new' (maps with no change left out)."""
+    out = {}
+    for name in sorted(set(old) | set(new)):
+        before = {_json_key(e["key"]): e for e in old.get(name, [])}
+        after = {_json_key(e["key"]): e for e in new.get(name, [])}
+        written = tuple(
+            e for k, e in after.items() if k not in before or before[k]["value"] != e["value"]
+        )
+        deleted = tuple(e["key"] for k, e in before.items() if k not in after)
+        if written or deleted:
+            out[name] = MapChange(written, deleted)
+    return out
+
+
 def changed_entries(
     old: Mapping[str, Sequence[Mapping[str, Any]]], new: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> tuple[int, int]:
     """(entries written, entries deleted) to go from 'old' maps to 'new'."""
-    written = deleted = 0
-    for name in set(old) | set(new):
-        before = {_json_key(e["key"]): e["value"] for e in old.get(name, [])}
-        after = {_json_key(e["key"]): e["value"] for e in new.get(name, [])}
-        written += sum(1 for k, v in after.items() if before.get(k) != v)
-        deleted += sum(1 for k in before if k not in after)
-    return written, deleted
+    changes = map_changes(old, new).values()
+    return sum(len(c.written) for c in changes), sum(len(c.deleted) for c in changes)
 
 
 def _json_key(key: Any) -> str:

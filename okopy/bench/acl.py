@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from okopy.acl.compile import CompiledAcl, compile_rules
+from okopy.acl.compile import CompiledAcl, compile_rules, map_changes
 from okopy.acl.rules import VERDICT_DROP, VERDICT_PASS, AclRule, Match
 from okopy.acl.sets import IntSet
 from okopy.bench.common import Sample, markdown_table, pyplot, write_report
@@ -244,7 +244,8 @@ def probes(rules: Sequence[BenchRule], seed: int = 2) -> tuple[list[bytes], floa
     for i in range(matching if n else 0):
         depth = round(i * (n - 1) / (matching - 1))
         want = i % 2 == 0
-        near = sorted(range(n), key=lambda j: abs(j - depth))[:64]
+        window = range(max(0, depth - 63), min(n, depth + 64))
+        near = sorted(window, key=lambda j: abs(j - depth))[:64]
         pick = next((j for j in near if rules[j].accept == want), depth)
         chosen.append(rules[pick])
     chosen += [None] * DEFAULT_PROBES
@@ -408,29 +409,17 @@ class Change:
         )
 
 
-def _entries(acl: CompiledAcl) -> dict[str, dict[str, tuple[Any, Any]]]:
-    import json  # noqa: PLC0415 - small
-
-    return {
-        name: {json.dumps(e["key"], sort_keys=True): (e["key"], e["value"]) for e in entries}
-        for name, entries in acl.maps.items()
-    }
-
-
 def _diff(
     prog: vm.Program, old: CompiledAcl, new: CompiledAcl
 ) -> tuple[dict[str, list[tuple[bytes, bytes]]], dict[str, list[bytes]]]:
-    a, b = _entries(old), _entries(new)
+    """okopy.acl.compile.map_changes() as bytes for 'prog''s maps."""
     writes: dict[str, list[tuple[bytes, bytes]]] = {}
     deletes: dict[str, list[bytes]] = {}
-    for name in b:
+    for name, change in map_changes(old.maps, new.maps).items():
         m = prog.map(name)
-        for k, (key, value) in b[name].items():
-            if a.get(name, {}).get(k, (None, None))[1] != value:
-                writes.setdefault(name, []).append((m.encode_key(key), m.encode_value(value)))
-        for k, (key, _) in a.get(name, {}).items():
-            if k in b[name]:
-                continue
+        for e in change.written:
+            writes.setdefault(name, []).append((m.encode_key(e["key"]), m.encode_value(e["value"])))
+        for key in change.deleted:
             if m.info.type == "array":
                 # Array entries cannot be deleted: back to zeros (as the
                 # controller does).
