@@ -219,3 +219,22 @@ def messages(dp: Any, intent: it.Intent) -> list[Any]:
             )
         ]  # fmt: skip
     raise TypeError(f"unknown intent {intent!r}")
+
+
+class _Encoder:
+    """What os-ken needs of a datapath to serialize a message."""
+
+    ofproto = ofp
+    ofproto_parser = parser
+
+
+def encode(intent: it.Intent) -> list[bytes]:
+    """The OpenFlow 1.3 messages that carry out 'intent', as bytes, for a
+    tool that sends them over a connection of its own (`okopy replay`)
+    exactly as the controller would."""
+    register_extension()
+    out = []
+    for msg in messages(_Encoder(), intent):
+        msg.serialize()
+        out.append(bytes(msg.buf))
+    return out

@@ -151,6 +151,38 @@ class OfClient:
                 raise OfClientError(f"{type(msg).__name__} refused: {refused[xid]}")
         return [replies[x] for x in xids]
 
+    def send_frames(self, frames: Sequence[bytes]) -> None:
+        """Send OpenFlow messages that have no reply of their own (flow
+        mods, encoded elsewhere), then a barrier; raises OfClientError with
+        the switch's error for the first one it refused.  Each frame's xid
+        is replaced by one of this connection's."""
+        xids: list[int] = []
+        out = b""
+        for frame in frames:
+            if len(frame) < OFP_HEADER.size:
+                raise ValueError(f"an OpenFlow message of {len(frame)} bytes")
+            xid = self._next()
+            xids.append(xid)
+            out += frame[:4] + struct.pack("!I", xid) + frame[OFP_HEADER.size :]
+        barrier = self._next()
+        out += OFP_HEADER.pack(OFP13_VERSION, OFPT_BARRIER_REQUEST, OFP_HEADER.size, barrier)
+        self.sock.sendall(out)
+        refused: dict[int, str] = {}
+        while True:
+            _version, msg_type, rxid, body = self._recv()
+            if msg_type == OFPT_ECHO_REQUEST:
+                hdr = OFP_HEADER.pack(
+                    OFP13_VERSION, OFPT_ECHO_REPLY, OFP_HEADER.size + len(body), rxid
+                )
+                self.sock.sendall(hdr + body)
+            elif msg_type == OFPT_ERROR and rxid in xids:
+                refused[rxid] = _error_text(body)
+            elif msg_type == OFPT_BARRIER_REPLY and rxid == barrier:
+                break
+        for n, xid in enumerate(xids):
+            if xid in refused:
+                raise OfClientError(f"message {n + 1} of {len(xids)} refused: {refused[xid]}")
+
 
 def _error_text(body: bytes) -> str:
     if len(body) < 4:

@@ -122,11 +122,17 @@ class OvsInstance:
         rundir: Path,
         netns: Namespace | None = None,
         dpdk: DpdkSettings | None = None,
+        dummy: bool = False,
     ) -> None:
         self.tools = tools
         self.rundir = rundir
         self.netns = netns
         self.dpdk = dpdk
+        # With 'dummy', every port of ovs-vswitchd is a netdev-dummy port
+        # (--enable-dummy=override, as in Open vSwitch's own tests): no
+        # privileges, no kernel devices; packets come in through
+        # `netdev-dummy/receive` and go out to options:tx_pcap files.
+        self.dummy = dummy
         self.pids: dict[str, int] = {}
 
     # Environment and paths -------------------------------------------------
@@ -232,6 +238,7 @@ class OvsInstance:
                 [
                     str(self.tools.vswitchd),
                     f"unix:{self.db_socket}",
+                    *(["--enable-dummy=override"] if self.dummy else []),
                 ],
             )
         except BaseException:

@@ -8,6 +8,7 @@ the kernel, then every map seed typed through the program's BTF.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,13 @@ class CheckError(ConfigError):
 
 
 def object_cache() -> Path:
-    return default_layout().build / "programs"
+    """Where built programs are kept: build/programs, or, for a user who
+    cannot write there (`okopy replay` needs no root), their own cache."""
+    shared = default_layout().build / "programs"
+    if os.access(shared if shared.exists() else shared.parent, os.W_OK):
+        return shared
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(home) / "okopy" / "programs"
 
 
 def build_program(spec: ProgramSpec, file: str) -> BuiltProgram:

@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from okopy.bpf.toolchain import compile_program
+from okopy.controller.intents import AddFlow
+from okopy.controller.openflow import encode
 from okopy.ofp.client import OfClient, OfClientError
 from okopy.ofp.messages import MapLookupReply, MapLookupRequest, MapUpdate, MapUpdateReply
 from okopy.ovs.instance import OvsInstance
+from okopy.policy.desired import Flow
 from okopy.testing.fixtures import BRIDGE
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -64,3 +67,18 @@ def test_a_batch_in_one_round_trip(switch: OvsInstance, tmp_path: Path) -> None:
 def test_missing_socket_named(tmp_path: Path) -> None:
     with pytest.raises(OfClientError, match=r"cannot connect to .*br9\.mgmt"):
         OfClient.bridge(tmp_path, "br9")
+
+
+def test_frames_without_replies_then_a_barrier(switch: OvsInstance) -> None:
+    """send_frames: flow mods (no reply of their own) and a barrier; a
+    refused one is named by its place, and the others took effect."""
+    good = encode(AddFlow(Flow(0, 10, (("in_port", "1"),), ("output:2",))))
+    bad = encode(AddFlow(Flow(0, 20, (), ("bpf:99",))))  # no program 99
+    with OfClient.bridge(switch.rundir, BRIDGE) as client:
+        client.send_frames(good)
+        with pytest.raises(OfClientError, match="message 2 of 2 refused: OKOPYBPF_UNKNOWN_PROG"):
+            client.send_frames(good + bad)
+        client.send_frames([])  # just the barrier
+    flows = switch.ofctl("-O", "OpenFlow13", "dump-flows", BRIDGE)
+    assert "priority=10,in_port=1 actions=output:2" in flows
+    assert "priority=20" not in flows
