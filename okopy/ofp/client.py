@@ -30,8 +30,14 @@ from okopy.ofp.messages import (
 OFPT_HELLO = 0
 OFPT_ECHO_REQUEST = 2
 OFPT_ECHO_REPLY = 3
+OFPT_PACKET_IN = 10
 OFPT_BARRIER_REQUEST = 20
 OFPT_BARRIER_REPLY = 21
+OFPT_SET_ASYNC = 28
+# struct ofp_async_config: packet-in, port-status and flow-removed masks,
+# each for the master/equal roles and for the slave role.
+ASYNC_CONFIG = struct.Struct("!6I")
+OFPR_ALL = 0x7  # no match, action, invalid TTL
 
 
 class OfClientError(RuntimeError):
@@ -47,6 +53,8 @@ class OfClient:
         self.sock.settimeout(timeout)
         self._xid = 0
         self._buf = b""
+        # Packet-ins received so far, if enable_packet_ins() asked for them.
+        self.packet_ins = 0
         self.sock.sendall(OFP_HEADER.pack(OFP13_VERSION, OFPT_HELLO, OFP_HEADER.size, self._next()))
         version, msg_type, _xid, _body = self._recv()
         if msg_type != OFPT_HELLO:
@@ -93,6 +101,8 @@ class OfClient:
                 if len(self._buf) >= length:
                     body = self._buf[OFP_HEADER.size : length]
                     self._buf = self._buf[length:]
+                    if msg_type == OFPT_PACKET_IN:
+                        self.packet_ins += 1
                     return version, msg_type, xid, body
             if time.monotonic() > deadline:
                 raise OfClientError("timed out waiting for the switch")
@@ -150,6 +160,14 @@ class OfClient:
             if xid in refused:
                 raise OfClientError(f"{type(msg).__name__} refused: {refused[xid]}")
         return [replies[x] for x in xids]
+
+    def enable_packet_ins(self) -> None:
+        """Ask the switch for the packet-ins of every reason, which a
+        connection to the management socket does not get by default;
+        'packet_ins' counts those that arrive while waiting for replies."""
+        body = ASYNC_CONFIG.pack(OFPR_ALL, 0, 0, 0, 0, 0)
+        hdr = OFP_HEADER.pack(OFP13_VERSION, OFPT_SET_ASYNC, OFP_HEADER.size + len(body), 0)
+        self.send_frames([hdr + body])
 
     def send_frames(self, frames: Sequence[bytes]) -> None:
         """Send OpenFlow messages that have no reply of their own (flow

@@ -67,7 +67,9 @@ class Fate:
 
     number: int  # 1-based, in the capture's order
     summary: str
-    outputs: tuple[str, ...]  # ports it left by ("2", "LOCAL"), in port order
+    # Ports it left by ("2", "LOCAL"), in port order, then "controller" for
+    # each packet-in it caused.
+    outputs: tuple[str, ...]
     runs: tuple[Run, ...]
 
     @property
@@ -225,6 +227,7 @@ class Replayer:
                 raise ReplayError(f"port {port}: the switch gave it number {got}")
         sw.ofctl("del-flows", BRIDGE)
         self.client = OfClient.bridge(sw.rundir, BRIDGE)
+        self.client.enable_packet_ins()
         self.ctl = Unixctl(sw.ctl("ovs-vswitchd"))
         for intent in reconcile(self.desired, Observed()):
             try:
@@ -306,13 +309,19 @@ class Replayer:
                 wait = due - (time.monotonic() - t0)
                 if wait > 0:
                     time.sleep(wait)
+            ins = self.client.packet_ins if self.client is not None else 0
             self.ctl.call("netdev-dummy/receive", port, pkt.data.hex())
             after = self._stats()
             runs: list[Run] = []
             for pid, st in sorted(after.items()):
                 runs += _delta(before.get(pid), st, self.names.get(pid, str(pid)))
             before = after
-            fates.append(Fate(n, summarize(pkt.data), self._sent(), tuple(runs)))
+            outputs = self._sent()
+            if self.client is not None and self.client.packet_ins > ins:
+                # Everything the packet caused precedes the statistics'
+                # reply on the connection, its packet-ins included.
+                outputs += ("controller",) * (self.client.packet_ins - ins)
+            fates.append(Fate(n, summarize(pkt.data), outputs, tuple(runs)))
             if progress is not None:
                 progress(n)
         return fates

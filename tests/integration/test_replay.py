@@ -249,3 +249,29 @@ def test_bad_captures_are_refused(
                    "--switch", "edge", "--in-port", "1"])  # fmt: skip
     assert rc == 1
     assert message in capsys.readouterr().err
+
+
+def test_packets_sent_to_the_controller_are_reported(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        textwrap.dedent(f"""\
+        version: 1
+        programs:
+          block: {{source: {ROOT}/bpf/blocklist.c, id: 3}}
+        switches:
+          edge:
+            dpid: 0x5
+            programs: [block]
+            flows:
+              - {{table: 0, priority: 100, match: {{eth_type: 0x800}},
+                 actions: [{{bpf: {{prog: block}}}}, controller, {{output: 4}}]}}
+        """)
+    )
+    frames = mixed_capture(tmp_path / "t.pcap", 20, seed=3)
+    got = replay(capsys, str(policy), "--pcap", str(tmp_path / "t.pcap"),
+                 "--switch", "edge", "--in-port", "1")  # fmt: skip
+    for frame, fate in zip(frames, got["per_packet"], strict=True):
+        ip = frame[12:14] == b"\x08\x00"
+        assert fate["outputs"] == (["4", "controller"] if ip else []), fate["packet"]
