@@ -174,6 +174,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         name, key, value = offline.parse_seed(spec)
         offline.seed_map(prog, name, key, value)
     clock = offline.pcap_clock(args.clock, packets)
+    if args.explain is not None:
+        if args.trace:
+            raise InputError("--explain and --trace: give one of them")
+        try:
+            explained = offline.explain_packet(
+                prog, packets, args.explain, clock=clock, in_port=args.in_port
+            )
+        except vm.VmError as e:
+            print(f"{args.object}: {e.describe(with_log=False)}", file=sys.stderr)
+            return 1
+        if args.json:
+            _log(json.dumps(explained.to_json(), indent=2))
+        else:
+            _log(offline.format_explanation(explained, args.pcap))
+        return 0
     result = offline.run_packets(prog, packets, clock=clock, in_port=args.in_port, trace=args.trace)
     if args.json:
         _log(json.dumps(result.to_json(), indent=2))
@@ -720,6 +735,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--trace", action="store_true",
         help="print every bpf_trace_printk() line, with the packet that printed it",
+    )  # fmt: skip
+    r.add_argument(
+        "--explain", type=int, metavar="K",
+        help="run packets 1..K-1, then show packet K's path through the source lines, "
+        "the map entries it read and wrote (before and after), and its verdict",
     )  # fmt: skip
     r.set_defaults(func=cmd_run)
 

@@ -7,6 +7,7 @@ use libokovm, the switch's own VM, so what passes here passes there.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from okopy.bpf import elf, vm
 from okopy.bpf.btf import Btf, BtfError, map_definitions, parse_entry_text
 from okopy.traffic.pcap import Packet
+from okopy.traffic.summary import summarize
 
 SHF_EXECINSTR = 0x4
 PIN_NAMES = {0: "none", 1: "by_name"}
@@ -229,3 +231,126 @@ def pcap_clock(mode: str, packets: Sequence[Packet]) -> Clock:
     except ValueError:
         raise ValueError(f"--clock {mode!r}: expected pcap, real or nanoseconds") from None
     return lambda _p: fixed
+
+
+# Explaining one packet (`okopy run --explain K`) ----------------------------
+
+
+@dataclass
+class Step:
+    """Consecutive instructions of one source line, and the map accesses
+    among them."""
+
+    file: str
+    line: int
+    text: str
+    insns: list[int] = field(default_factory=list)
+    accesses: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file, "line": self.line, "source": self.text.strip(),
+            "insns": self.insns, "map_accesses": self.accesses,
+        }  # fmt: skip
+
+
+@dataclass
+class Explanation:
+    program: vm.ProgramInfo
+    number: int
+    summary: str
+    length: int
+    verdict: int
+    executed: int
+    steps: list[Step]
+    changes: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "program": self.program.name,
+            "packet": self.number,
+            "summary": self.summary,
+            "bytes": self.length,
+            "instructions_executed": self.executed,
+            "path": [s.to_json() for s in self.steps],
+            "map_changes": self.changes,
+            "verdict": {"value": self.verdict, "name": verdict_name(self.verdict)},
+        }
+
+
+def _typed(m: vm.Map, key: bytes, value: bytes | None) -> tuple[Any, Any]:
+    try:
+        k = m.decode_key(key)
+    except BtfError:
+        k = key.hex()
+    if value is None:
+        return k, None
+    try:
+        return k, m.decode_value(value)
+    except BtfError:
+        return k, value.hex()
+
+
+def explain_packet(
+    prog: vm.Program,
+    packets: Sequence[Packet],
+    number: int,
+    *,
+    clock: Clock = None,
+    in_port: int = 0,
+) -> Explanation:
+    """Runs packets 1..number-1 as `run` does, so that map state is what
+    the capture left, then explains packet 'number' (1-based): the source
+    lines it went through, the map entries it read and wrote, the verdict."""
+    if not 1 <= number <= len(packets):
+        raise ValueError(f"--explain {number}: the capture has packets 1 to {len(packets)}")
+    run_packets(prog, packets[: number - 1], clock=clock, in_port=in_port)
+    pkt = packets[number - 1]
+    if clock is not None:
+        prog.ns.set_fixed_clock(clock(pkt))
+    got = prog.explain(pkt.data, in_port)
+    steps: list[Step] = []
+    pending = list(got.accesses)
+    for insn in got.path:
+        src = prog.source(insn)
+        where = (src.file, src.line, src.text) if src and src.line else None
+        if where is not None and (not steps or (steps[-1].file, steps[-1].line) != where[:2]):
+            steps.append(Step(*where))
+        if not steps:
+            steps.append(Step("?", 0, ""))
+        steps[-1].insns.append(insn)
+        if pending and pending[0].insn == insn:
+            a = pending.pop(0)
+            key, _ = _typed(prog.map(a.map), a.key, None)
+            steps[-1].accesses.append({"op": a.op, "map": a.map, "key": key})
+    changes = []
+    for c in got.changes:
+        m = prog.map(c.map)
+        key, before = _typed(m, c.key, c.before)
+        _, after = _typed(m, c.key, c.after)
+        changes.append({"map": c.map, "key": key, "before": before, "after": after})
+    return Explanation(prog.info, number, summarize(pkt.data), len(pkt.data), got.verdict,
+                       len(got.path), steps, changes)  # fmt: skip
+
+
+def format_explanation(e: Explanation, source: str) -> str:
+    def j(v: Any) -> str:
+        return "absent" if v is None else json.dumps(v)
+
+    lines = [
+        f"packet {e.number} of {source}: {e.summary} ({e.length} bytes)",
+        f"program {e.program.name}: {e.executed} instructions executed, through these lines:",
+    ]
+    for s in e.steps:
+        lines.append(f"  {os.path.basename(s.file)}:{s.line:<5} {s.text.strip()}")
+        for a in s.accesses:
+            lines.append(f"      {a['op']} {a['map']}[{j(a['key'])}]")
+    if e.changes:
+        lines.append("map entries it touched (before -> after):")
+        for c in e.changes:
+            same = "" if c["before"] != c["after"] else "  (unchanged)"
+            lines.append(f"  {c['map']}[{j(c['key'])}]: {j(c['before'])} -> {j(c['after'])}{same}")
+    else:
+        lines.append("map entries it touched: none")
+    lines.append(f"verdict: {verdict_name(e.verdict)} ({e.verdict})")
+    return "\n".join(lines)

@@ -272,6 +272,45 @@ class Map:
         return [{"key": self.decode_key(k), "value": self.decode_value(v)} for k, v in self.items()]
 
 
+# The helpers that okovm_prog_explain() reports, by BPF_FUNC_* id.
+HELPER_NAMES = {1: "lookup", 2: "update", 3: "delete"}
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    file: str
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class MapAccess:
+    """A helper call on a map entry during an explained run."""
+
+    insn: int
+    op: str  # lookup, update, delete
+    map: str
+    key: bytes
+
+
+@dataclass(frozen=True)
+class MapChange:
+    """A map entry an explained run touched: before its first access, after the run."""
+
+    map: str
+    key: bytes
+    before: bytes | None  # None: absent
+    after: bytes | None
+
+
+@dataclass(frozen=True)
+class Explained:
+    verdict: int
+    path: tuple[int, ...]  # instructions executed, in order
+    accesses: tuple[MapAccess, ...]
+    changes: tuple[MapChange, ...]
+
+
 class Program:
     """A loaded, verified program."""
 
@@ -304,6 +343,53 @@ class Program:
         total = ffi.new("uint64_t *")
         lib.okovm_prog_bench(self._h, packet, len(packet), in_port, repeat, total)
         return float(total[0]) / max(repeat, 1)
+
+    def explain(self, packet: bytes, in_port: int = 0) -> Explained:
+        """Run once on 'packet' in the explaining interpreter: the
+        instructions executed, in order, each map access (with the entry's
+        value before the first access and after the run), and the verdict.
+        The program's statistics do not count the run; its maps change as
+        in any run.  Refused (VmError EINVAL) for a program in sandbox mode."""
+        ffi, lib = _lib()
+        path: list[int] = []
+        accesses: list[MapAccess] = []
+        before: dict[tuple[int, bytes], bytes | None] = {}
+        maps = list(self.maps.values())
+
+        def on_insn(_aux: Any, insn: int) -> None:
+            path.append(int(insn))
+
+        def on_map_call(_aux: Any, insn: int, helper: int, index: int, key: Any) -> None:
+            m = maps[index]
+            k = bytes(ffi.buffer(key, m.info.key_size))
+            if (index, k) not in before:
+                before[(index, k)] = m.lookup(k)
+            accesses.append(MapAccess(int(insn), HELPER_NAMES.get(helper, str(helper)), m.name, k))
+
+        insn_cb = ffi.callback("void(void *, uint32_t)", on_insn)
+        call_cb = ffi.callback("void(void *, uint32_t, uint32_t, uint32_t, const void *)",
+                               on_map_call)  # fmt: skip
+        hooks = ffi.new("struct okovm_explain_hooks *", {"insn": insn_cb, "map_call": call_cb})
+        verdict = ffi.new("uint32_t *")
+        error = lib.okovm_prog_explain(self._h, packet, len(packet), in_port, hooks, verdict)
+        if error:
+            why = "it runs in sandbox mode" if error == errno.EINVAL else os.strerror(error)
+            raise VmError(error, f"program {self.info.name} cannot be explained: {why}")
+        changes = [
+            MapChange(maps[index].name, key, old, maps[index].lookup(key))
+            for (index, key), old in before.items()
+        ]
+        return Explained(int(verdict[0]), tuple(path), tuple(accesses), tuple(changes))
+
+    def source(self, insn: int) -> SourceLine | None:
+        """Where instruction 'insn' comes from, by the BTF line information."""
+        ffi, lib = _lib()
+        file = ffi.new("const char **")
+        line = ffi.new("uint32_t *")
+        text = ffi.new("const char **")
+        if not lib.okovm_prog_insn_source(self._h, insn, file, line, text):
+            return None
+        return SourceLine(_string(ffi, file[0]), int(line[0]), _string(ffi, text[0]))
 
     @property
     def stats(self) -> ProgramStats:

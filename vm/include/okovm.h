@@ -304,6 +304,43 @@ uint32_t okovm_prog_bench(struct okovm_prog *prog, const void *pkt,
                           size_t len, uint32_t in_port, uint64_t repeat,
                           uint64_t *total_ns);
 
+/* What okovm_prog_explain() reports as the run goes. */
+struct okovm_explain_hooks {
+    /* Before each instruction the program executes: its index in the
+     * program, as okovm_prog_insn_source() takes it. */
+    void (*insn)(void *aux, uint32_t insn);
+
+    /* Before each call of a helper whose arguments are a map and a key
+     * (bpf_map_lookup_elem(), bpf_map_update_elem(), bpf_map_delete_elem()):
+     * the call's instruction, the helper's id (BPF_FUNC_*), the map's index
+     * among the program's maps (okovm_prog_get_map()) and the key, of the
+     * map's key size.  The hook may read the map, not change it. */
+    void (*map_call)(void *aux, uint32_t insn, uint32_t helper,
+                     uint32_t map_index, const void *key);
+
+    void *aux;
+};
+
+/* Runs 'prog' once on 'pkt', like okovm_prog_run(), in an interpreter that
+ * reports each instruction and map access to 'hooks', and stores the
+ * verdict in '*verdict'.  The program's statistics do not count the run.
+ * Returns 0, EINVAL for a program in sandbox mode (only the checked
+ * interpreter may run those), or ENOMEM.  For tools that explain one
+ * packet: a run is many times slower than okovm_prog_run(). */
+int okovm_prog_explain(struct okovm_prog *prog, const void *pkt, size_t len,
+                       uint32_t in_port,
+                       const struct okovm_explain_hooks *hooks,
+                       uint32_t *verdict);
+
+/* Stores the source location of instruction 'insn' of 'prog', from the
+ * program's BTF line information: the file, the line number and the text
+ * of the line that the instruction, or the nearest instruction before it
+ * that has a location, comes from.  Returns 1, or 0 if the program has no
+ * line information there.  The strings live as long as 'prog'. */
+int okovm_prog_insn_source(const struct okovm_prog *prog, uint32_t insn,
+                           const char **file, uint32_t *line,
+                           const char **text);
+
 struct okovm_prog_info {
     char name[64];              /* Function name. */
     char section[64];           /* ELF section. */

@@ -265,12 +265,13 @@ select_variants(const struct okovm_prog *prog, enum okovm_op *opv)
     free(target);
 }
 
-/* Pre-decodes 'prog->insns' into 'prog->code' for the interpreter whose
- * handler addresses are 'labels', using the verifier's findings in
- * 'vi'. */
+/* Pre-decodes 'prog->insns' for the interpreter whose handler addresses
+ * are 'labels', using the verifier's findings in 'vi', into a new array
+ * stored in '*codep' (for the caller to free). */
 int
 okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
-             const void *const *labels, struct okovm_error *err)
+             const void *const *labels, struct okovm_xinsn **codep,
+             struct okovm_error *err)
 {
     static const enum okovm_op ldx[4] = {
         OP_LDX_B, OP_LDX_H, OP_LDX_W, OP_LDX_DW
@@ -396,6 +397,6 @@ okovm_decode(struct okovm_prog *prog, const struct okovm_vinfo *vi,
         }
     }
     free(opv);
-    prog->code = code;
+    *codep = code;
     return 0;
 }

@@ -126,6 +126,22 @@ okovm_error_locate(struct okovm_error *err, const struct okovm_prog *prog)
              err->file, err->line, err->source);
 }
 
+int
+okovm_prog_insn_source(const struct okovm_prog *prog, uint32_t insn,
+                       const char **file, uint32_t *line, const char **text)
+{
+    const struct okovm_line *l = (insn <= INT32_MAX
+                                  ? find_line(prog, (int) insn) : NULL);
+
+    if (!l) {
+        return 0;
+    }
+    *file = btf_str(prog, l->file_off);
+    *line = l->line_col >> 10;
+    *text = btf_str(prog, l->line_off);
+    return 1;
+}
+
 /* Writes "insn N (file:line)" for instruction 'insn' of 'prog' into
  * 'buf'. */
 void

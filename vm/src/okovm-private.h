@@ -202,6 +202,11 @@ struct okovm_run {
 
     /* JIT only: the machine stack pointer to unwind to. */
     uint64_t jit_rsp;
+
+    /* okovm_prog_explain() only: the program decoded for its interpreter,
+     * and the caller's hooks. */
+    const struct okovm_xinsn *code;
+    const struct okovm_explain_hooks *hooks;
 };
 
 struct okovm_stats_shard {
@@ -382,7 +387,8 @@ void okovm_vinfo_free(struct okovm_vinfo *);
 
 /* decode.c */
 int okovm_decode(struct okovm_prog *, const struct okovm_vinfo *,
-                 const void *const *labels, struct okovm_error *);
+                 const void *const *labels, struct okovm_xinsn **codep,
+                 struct okovm_error *);
 
 /* The engines' entry points ('prog->exec') and, for the decoder, the
  * interpreters' handler addresses.
@@ -392,6 +398,8 @@ uint64_t okovm_exec_fast(const struct okovm_prog *, struct okovm_run *);
 uint64_t okovm_exec_sandbox(const struct okovm_prog *, struct okovm_run *);
 const void *const *okovm_exec_fast_labels(void);
 const void *const *okovm_exec_sandbox_labels(void);
+uint64_t okovm_exec_explain(const struct okovm_prog *, struct okovm_run *);
+const void *const *okovm_exec_explain_labels(void);
 
 /* jit.c */
 int okovm_jit_compile(struct okovm_prog *, const struct okovm_vinfo *);

@@ -92,7 +92,8 @@ select_engine(struct okovm_prog *prog, const struct okovm_vinfo *vi,
     int error;
 
     error = okovm_decode(prog, vi, (sandbox ? okovm_exec_sandbox_labels()
-                                    : okovm_exec_fast_labels()), err);
+                                    : okovm_exec_fast_labels()),
+                         &prog->code, err);
     if (error) {
         return error;
     }
@@ -611,6 +612,58 @@ okovm_prog_run(struct okovm_prog *prog, const void *pkt, size_t len,
 
     okovm_prog_run_batch(prog, &p, 1, in_port, 0, &verdict);
     return verdict;
+}
+
+int
+okovm_prog_explain(struct okovm_prog *prog, const void *pkt, size_t len,
+                   uint32_t in_port, const struct okovm_explain_hooks *hooks,
+                   uint32_t *verdict)
+{
+    struct okovm_verify_opts vo = {
+        .n_maps = prog->n_maps,
+        .maps = (const struct okovm_map *const *) prog->maps,
+        .allow_back_edges = true,
+    };
+    struct okovm_ns *ns = prog->ns;
+    struct okovm_xinsn *code = NULL;
+    struct okovm_vinfo vi;
+    struct okovm_run run;
+    unsigned epoch = 0;
+    int error;
+
+    if (prog->mode == OKOVM_MODE_SANDBOX) {
+        return EINVAL;
+    }
+    /* The program passed these checks when it was loaded: they give the
+     * decoder its findings again. */
+    error = okovm_verify(prog->insns, prog->n_insns, &vo, &vi, NULL);
+    if (!error) {
+        error = okovm_decode(prog, &vi, okovm_exec_explain_labels(), &code,
+                             NULL);
+        okovm_vinfo_free(&vi);
+    }
+    if (error) {
+        return error;
+    }
+
+    memset(&run, 0, sizeof run);
+    run.prog = prog;
+    run.ns = ns;
+    run.ctx.data = (uintptr_t) pkt;
+    run.ctx.data_end = (uintptr_t) pkt + len;
+    run.ctx.data_meta = (uintptr_t) pkt;
+    run.ctx.ingress_ifindex = in_port;
+    run.code = code;
+    run.hooks = hooks;
+    if (!ns->defer_fn) {
+        epoch = okovm_ns_enter(ns);
+    }
+    *verdict = (uint32_t) okovm_exec_explain(prog, &run);
+    if (!ns->defer_fn) {
+        okovm_ns_exit(ns, epoch);
+    }
+    free(code);
+    return 0;
 }
 
 void
