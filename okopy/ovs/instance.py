@@ -199,6 +199,10 @@ class OvsInstance:
             raise CommandError(argv, proc.returncode, tail)
         self.pids[name] = int(pidfile.read_text().strip())
 
+    def log_tail(self, name: str = "ovs-vswitchd", lines: int = 20) -> str:
+        """The last lines the daemon wrote, for an error message."""
+        return self._log_tail(name, lines)
+
     def _log_tail(self, name: str, lines: int = 20) -> str:
         text = ""
         for f in (self.rundir / f"{name}.stdout", self.log_file(name)):

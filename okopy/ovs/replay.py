@@ -33,13 +33,14 @@ from okopy.controller.reconcile import Observed, reconcile
 from okopy.ofp.client import OfClient, OfClientError
 from okopy.ofp.messages import ProgListReply, ProgListRequest, ProgStats
 from okopy.ovs.instance import OvsInstance, OvsTools
-from okopy.ovs.unixctl import Unixctl
+from okopy.ovs.unixctl import Unixctl, UnixctlError
 from okopy.paths import Layout
 from okopy.policy.desired import DesiredSwitch
 from okopy.traffic import pcap
 from okopy.traffic.summary import summarize
 
 BRIDGE = "br0"
+ETH_HEADER_LEN = 14
 OFPP_LOCAL = 0xFFFFFFFE
 VERDICT_CLASSES = ("aborted", "drop", "pass", "tx", "redirect", "other")
 # The largest port number a policy's flows can name (OFPP_MAX).
@@ -71,25 +72,31 @@ class Fate:
     # each packet-in it caused.
     outputs: tuple[str, ...]
     runs: tuple[Run, ...]
+    note: str = ""  # why the switch never saw it, if it did not
 
     @property
     def delivered(self) -> bool:
         return bool(self.outputs)
 
     def why(self) -> str:
+        if self.note:
+            return self.note
         return ", ".join(f"{r.program}: {r.verdict}" for r in self.runs) or "no program ran"
 
     def where(self) -> str:
         return "port " + ", ".join(self.outputs) if self.outputs else "dropped"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "packet": self.number,
             "summary": self.summary,
             "delivered": self.delivered,
             "outputs": list(self.outputs),
             "programs": [r.to_json() for r in self.runs],
         }
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 @dataclass
@@ -309,9 +316,19 @@ class Replayer:
                 wait = due - (time.monotonic() - t0)
                 if wait > 0:
                     time.sleep(wait)
+            if len(pkt.data) < ETH_HEADER_LEN:
+                # No Ethernet port passes a frame without a whole header on.
+                note = f"not injected: {len(pkt.data)} bytes, no whole Ethernet header"
+                fates.append(Fate(n, summarize(pkt.data), (), (), note))
+                continue
             ins = self.client.packet_ins if self.client is not None else 0
-            self.ctl.call("netdev-dummy/receive", port, pkt.data.hex())
-            after = self._stats()
+            try:
+                self.ctl.call("netdev-dummy/receive", port, pkt.data.hex())
+                after = self._stats()
+            except (UnixctlError, OfClientError) as e:
+                raise ReplayError(
+                    f"packet {n}: {e}\nthe switch's log ends with:\n{self.switch.log_tail()}"
+                ) from None
             runs: list[Run] = []
             for pid, st in sorted(after.items()):
                 runs += _delta(before.get(pid), st, self.names.get(pid, str(pid)))

@@ -275,3 +275,21 @@ def test_packets_sent_to_the_controller_are_reported(
     for frame, fate in zip(frames, got["per_packet"], strict=True):
         ip = frame[12:14] == b"\x08\x00"
         assert fate["outputs"] == (["4", "controller"] if ip else []), fate["packet"]
+
+
+def test_frames_without_an_ethernet_header_are_reported_not_injected(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    policy = blocklist_policy(tmp_path / "policy.yaml", BLOCKED)
+    whole = ethernet(
+        ETH_P_IP, ipv4("10.0.0.1", "10.0.0.2", IPPROTO_UDP, udp("10.0.0.1", "10.0.0.2", 1, 2))
+    )
+    pcap.write(tmp_path / "t.pcap", [b"", whole[:5], whole])
+    got = replay(capsys, str(policy), "--pcap", str(tmp_path / "t.pcap"),
+                 "--switch", "edge", "--in-port", "1")  # fmt: skip
+    fates = got["per_packet"]
+    assert [f.get("note") for f in fates[:2]] == [
+        "not injected: 0 bytes, no whole Ethernet header",
+        "not injected: 5 bytes, no whole Ethernet header",
+    ]
+    assert [f["delivered"] for f in fates] == [False, False, True]
