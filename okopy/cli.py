@@ -90,10 +90,15 @@ def cmd_ovs_export(args: argparse.Namespace) -> int:
 
 def cmd_ovs_check_series(args: argparse.Namespace) -> int:
     results = ovs_series.check_series(
-        default_layout(), jobs=args.jobs, first=args.first, last=args.last, log=_log
-    )
+        default_layout(), jobs=args.jobs, first=args.first, last=args.last, log=_log,
+        tests=args.tests,
+    )  # fmt: skip
     bad = [r for r in results if not r.ok]
-    _log(f"{len(results) - len(bad)} of {len(results)} patches apply, pass checkpatch and build")
+    also = f" and pass their {args.tests} tests" if args.tests else ""
+    _log(
+        f"{len(results) - len(bad)} of {len(results)} patches apply, pass checkpatch "
+        f"and build{also}"
+    )
     return 1 if bad else 0
 
 
@@ -681,6 +686,11 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     cs.add_argument("--to", dest="last", type=int, default=None, metavar="N",
                     help="last patch to check (default: the last)")  # fmt: skip
+    cs.add_argument(
+        "--tests", metavar="KEYWORDS",
+        help="after each prefix builds, run its Open vSwitch tests of these autotest "
+        "keywords (e.g. okopy; never hidden)",
+    )  # fmt: skip
     cs.set_defaults(func=cmd_ovs_check_series)
 
     bl = sub.add_parser("build", help="compile a filter (clang -O2 -g -target bpf)")

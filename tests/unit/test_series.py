@@ -53,3 +53,9 @@ def test_summary() -> None:
     missing = PatchCheck(8, "z", False, "", "patch does not apply", 0.2)
     assert not missing.ok
     assert missing.summary() == "0008 z: does not apply (0 s)"
+    tested = PatchCheck(9, "t", True, "", "", 3.0, "")
+    assert tested.ok
+    assert tested.summary() == "0009 t: checkpatch ok, builds, tests pass (3 s)"
+    failing = PatchCheck(10, "u", True, "", "", 3.0, "885: ofproto - x FAILED (ofproto.at:62)")
+    assert not failing.ok
+    assert failing.summary() == "0010 u: checkpatch ok, builds, tests FAILED (3 s)"
