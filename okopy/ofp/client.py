@@ -91,7 +91,9 @@ class OfClient:
         return self._xid
 
     def _recv(self) -> tuple[int, int, int, bytes]:
-        """One whole message: (version, type, xid, bytes after the header)."""
+        """One whole message: (version, type, xid, bytes after the header).
+        Echo requests are answered here, never returned; packet-ins are
+        counted."""
         deadline = time.monotonic() + self.timeout
         while True:
             if len(self._buf) >= OFP_HEADER.size:
@@ -101,6 +103,10 @@ class OfClient:
                 if len(self._buf) >= length:
                     body = self._buf[OFP_HEADER.size : length]
                     self._buf = self._buf[length:]
+                    if msg_type == OFPT_ECHO_REQUEST:
+                        reply = OFPT_ECHO_REPLY, OFP_HEADER.size + len(body), xid
+                        self.sock.sendall(OFP_HEADER.pack(OFP13_VERSION, *reply) + body)
+                        continue
                     if msg_type == OFPT_PACKET_IN:
                         self.packet_ins += 1
                     return version, msg_type, xid, body
@@ -140,12 +146,6 @@ class OfClient:
             self.sock.sendall(out)
             while want:
                 _version, msg_type, rxid, body = self._recv()
-                if msg_type == OFPT_ECHO_REQUEST:
-                    hdr = OFP_HEADER.pack(
-                        OFP13_VERSION, OFPT_ECHO_REPLY, OFP_HEADER.size + len(body), rxid
-                    )
-                    self.sock.sendall(hdr + body)
-                    continue
                 if rxid not in want:
                     continue
                 want.discard(rxid)
@@ -188,12 +188,7 @@ class OfClient:
         refused: dict[int, str] = {}
         while True:
             _version, msg_type, rxid, body = self._recv()
-            if msg_type == OFPT_ECHO_REQUEST:
-                hdr = OFP_HEADER.pack(
-                    OFP13_VERSION, OFPT_ECHO_REPLY, OFP_HEADER.size + len(body), rxid
-                )
-                self.sock.sendall(hdr + body)
-            elif msg_type == OFPT_ERROR and rxid in xids:
+            if msg_type == OFPT_ERROR and rxid in xids:
                 refused[rxid] = _error_text(body)
             elif msg_type == OFPT_BARRIER_REPLY and rxid == barrier:
                 break

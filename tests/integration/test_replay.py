@@ -46,9 +46,18 @@ def replay(capsys: pytest.CaptureFixture[str], *args: str) -> dict:  # type: ign
     return out
 
 
-def blocklist_policy(path: Path, blocked: str) -> Path:
-    path.write_text(
-        textwrap.dedent(f"""\
+BLOCKLIST_FLOWS = """\
+              - {table: 0, priority: 100, match: {eth_type: 0x800},
+                 actions: [{bpf: {prog: block, table: 1}}]}
+              - {table: 1, priority: 100, match: {bpf_verdict: pass}, actions: [{output: 2}]}
+              - {table: 1, priority: 0, actions: [drop]}
+              - {table: 0, priority: 0, actions: [drop]}
+"""
+
+
+def blocklist_policy(path: Path, blocked: str, flows: str = BLOCKLIST_FLOWS) -> Path:
+    """A policy of blocklist.c on switch "edge", blocking 'blocked'."""
+    head = textwrap.dedent(f"""\
         version: 1
         programs:
           block: {{source: {ROOT}/bpf/blocklist.c, id: 3}}
@@ -61,13 +70,8 @@ def blocklist_policy(path: Path, blocked: str) -> Path:
                 blocked_v4:
                   - {{key: {blocked}, value: {{}}}}
             flows:
-              - {{table: 0, priority: 100, match: {{eth_type: 0x800}},
-                 actions: [{{bpf: {{prog: block, table: 1}}}}]}}
-              - {{table: 1, priority: 100, match: {{bpf_verdict: pass}}, actions: [{{output: 2}}]}}
-              - {{table: 1, priority: 0, actions: [drop]}}
-              - {{table: 0, priority: 0, actions: [drop]}}
         """)
-    )
+    path.write_text(head + flows)
     return path
 
 
@@ -254,21 +258,11 @@ def test_bad_captures_are_refused(
 def test_packets_sent_to_the_controller_are_reported(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(
-        textwrap.dedent(f"""\
-        version: 1
-        programs:
-          block: {{source: {ROOT}/bpf/blocklist.c, id: 3}}
-        switches:
-          edge:
-            dpid: 0x5
-            programs: [block]
-            flows:
-              - {{table: 0, priority: 100, match: {{eth_type: 0x800}},
-                 actions: [{{bpf: {{prog: block}}}}, controller, {{output: 4}}]}}
-        """)
-    )
+    flows = """\
+              - {table: 0, priority: 100, match: {eth_type: 0x800},
+                 actions: [{bpf: {prog: block}}, controller, {output: 4}]}
+"""
+    policy = blocklist_policy(tmp_path / "policy.yaml", BLOCKED, flows)
     frames = mixed_capture(tmp_path / "t.pcap", 20, seed=3)
     got = replay(capsys, str(policy), "--pcap", str(tmp_path / "t.pcap"),
                  "--switch", "edge", "--in-port", "1")  # fmt: skip
