@@ -197,14 +197,13 @@ class Replayer:
         desired: DesiredSwitch,
         in_port: int,
         workdir: Path,
-        names: dict[int, str] | None = None,
     ) -> None:
         if not 1 <= in_port <= OFPP_MAX:
             raise ReplayError(f"--in-port {in_port}: give a port number from 1 to {OFPP_MAX}")
         self.desired = desired
         self.in_port = in_port
         self.workdir = workdir
-        self.names = names or {p.prog_id: p.name for p in desired.programs.values()}
+        self.names = {p.prog_id: p.name for p in desired.programs.values()}
         self.ports = sorted(flow_ports(desired) | {in_port})
         self.switch = OvsInstance(OvsTools.from_layout(layout), workdir / "ovs", dummy=True)
         self.client: OfClient | None = None
@@ -280,22 +279,24 @@ class Replayer:
         for name, path in sorted(self._pcaps.items(), key=lambda kv: _port_order(kv[0])):
             if not path.exists():
                 continue
-            size = path.stat().st_size
-            start = self._offsets.get(name, 0)
-            if size <= start:
+            start = max(self._offsets.get(name, 0), 24)
+            if path.stat().st_size <= start:
                 continue
-            blob = path.read_bytes()
-            # The records after the 24-byte header, in the byte order of
-            # the header's magic number (the writer's own).
-            order = "little" if blob[:4] == b"\xd4\xc3\xb2\xa1" else "big"
-            pos = max(start, 24)
-            while pos + 16 <= len(blob):
-                incl = int.from_bytes(blob[pos + 8 : pos + 12], order)  # type: ignore[arg-type]
-                if pos + 16 + incl > len(blob):
+            with path.open("rb") as f:
+                # The records after the 24-byte header, in the byte order
+                # of the header's magic number (the writer's own); only
+                # what was appended since the last call is read.
+                order = "little" if f.read(4) == b"\xd4\xc3\xb2\xa1" else "big"
+                f.seek(start)
+                new = f.read()
+            pos = 0
+            while pos + 16 <= len(new):
+                incl = int.from_bytes(new[pos + 8 : pos + 12], order)  # type: ignore[arg-type]
+                if pos + 16 + incl > len(new):
                     break  # a record still being written
                 pos += 16 + incl
                 outputs.append(name)
-            self._offsets[name] = pos
+            self._offsets[name] = start + pos
         return tuple(outputs)
 
     def replay(
