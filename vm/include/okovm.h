@@ -322,8 +322,8 @@ struct okovm_explain_hooks {
 };
 
 /* Runs 'prog' once on 'pkt', like okovm_prog_run(), in an interpreter that
- * reports each instruction and map access to 'hooks', and stores the
- * verdict in '*verdict'.  The program's statistics do not count the run.
+ * reports each instruction and map access to 'hooks' (not null; either
+ * hook may be), and stores the verdict in '*verdict'.  The program's statistics do not count the run.
  * Returns 0, EINVAL for a program in sandbox mode (only the checked
  * interpreter may run those), or ENOMEM.  For tools that explain one
  * packet: a run is many times slower than okovm_prog_run(). */
