@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from okopy.bpf import elf, vm
-from okopy.bpf.btf import Btf, BtfError, map_definitions, parse_entry_text
+from okopy.bpf.btf import Btf, BtfError, decode_or_hex, map_definitions, parse_entry_text
 from okopy.traffic.pcap import Packet
 from okopy.traffic.summary import summarize
 
@@ -278,17 +278,12 @@ class Explanation:
         }
 
 
-def _typed(m: vm.Map, key: bytes, value: bytes | None) -> tuple[Any, Any]:
-    try:
-        k = m.decode_key(key)
-    except BtfError:
-        k = key.hex()
-    if value is None:
-        return k, None
-    try:
-        return k, m.decode_value(value)
-    except BtfError:
-        return k, value.hex()
+def _typed_key(m: vm.Map, key: bytes) -> Any:
+    return decode_or_hex(m.btf, m.info.btf_key_type_id, key)
+
+
+def _typed_value(m: vm.Map, value: bytes | None) -> Any:
+    return None if value is None else m.decode_value(value)
 
 
 def explain_packet(
@@ -321,14 +316,14 @@ def explain_packet(
         steps[-1].insns.append(insn)
         if pending and pending[0].insn == insn:
             a = pending.pop(0)
-            key, _ = _typed(prog.map(a.map), a.key, None)
+            key = _typed_key(prog.map(a.map), a.key)
             steps[-1].accesses.append({"op": a.op, "map": a.map, "key": key})
     changes = []
     for c in got.changes:
         m = prog.map(c.map)
-        key, before = _typed(m, c.key, c.before)
-        _, after = _typed(m, c.key, c.after)
-        changes.append({"map": c.map, "key": key, "before": before, "after": after})
+        changes.append({"map": c.map, "key": _typed_key(m, c.key),
+                        "before": _typed_value(m, c.before),
+                        "after": _typed_value(m, c.after)})  # fmt: skip
     return Explanation(prog.info, number, summarize(pkt.data), len(pkt.data), got.verdict,
                        len(got.path), steps, changes)  # fmt: skip
 

@@ -15,6 +15,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from okopy.ofp.messages import VERDICT_CLASSES
+
 METRICS = {
     "okopy_switch_connected": ("gauge", "1 if the switch is connected to this controller"),
     "okopy_program_runs_total": ("counter", "Times a program ran"),
@@ -43,7 +45,7 @@ METRICS = {
         "stays in force",
     ),
 }
-VERDICTS = ("aborted", "drop", "pass", "tx", "redirect", "other")
+VERDICTS = VERDICT_CLASSES
 
 
 @dataclass(frozen=True)

@@ -252,6 +252,11 @@ class ProgListRequest(Message):
         return cls(*cls.FMT.unpack_from(body))
 
 
+# What each counter of ProgStats.verdicts counts: the XDP verdicts 0-4, then
+# every other value.
+VERDICT_CLASSES = ("aborted", "drop", "pass", "tx", "redirect", "other")
+
+
 @dataclass(frozen=True)
 class ProgStats:
     FMT: ClassVar[struct.Struct] = struct.Struct("!II32sB3xIQQQQQQQQQ")
@@ -263,7 +268,7 @@ class ProgStats:
     cookie: int
     n_runs: int
     run_nsec: int
-    verdicts: tuple[int, int, int, int, int, int]  # aborted drop pass tx redirect other
+    verdicts: tuple[int, int, int, int, int, int]  # by VERDICT_CLASSES
 
     def pack(self) -> bytes:
         return self.FMT.pack(

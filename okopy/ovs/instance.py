@@ -195,15 +195,12 @@ class OvsInstance:
                 check=False,
             )
         if proc.returncode != 0:
-            tail = self._log_tail(name)
+            tail = self.log_tail(name)
             raise CommandError(argv, proc.returncode, tail)
         self.pids[name] = int(pidfile.read_text().strip())
 
     def log_tail(self, name: str = "ovs-vswitchd", lines: int = 20) -> str:
         """The last lines the daemon wrote, for an error message."""
-        return self._log_tail(name, lines)
-
-    def _log_tail(self, name: str, lines: int = 20) -> str:
         text = ""
         for f in (self.rundir / f"{name}.stdout", self.log_file(name)):
             if f.exists():

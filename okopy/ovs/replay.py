@@ -31,7 +31,7 @@ from okopy.controller import intents as it
 from okopy.controller.openflow import encode
 from okopy.controller.reconcile import Observed, reconcile
 from okopy.ofp.client import OfClient, OfClientError
-from okopy.ofp.messages import ProgListReply, ProgListRequest, ProgStats
+from okopy.ofp.messages import VERDICT_CLASSES, ProgListReply, ProgListRequest, ProgStats
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.ovs.unixctl import Unixctl, UnixctlError
 from okopy.paths import Layout
@@ -42,7 +42,6 @@ from okopy.traffic.summary import summarize
 BRIDGE = "br0"
 ETH_HEADER_LEN = 14
 OFPP_LOCAL = 0xFFFFFFFE
-VERDICT_CLASSES = ("aborted", "drop", "pass", "tx", "redirect", "other")
 # The largest port number a policy's flows can name (OFPP_MAX).
 OFPP_MAX = 0xFFFFFF00
 
@@ -312,7 +311,7 @@ class Replayer:
         self._sent()
         t0 = time.monotonic()
         for n, pkt in enumerate(packets, start=1):
-            if pace and packets:
+            if pace:
                 due = (pkt.timestamp_ns - packets[0].timestamp_ns) / 1e9
                 wait = due - (time.monotonic() - t0)
                 if wait > 0:
