@@ -12,7 +12,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from okopy.paths import default_layout
 from okopy.policy.build import check as check_policy
 from okopy.policy.file import load as load_policy
 from okopy.policy.schema import ConfigError
+from okopy.trace import events as trace_events
+from okopy.trace import probes as trace_probes
 from okopy.traffic import describe, pcap
 
 
@@ -347,6 +349,65 @@ def cmd_replay(args: argparse.Namespace) -> int:
         _log(json.dumps(replay.differences_json(report, other), indent=1))
     else:
         _log(replay.format_differences(report, other))
+    return 0
+
+
+def _traced_switch(args: argparse.Namespace) -> trace_probes.Switch:
+    """The ovs-vswitchd of --pid, --lab or $OVS_RUNDIR."""
+    if args.lab:
+        lab = testbed.Lab(default_layout(), args.lab)
+        lab.require_running()
+        return trace_probes.find_switch(lab.state.pids["ovs-vswitchd"], Path(lab.state.rundir))
+    return trace_probes.find_switch(args.pid)
+
+
+def _patched_ofctl() -> Path | None:
+    ofctl = default_layout().ovs_build / "utilities" / "ovs-ofctl"
+    return ofctl if ofctl.exists() else None
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    if args.rate < 0:
+        raise InputError("--rate: give 0 (no cap) or a positive number of events a second")
+    base = trace_events.Filters(
+        verdict_mask=trace_events.parse_verdicts(args.verdict),
+        hosts=tuple(trace_events.host_key(h) for h in args.host),
+        ports=trace_events.parse_ports(args.port),
+        rate=args.rate,
+    )
+    switch = _traced_switch(args)
+
+    def resolve(progs: dict[tuple[str, int], trace_events.Program]) -> trace_events.Filters:
+        ids = trace_events.resolve_progs(args.prog, progs.values())
+        return dataclasses.replace(base, prog_ids=ids)
+
+    opts = trace_probes.TraceOptions(
+        filters=base, as_json=args.json, changes=args.changes, count=args.count,
+        duration=args.duration,
+    )  # fmt: skip
+    trace_probes.trace(switch, opts, sys.stdout, _patched_ofctl(), resolve, _attached(switch))
+    return 0
+
+
+def _attached(switch: trace_probes.Switch) -> Callable[[], None]:
+    """Says on standard error that the probes are attached: events from
+    then on are seen."""
+
+    def say() -> None:
+        print(f"okopy: attached to {switch.exe} (pid {switch.pid}); Ctrl-C stops",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    return say
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    if args.interval <= 0:
+        raise InputError("--interval: give a positive number of seconds")
+    switch = _traced_switch(args)
+    trace_probes.top(
+        switch, sys.stdout, interval=args.interval, count=args.count, as_json=args.json,
+        clear=False if args.no_clear else None, ofctl=_patched_ofctl(), ready=_attached(switch),
+    )  # fmt: skip
     return 0
 
 
@@ -801,6 +862,90 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     rp.set_defaults(func=cmd_replay)
 
+    for name, text, desc in (
+        ("trace", "live program runs of a running switch: verdicts, packets, run times",
+         "Attach to the okopy:* USDT probes of a running patched ovs-vswitchd (bcc) and "
+         "print each program run as it happens: bridge, program, verdict, input port, the "
+         "packet's addresses, protocol and ports, run time, and the table and cookie of the "
+         "flows that call the program. Filters run in the kernel, before the rate cap. "
+         "Needs root."),
+        ("top", "per-program verdict rates and run-time histograms of a running switch",
+         "Attach to okopy:bpf_run of a running patched ovs-vswitchd (bcc) and refresh, "
+         "every --interval seconds, each program's runs and verdicts per second and the "
+         "log2 histogram of its run times over the interval. Needs root."),
+    ):  # fmt: skip
+        tp = sub.add_parser(name, help=text, description=desc)
+        where = tp.add_mutually_exclusive_group()
+        where.add_argument(
+            "--pid",
+            type=int,
+            help="the ovs-vswitchd process "
+            "(default: the one of $OVS_RUNDIR, else /var/run/openvswitch)",
+        )
+        where.add_argument("--lab", metavar="NAME", help="the switch of a running okopy lab")
+        tp.add_argument("--json", action="store_true", help="one JSON object a line")
+        tp.add_argument("--count", type=int, default=0, metavar="N",
+                        help="stop after N events (trace) or refreshes (top)")  # fmt: skip
+        if name == "trace":
+            tp.add_argument(
+                "--prog",
+                action="append",
+                default=[],
+                metavar="ID|NAME",
+                help="only these programs (repeat or comma-separate)",
+            )
+            tp.add_argument(
+                "--verdict",
+                action="append",
+                default=[],
+                metavar="V",
+                help="only these verdicts: drop, pass, tx, redirect, aborted, other, or numbers",
+            )
+            tp.add_argument(
+                "--host",
+                action="append",
+                default=[],
+                metavar="ADDR",
+                help="only packets from or to this IPv4/IPv6 address",
+            )
+            tp.add_argument(
+                "--port",
+                action="append",
+                default=[],
+                metavar="N",
+                help="only TCP/UDP/SCTP packets from or to this port",
+            )
+            tp.add_argument(
+                "--rate",
+                type=int,
+                default=200,
+                metavar="N",
+                help="show at most N runs a second; the rest are counted (default 200, 0: no cap)",
+            )
+            tp.add_argument(
+                "--changes",
+                action="store_true",
+                help="also program loads, replacements, unloads and map writes from OpenFlow",
+            )
+            tp.add_argument(
+                "--duration", type=float, default=0.0, metavar="S", help="stop after S seconds"
+            )
+            tp.set_defaults(func=cmd_trace)
+        else:
+            tp.add_argument(
+                "--interval",
+                type=float,
+                default=1.0,
+                metavar="S",
+                help="seconds between refreshes (default 1)",
+            )
+            tp.add_argument(
+                "--no-clear",
+                action="store_true",
+                help="print each refresh below the last instead of redrawing",
+            )
+            tp.set_defaults(func=cmd_top)
+
     cc = sub.add_parser(
         "check-config",
         help="validate a policy: schema, programs built and verified, seeds",
@@ -1071,6 +1216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         testbed.LabError,
         ConfigError,
         ApiClientError,
+        trace_probes.TraceError,
     ) as e:
         print(f"okopy: error: {e}", file=sys.stderr)
         return 1

@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+# Debian's Python packages (mininet, python3-bpfcc's bcc) install here,
+# outside okopy's virtualenv.
+DEBIAN_DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
+
+
+def import_debian_package(name: str, deb: str) -> None:
+    """Make `import NAME` work in a Python that does not see Debian's
+    dist-packages (okopy's virtualenv) by loading that one package from
+    there, not the whole directory.  'deb' names the Debian package for
+    the error when it is not installed."""
+    if name in sys.modules or importlib.util.find_spec(name) is not None:
+        return
+    init = DEBIAN_DIST_PACKAGES / name / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        name, init, submodule_search_locations=[str(init.parent)]
+    )
+    if not init.exists() or spec is None or spec.loader is None:
+        raise ImportError(
+            f"{name} is not installed: run scripts/setup (Debian package {deb})", name=name
+        )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
 
 
 @dataclass(frozen=True)

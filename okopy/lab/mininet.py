@@ -47,7 +47,9 @@ DEBIAN_DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
 
 def _import_debian_mininet() -> None:
     """Make `import mininet` work in a Python that does not see Debian's
-    dist-packages (okopy's virtualenv): load that one package from there."""
+    dist-packages (okopy's virtualenv): load that one package from there.
+    okopy.paths.import_debian_package() does the same for other packages,
+    but okopy may not be importable yet here (under `mn`, see below)."""
     if importlib.util.find_spec("mininet") is not None:
         return
     init = DEBIAN_DIST_PACKAGES / "mininet" / "__init__.py"

@@ -23,6 +23,9 @@ from okopy.ofp.messages import (
     OFPT_ERROR,
     OFPT_EXPERIMENTER,
     Message,
+    ProgListReply,
+    ProgListRequest,
+    ProgStats,
     decode,
     decode_error,
 )
@@ -160,6 +163,21 @@ class OfClient:
             if xid in refused:
                 raise OfClientError(f"{type(msg).__name__} refused: {refused[xid]}")
         return [replies[x] for x in xids]
+
+    def programs(self) -> dict[int, ProgStats]:
+        """The bridge's programs with their statistics, by id (every page
+        of the program list)."""
+        out: dict[int, ProgStats] = {}
+        start = 0
+        while True:
+            reply = self.request(ProgListRequest(start))
+            if not isinstance(reply, ProgListReply):
+                raise OfClientError(f"expected a program list reply, got {type(reply).__name__}")
+            for p in reply.programs:
+                out[p.prog_id] = p
+            if not reply.more or not reply.programs:
+                return out
+            start = reply.programs[-1].prog_id + 1
 
     def enable_packet_ins(self) -> None:
         """Ask the switch for the packet-ins of every reason, which a

@@ -44,6 +44,9 @@ CONFIGURE_ARGS: tuple[str, ...] = (
     "--enable-afxdp",
     # Link libokovm (found through build/vm/okovm.pc) into ovs-vswitchd.
     "--with-okovm",
+    # USDT probes (Debian's systemtap-sdt-dev): okopy trace and okopy top
+    # attach to okopy:bpf_run and its siblings.
+    "--enable-usdt-probes",
 )
 # Debian's interpreter, not a pyenv shim that may not exist later.
 PYTHON_ARG = "PYTHON3=/usr/bin/python3"

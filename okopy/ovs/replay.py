@@ -31,7 +31,7 @@ from okopy.controller import intents as it
 from okopy.controller.openflow import encode
 from okopy.controller.reconcile import Observed, reconcile
 from okopy.ofp.client import OfClient, OfClientError
-from okopy.ofp.messages import VERDICT_CLASSES, ProgListReply, ProgListRequest, ProgStats
+from okopy.ofp.messages import VERDICT_CLASSES, ProgStats
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.ovs.unixctl import Unixctl, UnixctlError
 from okopy.paths import Layout
@@ -260,16 +260,7 @@ class Replayer:
 
     def _stats(self) -> dict[int, ProgStats]:
         assert self.client is not None
-        out: dict[int, ProgStats] = {}
-        start = 0
-        while True:
-            reply = self.client.request(ProgListRequest(start))
-            assert isinstance(reply, ProgListReply)
-            for p in reply.programs:
-                out[p.prog_id] = p
-            if not reply.more or not reply.programs:
-                return out
-            start = reply.programs[-1].prog_id + 1
+        return self.client.programs()
 
     def _sent(self) -> tuple[str, ...]:
         """The ports that sent packets since the last call, once per packet

@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"ofp"},
     {"controller"},
     {"ovs"},
-    {"lab"},
+    {"lab", "trace"},
     {"bench", "testing"},
     {"cli"},
     {"__main__"},
