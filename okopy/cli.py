@@ -673,6 +673,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.suite == "datapath":
         datapath.run(
             default_layout(),
+            configs=(*datapath.DEFAULT_CONFIGS, *(datapath.TRACE_CONFIGS if args.trace else ())),
             runs=1 if args.quick else args.runs,
             seconds=0.5 if args.quick else args.seconds,
             log=_log,
@@ -722,7 +723,8 @@ def parser() -> argparse.ArgumentParser:
         choices=sorted(ovs_build.FLAVORS),
         default="plain",
         help="plain (build/ovs, default), asan (AddressSanitizer + UBSan, "
-        "build/ovs-asan) or fuzz (clang with libFuzzer coverage, build/ovs-fuzz)",
+        "build/ovs-asan), fuzz (clang with libFuzzer coverage, build/ovs-fuzz) or no-usdt "
+        "(plain without USDT probes, build/ovs-no-usdt, for okopy bench datapath --trace)",
     )
     b.add_argument(
         "--reimport",
@@ -1181,6 +1183,11 @@ def parser() -> argparse.ArgumentParser:
     )
     be.add_argument("--flows", type=int, default=1,
                     help="datapath --io dpdk: connections the generator sends over")  # fmt: skip
+    be.add_argument(
+        "--trace", action="store_true",
+        help="datapath: also measure with okopy trace and okopy top attached, and on a "
+        "switch built without USDT probes (built on demand)",
+    )  # fmt: skip
     be.add_argument("--out", help="report directory (default docs/benchmarks)")
     be.add_argument(
         "--profile",

@@ -25,6 +25,14 @@ measurements on the same switch:
 - ct:      the same policy with Open vSwitch's userspace conntrack:
   ct(table=1), +new from the inside -> ct(commit), +est -> output.
 
+With `--trace`, three more measure what tracing costs (okopy/trace):
+- traced:  recirc with `okopy trace` attached (its default rate cap;
+  output thrown away): the switch times each run and fires okopy:bpf_run;
+- topped:  recirc with `okopy top` attached;
+- no-usdt: recirc on a second switch built without USDT probes (the
+  `no-usdt` build flavor, built on demand), on its own veth path: what
+  the probes cost when nothing is attached.
+
 Rounds interleave the configurations, each round starting one
 configuration later, so that drift on a shared machine hits them all
 alike; each figure is the median over the rounds with the
@@ -35,11 +43,15 @@ median of the per-round ratios), which cancels drift between rounds.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +62,7 @@ from okopy.bench.netpath import NetPath
 from okopy.bpf import vm
 from okopy.bpf.kernel import KernelError, KernelProgram
 from okopy.bpf.toolchain import compile_program
+from okopy.ovs import build as ovs_build
 from okopy.ovs.instance import OvsInstance, OvsTools
 from okopy.paths import Layout
 from okopy.traffic import packets
@@ -93,6 +106,9 @@ CONFIGS: dict[str, list[str]] = {
         "table=1,priority=100,bpf_verdict=pass,in_port=2,actions=output:1",
         "table=1,priority=0,actions=drop",
     ],
+    "traced": [],  # recirc's, with a tracer (TRACERS)
+    "topped": [],
+    "no-usdt": [],  # recirc's, on the switch built without probes
     "ct": [
         *_ARP,
         "table=0,priority=100,ip,actions=ct(table=1)",
@@ -103,6 +119,15 @@ CONFIGS: dict[str, list[str]] = {
     ],
 }
 
+for _name in ("traced", "topped", "no-usdt"):
+    CONFIGS[_name] = CONFIGS["recirc"]
+# The command attached while a configuration is measured.
+TRACERS = {
+    "traced": ("trace", "--json"),
+    "topped": ("top", "--json", "--interval", "1"),
+}
+TRACE_CONFIGS = ("traced", "topped", "no-usdt")
+
 DESCRIPTIONS = {
     "plain": "plain forwarding (output)",
     "monitor": "bpf(prog) monitor + output",
@@ -110,10 +135,14 @@ DESCRIPTIONS = {
     "one-pass": "bpf(prog,drop_unless=pass) + output",
     "recirc-interp": "bpf(prog,table), interpreter",
     "ct": "ct(table) firewall",
+    "traced": "recirc, okopy trace attached",
+    "topped": "recirc, okopy top attached",
+    "no-usdt": "recirc, switch without USDT probes",
 }
 # The program each configuration runs; the others run none (their counters
 # are read from program 1, to show that it did not run).
-PROGRAM = {"monitor": 1, "recirc": 1, "one-pass": 1, "recirc-interp": 2}
+PROGRAM = {"monitor": 1, "recirc": 1, "one-pass": 1, "recirc-interp": 2, "traced": 1,
+           "topped": 1, "no-usdt": 1}  # fmt: skip
 DEFAULT_CONFIGS = ("plain", "monitor", "recirc", "one-pass", "recirc-interp", "ct")
 
 
@@ -164,7 +193,9 @@ IO_TYPES = ("afpacket", "dpdk")
 class Bench:
     """The traffic path, the switch and the program; flows set per config."""
 
-    def __init__(self, layout: Layout, io: str = "afpacket", flows: int = 1) -> None:
+    def __init__(
+        self, layout: Layout, io: str = "afpacket", flows: int = 1, tools: OvsTools | None = None
+    ) -> None:
         self.dir = tempfile.TemporaryDirectory(prefix="okopy-bench-")
         self.path: NetPath | None = None
         self.dpdk: DpdkPath | None = None
@@ -176,7 +207,7 @@ class Bench:
                 assert sw is not None
             else:
                 self.path = NetPath("l2")
-                tools = OvsTools.from_layout(layout)
+                tools = tools or OvsTools.from_layout(layout)
                 sw = self.switch = OvsInstance(tools, Path(self.dir.name), self.path.fw).start()
                 sw.add_bridge("br0")
                 sw.add_port("br0", "f0", INSIDE, io)
@@ -240,6 +271,34 @@ class Bench:
         # flood makes the measurement start on the new ones.
         time.sleep(0.5)
         self.flood(0.3)
+
+    @contextlib.contextmanager
+    def tracer(self, name: str) -> Iterator[None]:
+        """With TRACERS[name] attached to the switch (nothing for other
+        configurations); its output is thrown away."""
+        if name not in TRACERS:
+            yield
+            return
+        assert self.switch is not None
+        pid = str(self.switch.pids["ovs-vswitchd"])
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "okopy", *TRACERS[name], "--pid", pid],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            if "attached" not in line:
+                raise RuntimeError(f"okopy {TRACERS[name][0]} did not attach: {line}"
+                                   f"{proc.stderr.read()}")  # fmt: skip
+            yield
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def prog_stats(self, prog: int) -> dict[str, int]:
         """A program's counters from dump-bpf-progs: runs, run_nsec, pass, ..."""
@@ -336,7 +395,16 @@ def run(
     pps: dict[str, list[float]] = {c: [] for c in configs}
     rtt: dict[str, list[float]] = {c: [] for c in configs}
     cycles: dict[str, list[float]] = {c: [] for c in configs}
+    baseline: Bench | None = None
+    if "no-usdt" in configs:
+        if io != "afpacket":
+            raise ValueError("the no-usdt configuration runs with --io afpacket only")
+        log("building Open vSwitch without USDT probes (flavor no-usdt) if needed")
+        ovs_build.build(layout, flavor=ovs_build.NO_USDT, log=log)
+        flavor_dir = ovs_build.NO_USDT.build_dir(layout)
+        baseline = Bench(layout, io, flows, OvsTools(flavor_dir, layout.ovs_src))
     bench = Bench(layout, io, flows)
+    benches = {name: baseline if name == "no-usdt" and baseline else bench for name in configs}
     try:
         result.modes = {p: bench.prog_mode(p) for p in (1, 2)}
         log("programs: " + ", ".join(f"{p} runs as {m}" for p, m in result.modes.items()))
@@ -346,14 +414,16 @@ def run(
             # leftovers, such as datapath flows being revalidated, it would
             # otherwise always inherit).
             for name in (*configs[r % len(configs) :], *configs[: r % len(configs)]):
-                bench.configure(name)
-                rtt[name].append(bench.rtt_ms())
+                b = benches[name]
+                b.configure(name)
+                rtt[name].append(b.rtt_ms())
                 prog = PROGRAM.get(name, 1)
-                before = bench.prog_stats(prog)
-                bench.clear_pmd_stats()
-                pps[name].append(bench.flood(seconds))
-                cycles[name].append(bench.cycles_per_packet())
-                after = bench.prog_stats(prog)
+                before = b.prog_stats(prog)
+                with b.tracer(name):
+                    b.clear_pmd_stats()
+                    pps[name].append(b.flood(seconds))
+                    cycles[name].append(b.cycles_per_packet())
+                after = b.prog_stats(prog)
                 delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
                 tally = result.prog.setdefault(name, {})
                 for k in ("runs", "run_nsec", "pass", "drop"):
@@ -367,6 +437,8 @@ def run(
             f"{k} {v:.1f}" for k, v in result.filter_ns.items()))  # fmt: skip
     finally:
         bench.close()
+        if baseline is not None:
+            baseline.close()
     result.pps = {c: Sample(tuple(v)) for c, v in pps.items()}
     result.rtt_ms = {c: Sample(tuple(v)) for c, v in rtt.items()}
     result.cycles = {c: Sample(tuple(v)) for c, v in cycles.items()}
@@ -417,6 +489,20 @@ def _checks(r: DatapathRun) -> list[tuple[str, bool, str]]:
             detail += (f"; round by round recirc / ct() = {r.paired.median:.3f} "
                        f"(min {plo:.3f}, max {phi:.3f})")  # fmt: skip
         out.append(("recirc at least 1.3x the ct() firewall's rate", rc >= 1.3 * ct, detail))
+    if "no-usdt" in r.pps and "recirc" in r.pps:
+        u = r.ratio("recirc", "no-usdt")
+        lo, hi = r.pps["no-usdt"].spread
+        within = lo <= r.pps["recirc"].median <= hi
+        detail = f"recirc with probes / without = {u:.3f}"
+        if within:
+            detail += "; within the probe-less switch's own spread"
+        out.append(("USDT probes cost nothing measurable with no tracer attached",
+                    u >= 0.97 or within, detail))  # fmt: skip
+    for traced, what in (("traced", "okopy trace"), ("topped", "okopy top")):
+        if traced in r.pps and "recirc" in r.pps:
+            t = r.ratio(traced, "recirc")
+            out.append((f"{what} attached costs at most 10% of the filtered rate", t >= 0.9,
+                        f"{t:.0%} of recirc's rate"))  # fmt: skip
     kernel = r.filter_ns.get("kernel", float("nan"))
     added = r.added_ns("monitor")
     # Only one flow is the traffic that filter_cost() repeats; with more,

@@ -89,7 +89,10 @@ FUZZING = Flavor(
      "-fsanitize=fuzzer-no-link,address,undefined",),
     cc="clang",
 )  # fmt: skip
-FLAVORS = {f.name: f for f in (PLAIN, SANITIZED, FUZZING)}
+# The plain build without USDT probes, for `okopy bench datapath --trace`
+# to measure what the probes cost when nothing is attached.
+NO_USDT = Flavor("no-usdt", "ovs-no-usdt", "", ("--enable-Werror", "--disable-usdt-probes"))
+FLAVORS = {f.name: f for f in (PLAIN, SANITIZED, FUZZING, NO_USDT)}
 
 BINARIES = (
     "vswitchd/ovs-vswitchd",

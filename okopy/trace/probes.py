@@ -299,6 +299,12 @@ int on_run(struct pt_regs *ctx)
     if (!((1 << (e->verdict < 5 ? e->verdict : 5)) & VERDICT_MASK)) {
         return 0;
     }
+#if !FILTER_HOSTS && !FILTER_PORTS
+    /* Over the cap, the run is only counted: nothing more to read. */
+    if (!under_cap()) {
+        return 0;
+    }
+#endif
     bpf_usdt_readarg(3, ctx, &e->handle);
     bpf_usdt_readarg(5, ctx, &e->run_ns);
     bpf_usdt_readarg(6, ctx, &data);
@@ -309,9 +315,11 @@ int on_run(struct pt_regs *ctx)
     if (bpf_probe_read_user(e->data, cap & (2 * SNAP - 1), (void *) data)) {
         e->cap = 0;
     }
+#if FILTER_HOSTS || FILTER_PORTS
     if (!wanted_packet(e) || !under_cap()) {
         return 0;
     }
+#endif
     bpf_usdt_readarg(1, ctx, &bridge);
     bpf_probe_read_user_str(e->bridge, sizeof e->bridge, (void *) bridge);
     e->ts_ns = bpf_ktime_get_ns();

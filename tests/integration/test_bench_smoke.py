@@ -70,8 +70,10 @@ def test_vm_bench_smoke(layout: Layout, kernel_bpf: None, tmp_path: Path) -> Non
 
 def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
     lines: list[str] = []
-    run = datapath.run(layout, runs=1, seconds=0.3, log=lines.append, out_dir=tmp_path)
-    assert set(run.pps) == {"plain", "monitor", "recirc", "one-pass", "recirc-interp", "ct"}
+    configs = (*datapath.DEFAULT_CONFIGS, "traced", "topped")  # no-usdt needs a second build
+    run = datapath.run(layout, configs, runs=1, seconds=0.3, log=lines.append, out_dir=tmp_path)
+    assert set(run.pps) == {"plain", "monitor", "recirc", "one-pass", "recirc-interp", "ct",
+                            "traced", "topped"}  # fmt: skip
     assert all(s.median > 0 for s in run.pps.values()), lines
     # Program 2 was loaded with bpf-jit=false; program 1 as the switch runs it.
     assert run.modes[2] == "interp", run.modes
@@ -79,11 +81,13 @@ def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> 
     assert run.paired is not None
     assert len(run.paired.values) == 1
     # The filter ran in every bpf configuration and passed the inside's SYNs.
-    for name in ("monitor", "recirc", "one-pass", "recirc-interp"):
+    for name in ("monitor", "recirc", "one-pass", "recirc-interp", "traced", "topped"):
         assert run.prog[name]["runs"] > 0, lines
         assert run.prog[name]["pass"] > 0, lines
     assert run.prog["plain"]["runs"] == 0, lines
-    assert "| ct(table) firewall |" in (tmp_path / "datapath.md").read_text()
+    report = (tmp_path / "datapath.md").read_text()
+    assert "| ct(table) firewall |" in report
+    assert "okopy trace attached costs at most 10% of the filtered rate" in report
     assert (tmp_path / "datapath.png").stat().st_size > 0
 
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ def _bcc_usable() -> str | None:
 @pytest.fixture
 def net(
     switch: OvsInstance, add_host: HostFactory, tmp_path: Path
-) -> Iterator[tuple[OvsInstance, list[Host]]]:
+) -> tuple[OvsInstance, list[Host]]:
     """br0 with h1, h2, h3 (ports 1-3); program 3 "bl" (blocklist.c) with
     h3's address blocked runs on every IPv4 packet from table 0 (cookie
     0x77), and what it passes goes on in table 1."""
@@ -69,7 +68,7 @@ def net(
     mac = hosts[2].ns.run(["cat", "/sys/class/net/eth0/address"]).strip()
     for h in hosts[:2]:
         h.ns.run(["ip", "neigh", "replace", "10.0.0.3", "lladdr", mac, "dev", "eth0"])
-    yield switch, hosts
+    return switch, hosts
 
 
 def _verdicts(switch: OvsInstance) -> Counter[str]:
@@ -129,9 +128,10 @@ def test_every_run_reported_as_the_switch_counts_it(net: tuple[OvsInstance, list
     assert seen["pass"] == after["pass"] - before["pass"]
     assert seen["drop"] == after["drop"] - before["drop"]
     for e in runs:
-        assert e["bridge"] == BRIDGE and e["prog_id"] == 3 and e["prog"] == "bl", e
+        assert (e["bridge"], e["prog_id"], e["prog"]) == (BRIDGE, 3, "bl"), e
         assert e["flows"] == [{"table": 0, "cookie": "0x77"}], e
-        assert e["proto"] == 1 and e["len"] == 98 and e["run_ns"] > 0, e
+        assert (e["proto"], e["len"]) == (1, 98), e
+        assert e["run_ns"] > 0, e
         if e["verdict"] == "drop":
             assert (e["src"], e["dst"], e["in_port"]) == ("10.0.0.2", "10.0.0.3", 2), e
         else:
@@ -178,7 +178,8 @@ def test_rate_cap_counts_what_it_holds_back(net: tuple[OvsInstance, list[Host]])
     lost = sum(e["lost"] for e in gaps)
     assert runs == 300
     assert 20 <= len(shown) <= 20 * 6, len(shown)  # at most 20 in any second
-    assert over > 0 and all(e["rate_cap"] == 20 for e in gaps), gaps
+    assert over > 0, gaps
+    assert all(e["rate_cap"] == 20 for e in gaps), gaps
     assert len(shown) + over + lost == runs
 
 
@@ -198,7 +199,7 @@ def test_program_and_map_changes(net: tuple[OvsInstance, list[Host]], tmp_path: 
     assert kinds == ["map_update", "map_delete", "prog_load", "prog_load", "prog_unload"], events
     update, delete, replace, load, unload = events
     assert (update["map"], update["key"], update["value"]) == ("blocked_v4", "0a000007", "00" * 16)
-    assert update["error"] == 0 and update["prog_id"] == 3 and update["bridge"] == BRIDGE
+    assert (update["error"], update["prog_id"], update["bridge"]) == (0, 3, BRIDGE)
     assert (delete["map"], delete["key"], delete["error"]) == ("blocked_v4", "0a000007", 0)
     assert (replace["prog_id"], replace["prog"], replace["replaced"]) == (3, "bl2", True)
     assert replace["n_insns"] > 0

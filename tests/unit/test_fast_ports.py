@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from okopy.bench.common import Sample
-from okopy.bench.datapath import DatapathRun, busiest_thread_cycles, generator_syn
+from okopy.bench.datapath import DatapathRun, _checks, busiest_thread_cycles, generator_syn
 from okopy.lab.dpdk import HugePages, HugePagesUnavailable, PortStats, parse_port_stats
 from okopy.ovs.instance import DpdkSettings, interface_settings
 
@@ -112,6 +112,29 @@ def test_cycles_of_the_busiest_thread() -> None:
     assert busiest_thread_cycles(PMD_STATS) == 331.77
     assert busiest_thread_cycles(PMD_STATS.replace("6482944", "3")) == 8000.50
     assert math.isnan(busiest_thread_cycles("main thread:\n  packets received: 0\n"))
+
+
+def test_tracing_checks() -> None:
+    """The probes' cost is judged against the probe-less switch (within its
+    spread counts as nothing measurable), a tracer's against recirc."""
+    run = DatapathRun(runs=3, seconds=1.0)
+    run.pps = {
+        "recirc": Sample((100.0, 96.0, 98.0)),
+        "no-usdt": Sample((101.0, 95.0, 99.0)),
+        "traced": Sample((85.0, 87.0, 86.0)),
+        "topped": Sample((95.0, 94.0, 93.0)),
+    }
+    checks = {what: (ok, detail) for what, ok, detail in _checks(run)}
+    ok, detail = checks["USDT probes cost nothing measurable with no tracer attached"]
+    assert ok
+    assert "0.990" in detail
+    assert checks["okopy trace attached costs at most 10% of the filtered rate"] == (
+        False, "88% of recirc's rate",
+    )  # fmt: skip
+    assert checks["okopy top attached costs at most 10% of the filtered rate"][0]
+    run.pps["no-usdt"] = Sample((120.0, 118.0, 119.0))
+    checks = {what: ok for what, ok, _ in _checks(run)}
+    assert not checks["USDT probes cost nothing measurable with no tracer attached"]
 
 
 def test_added_ns_pairs_rounds_and_reads_the_tsc() -> None:

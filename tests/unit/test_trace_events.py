@@ -1,0 +1,167 @@
+"""okopy.trace.events: the probes' records, filters, lines and okopy top's
+arithmetic, without a switch or a kernel."""
+
+from __future__ import annotations
+
+import pytest
+
+from okopy.trace.events import (
+    ALL_VERDICTS,
+    CHANGE_EVENT,
+    RUN_EVENT,
+    SNAP,
+    ChangeEvent,
+    Program,
+    RunEvent,
+    TopState,
+    TraceInputError,
+    change_line,
+    change_record,
+    flows_calling,
+    histogram_lines,
+    host_key,
+    parse_ports,
+    parse_verdicts,
+    percentile,
+    render_top,
+    resolve_progs,
+    run_line,
+    run_record,
+    top_record,
+)
+from okopy.traffic.packets import ethernet, tcp4, udp6
+from okopy.traffic.summary import ip_headers
+
+pytestmark = pytest.mark.unit
+
+FRAME = tcp4("10.0.0.1", "10.0.0.2", 1234, 80)
+
+
+def _run_raw(frame: bytes = FRAME, verdict: int = 1, length: int | None = None) -> bytes:
+    length = len(frame) if length is None else length
+    return RUN_EVENT.pack(5_000_000_000, 150, length, 3, 9, verdict, 2, min(length, SNAP), 1,
+                          b"br0", frame[:SNAP])  # fmt: skip
+
+
+def test_run_event_decodes_what_the_probe_program_writes() -> None:
+    ev = RunEvent.decode(_run_raw())
+    assert (ev.bridge, ev.prog_id, ev.handle, ev.verdict, ev.in_port) == ("br0", 3, 9, 1, 2)
+    assert (ev.run_ns, ev.length, ev.cpu) == (150, len(FRAME), 1)
+    assert ev.data == FRAME
+    # A long packet carries its first SNAP bytes.
+    big = ethernet(0x0800, b"\x45" + bytes(1500))
+    assert RunEvent.decode(_run_raw(big)).data == big[:SNAP]
+    with pytest.raises(ValueError, match="run record of 10 bytes"):
+        RunEvent.decode(bytes(10))
+
+
+def test_run_record_and_line() -> None:
+    prog = Program("br0", 3, "fw", ((0, 0x77), (2, 0)))
+    rec = run_record(RunEvent.decode(_run_raw()), prog, 0.0)
+    assert (rec["event"], rec["time"]) == ("run", 5.0)
+    assert (rec["prog"], rec["verdict"], rec["verdict_code"]) == ("fw", "drop", 1)
+    assert (rec["src"], rec["dst"], rec["proto"], rec["sport"], rec["dport"]) == (
+        "10.0.0.1", "10.0.0.2", 6, 1234, 80,
+    )  # fmt: skip
+    assert rec["flows"] == [{"table": 0, "cookie": "0x77"}, {"table": 2, "cookie": "0x0"}]
+    line = run_line(RunEvent.decode(_run_raw(verdict=7)), prog, 0.0)
+    assert "br0 prog 3 (fw) other(7) in_port=2 10.0.0.1:1234 > 10.0.0.2:80 TCP [S] 150 ns" in line
+    assert line.endswith("table=0 cookie=0x77 table=2 cookie=0x0")
+    unknown = run_record(RunEvent.decode(_run_raw(b"\x01" * 20, verdict=9)), None, 0.0)
+    assert (unknown["prog"], unknown["src"], unknown["verdict"]) == (None, None, "other")
+    assert "flows" not in unknown
+
+
+def test_change_events() -> None:
+    raw = CHANGE_EVENT.pack(2_000_000_000, 3, 5, 0, 0, 0, 0, 4, 16, b"br1", b"blocked_v4",
+                            bytes([10, 0, 0, 7]), bytes(16))  # fmt: skip
+    ev = ChangeEvent.decode(raw)
+    assert (ev.kind, ev.bridge, ev.prog_id, ev.name, ev.key) == (
+        "map_update", "br1", 5, "blocked_v4", bytes([10, 0, 0, 7]),
+    )  # fmt: skip
+    rec = change_record(ev, 0.0)
+    assert (rec["map"], rec["key"], rec["value"], rec["error"]) == (
+        "blocked_v4", "0a000007", "00" * 16, 0,
+    )  # fmt: skip
+    assert change_line(ev, 0.0).endswith(
+        "br1 prog 5 map blocked_v4 update key=0a000007 value=" + "00" * 16
+    )
+    load = ChangeEvent.decode(CHANGE_EVENT.pack(0, 1, 5, 12, 1, 117, 1, 0, 0, b"br1", b"fw",
+                                                b"", b""))  # fmt: skip
+    assert change_line(load, 0.0).endswith(
+        "prog 5 replaced by 'fw' (117 instructions, native code)"
+    )
+    assert change_record(load, 0.0) | {"time": 0} == {
+        "event": "prog_load", "time": 0, "bridge": "br1", "prog_id": 5, "prog": "fw",
+        "replaced": True, "n_insns": 117, "jit": True, "handle": 12,
+    }  # fmt: skip
+    failed = ChangeEvent.decode(CHANGE_EVENT.pack(0, 4, 5, 0, 2, 0, 0, 4, 0, b"br1", b"m",
+                                                  bytes(4), b""))  # fmt: skip
+    assert change_line(failed, 0.0).endswith("map m delete key=00000000 failed: error 2")
+
+
+def test_filters_parse_and_refuse() -> None:
+    assert parse_verdicts([]) == ALL_VERDICTS
+    assert parse_verdicts(["drop", "pass"]) == 0b110
+    assert parse_verdicts(["tx,7"]) == 0b101000  # 7 is "other"
+    with pytest.raises(TraceInputError, match="--verdict 'dropped'"):
+        parse_verdicts(["dropped"])
+    assert host_key("10.0.0.1") == bytes(10) + b"\xff\xff" + bytes([10, 0, 0, 1])
+    assert host_key("fd00::1") == bytes.fromhex("fd000000000000000000000000000001")
+    with pytest.raises(TraceInputError, match=r"--host '10\.0\.0\.0/24'"):
+        host_key("10.0.0.0/24")
+    assert parse_ports(["53,80", "443"]) == {53, 80, 443}
+    for bad in ("-1", "65536", "http"):
+        with pytest.raises(TraceInputError, match=f"--port '{bad}'"):
+            parse_ports([bad])
+
+
+def test_programs_by_name_or_id() -> None:
+    progs = [Program("br0", 1, "fw"), Program("br1", 4, "fw"), Program("br0", 2, "rl")]
+    assert resolve_progs(["fw"], progs) == {1, 4}
+    assert resolve_progs(["rl,9"], progs) == {2, 9}
+    with pytest.raises(TraceInputError, match=r"no program of that name \(loaded: fw \(1\)"):
+        resolve_progs(["nope"], progs)
+
+
+def test_flows_calling() -> None:
+    dump = (
+        " cookie=0x77, duration=1s, table=0, n_packets=0, priority=100,ip "
+        "actions=bpf(prog=3,table=1)\n"
+        " cookie=0x0, table=1, priority=100,bpf_verdict=pass actions=NORMAL\n"
+        " cookie=0x5, table=2, priority=9 actions=bpf(prog=3),bpf(prog=4,drop_unless=pass),NORMAL\n"
+        " priority=1 actions=bpf(prog=4)\n"
+    )
+    assert flows_calling(dump) == {3: [(0, 0x77), (2, 5)], 4: [(2, 5), (0, 0)]}
+
+
+def test_ip_headers() -> None:
+    h = ip_headers(udp6("fd00::1", "fd00::2", 53, 5353))
+    assert h is not None
+    assert (h.src, h.dst, h.proto, h.sport, h.dport, h.v6) == (
+        "fd00::1", "fd00::2", 17, 53, 5353, True,
+    )  # fmt: skip
+    assert ip_headers(FRAME[:30]) is None  # IPv4 header cut short
+    assert ip_headers(ethernet(0x0806, bytes(28))) is None  # ARP
+
+
+def test_top_rates_percentiles_and_screen() -> None:
+    state = TopState()
+    whos = {9: ("br0", 3)}
+    progs = {("br0", 3): Program("br0", 3, "fw")}
+    assert state.advance({(9, 2): 10}, {(9, 8): 10}, whos, progs, 100.0)[0].runs_per_sec == 0
+    rows = state.advance({(9, 2): 40, (9, 1): 20}, {(9, 8): 30, (9, 12): 40}, whos, progs, 102.0)
+    (row,) = rows
+    assert (row.name, row.total_runs, row.runs_per_sec) == ("fw", 60, 25.0)
+    assert (row.rates["pass"], row.rates["drop"]) == (15.0, 10.0)
+    assert row.hist == {8: 20, 12: 40}
+    assert (row.p50_ns, row.p99_ns) == (4096, 4096)
+    screen = render_top(rows, 2.0)
+    assert "br0              3 fw" in screen
+    assert "2048 -> 4095" in screen
+    rec = top_record(rows, 1.0)["programs"][0]
+    assert (rec["hist"], rec["runs"]) == ({"128": 20, "2048": 40}, 60)
+    assert percentile({}, 0.5) is None
+    assert percentile({3: 1, 4: 99}, 0.01) == 8  # slot 3: [4, 8)
+    assert histogram_lines({1: 2, 3: 4})[1].startswith("         2 -> 3")
+    assert "(no program ran)" in render_top([], 1.0)
