@@ -872,7 +872,7 @@ def parser() -> argparse.ArgumentParser:
          "flows that call the program. Filters run in the kernel, before the rate cap. "
          "Needs root."),
         ("top", "per-program verdict rates and run-time histograms of a running switch",
-         "Attach to okopy:bpf_run of a running patched ovs-vswitchd (bcc) and refresh, "
+         "Attach to okopy:bpf_batch of a running patched ovs-vswitchd (bcc) and refresh, "
          "every --interval seconds, each program's runs and verdicts per second and the "
          "log2 histogram of its run times over the interval. Needs root."),
     ):  # fmt: skip

@@ -2,7 +2,7 @@
 make of it.  Pure: records in, lines and objects out.
 
 The records are the bcc programs' (probes.py, whose C declares the same
-layouts): one per program run (okopy:bpf_run) and one per program or map
+layouts): one per program run (from okopy:bpf_batch) and one per program or map
 change (okopy:prog_load, prog_unload, map_update, map_delete).
 """
 
@@ -22,6 +22,9 @@ from okopy.traffic.summary import ip_headers, summarize
 # Bytes of each packet a run record carries: Ethernet, one VLAN tag, IPv6
 # and a TCP header fit.
 SNAP = 128
+# Packets of a datapath batch at most (NETDEV_MAX_BURST): okopy:bpf_batch's
+# arrays have room for as many.
+BATCH = 32
 BRIDGE_LEN = 32
 NAME_LEN = 64
 BYTES_LEN = 64
@@ -56,7 +59,7 @@ def _cstr(raw: bytes) -> str:
 
 @dataclass(frozen=True)
 class RunEvent:
-    """One program run, as okopy:bpf_run saw it."""
+    """One program run, as okopy:bpf_batch reported it."""
 
     ts_ns: int  # CLOCK_MONOTONIC
     run_ns: int

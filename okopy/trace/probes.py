@@ -2,11 +2,14 @@
 ovs-vswitchd, learn its programs and the flows that call them, attach
 small BPF programs to its okopy:* USDT probes, and read what they report.
 
-okopy:bpf_run has a semaphore: while nothing is attached the switch does
-not even time its runs; attaching raises it (bcc does), and the switch
-then runs its packets one at a time, timing each, and fires the probe for
-each.  What a tracer costs the switch is measured by `okopy bench
-datapath --trace`.
+They attach to okopy:bpf_batch, which fires once per datapath batch
+(up to 32 packets) with each packet's verdict, run time and data: a probe
+that fires costs a trap into the kernel, and once per batch is what keeps
+a tracer cheap at full rate.  The probe has a semaphore: while nothing is
+attached the switch does not even time its runs; attaching raises it (bcc
+does), and the switch then runs its packets one at a time, timing each.
+What a tracer costs the switch is measured by `okopy bench datapath
+--trace`.
 
 Needs root (CAP_BPF and CAP_PERFMON), Debian's python3-bpfcc, kernel
 headers where bcc looks for them and tracefs: scripts/setup provides
@@ -30,6 +33,7 @@ from typing import Any, TextIO
 from okopy.ofp.client import OfClient, OfClientError
 from okopy.paths import import_debian_package
 from okopy.trace.events import (
+    BATCH,
     BRIDGE_LEN,
     BYTES_LEN,
     NAME_LEN,
@@ -50,7 +54,7 @@ from okopy.trace.events import (
 
 VSWITCHD = "ovs-vswitchd"
 DEFAULT_RUNDIR = Path("/var/run/openvswitch")
-PROBES = ("bpf_run", "prog_load", "prog_unload", "map_update", "map_delete")
+PROBES = ("bpf_batch", "bpf_run", "prog_load", "prog_unload", "map_update", "map_delete")
 
 
 class TraceError(RuntimeError):
@@ -137,6 +141,7 @@ _COMMON_C = r"""
 
 #define SNAP %(SNAP)d
 #define BRIDGE_LEN %(BRIDGE_LEN)d
+#define BATCH %(BATCH)d
 """
 
 # struct run_event is events.RUN_EVENT.
@@ -256,75 +261,94 @@ static __always_inline int wanted_packet(struct run_event *e)
     return 1;
 }
 
-/* At most RATE_CAP events a second (0: no cap); the rest are counted. */
-static __always_inline int under_cap(void)
-{
-#if RATE_CAP
-    u32 zero = 0;
-    struct cap_state *c = cap_state.lookup(&zero);
-    u64 now = bpf_ktime_get_ns();
+/* What okopy:bpf_batch points at, copied whole (the switch's arrays have
+ * room for BATCH packets). */
+struct batch {
+    u32 verdicts[BATCH];
+    u64 run_ns[BATCH];
+    struct { u64 data; u64 len; } pkts[BATCH];
+};
+BPF_PERCPU_ARRAY(batch_scratch, struct batch, 1);
 
-    if (!c) {
+/* Each run of a batch that the filters let through is sent, at most
+ * RATE_CAP a second (0: no cap); the others over the cap are counted. */
+int on_batch(struct pt_regs *ctx)
+{
+    u32 zero = 0;
+    struct batch *bt = batch_scratch.lookup(&zero);
+    struct run_event *e = run_scratch.lookup(&zero);
+    struct cap_state *c = cap_state.lookup(&zero);
+    u64 n = 0, pkts = 0, verdicts = 0, run_ns = 0, bridge = 0;
+    u32 prog_id = 0;
+
+    if (!bt || !e || !c) {
         return 0;
     }
+    bpf_usdt_readarg(2, ctx, &prog_id);
+#if FILTER_PROGS
+    if (!want_progs.lookup(&prog_id)) {
+        return 0;
+    }
+#endif
+    bpf_usdt_readarg(4, ctx, &n);
+    bpf_usdt_readarg(5, ctx, &pkts);
+    bpf_usdt_readarg(6, ctx, &verdicts);
+    bpf_usdt_readarg(7, ctx, &run_ns);
+    if (bpf_probe_read_user(bt->verdicts, sizeof bt->verdicts, (void *) verdicts)
+        || bpf_probe_read_user(bt->run_ns, sizeof bt->run_ns, (void *) run_ns)
+        || bpf_probe_read_user(bt->pkts, sizeof bt->pkts, (void *) pkts)) {
+        return 0;
+    }
+    e->prog_id = prog_id;
+    bpf_usdt_readarg(3, ctx, &e->handle);
+    bpf_usdt_readarg(8, ctx, &e->in_port);
+    bpf_usdt_readarg(1, ctx, &bridge);
+    bpf_probe_read_user_str(e->bridge, sizeof e->bridge, (void *) bridge);
+    e->cpu = bpf_get_smp_processor_id();
+
+    u64 now = bpf_ktime_get_ns();
     if (now - c->window >= 1000000000ULL) {
         c->window = now;
         c->count = 0;
     }
-    if (c->count >= RATE_CAP) {
-        __sync_fetch_and_add(&c->suppressed, 1);
-        return 0;
-    }
-    __sync_fetch_and_add(&c->count, 1);
-#endif
-    return 1;
-}
-
-int on_run(struct pt_regs *ctx)
-{
-    u32 zero = 0;
-    struct run_event *e = run_scratch.lookup(&zero);
-    u64 bridge = 0, data = 0;
-
-    if (!e) {
-        return 0;
-    }
-    bpf_usdt_readarg(2, ctx, &e->prog_id);
-#if FILTER_PROGS
-    if (!want_progs.lookup(&e->prog_id)) {
-        return 0;
-    }
-#endif
-    bpf_usdt_readarg(4, ctx, &e->verdict);
-    if (!((1 << (e->verdict < 5 ? e->verdict : 5)) & VERDICT_MASK)) {
-        return 0;
-    }
+#pragma clang loop unroll(disable)
+    for (u32 i = 0; i < BATCH; i++) {
+        if (i >= n) {
+            break;
+        }
+        u32 verdict = bt->verdicts[i];
+        if (!((1 << (verdict < 5 ? verdict : 5)) & VERDICT_MASK)) {
+            continue;
+        }
 #if !FILTER_HOSTS && !FILTER_PORTS
-    /* Over the cap, the run is only counted: nothing more to read. */
-    if (!under_cap()) {
-        return 0;
-    }
+        /* Over the cap, the run is only counted: nothing more to read. */
+        if (RATE_CAP && c->count >= RATE_CAP) {
+            __sync_fetch_and_add(&c->suppressed, 1);
+            continue;
+        }
 #endif
-    bpf_usdt_readarg(3, ctx, &e->handle);
-    bpf_usdt_readarg(5, ctx, &e->run_ns);
-    bpf_usdt_readarg(6, ctx, &data);
-    bpf_usdt_readarg(7, ctx, &e->len);
-    bpf_usdt_readarg(8, ctx, &e->in_port);
-    u32 cap = e->len < SNAP ? e->len : SNAP;
-    e->cap = cap;
-    if (bpf_probe_read_user(e->data, cap & (2 * SNAP - 1), (void *) data)) {
-        e->cap = 0;
-    }
+        e->verdict = verdict;
+        e->run_ns = bt->run_ns[i];
+        e->len = bt->pkts[i].len;
+        u32 cap = e->len < SNAP ? e->len : SNAP;
+        e->cap = cap;
+        if (bpf_probe_read_user(e->data, cap & (2 * SNAP - 1),
+                                (void *) bt->pkts[i].data)) {
+            e->cap = 0;
+        }
 #if FILTER_HOSTS || FILTER_PORTS
-    if (!wanted_packet(e) || !under_cap()) {
-        return 0;
-    }
+        if (!wanted_packet(e)) {
+            continue;
+        }
+        if (RATE_CAP && c->count >= RATE_CAP) {
+            __sync_fetch_and_add(&c->suppressed, 1);
+            continue;
+        }
 #endif
-    bpf_usdt_readarg(1, ctx, &bridge);
-    bpf_probe_read_user_str(e->bridge, sizeof e->bridge, (void *) bridge);
-    e->ts_ns = bpf_ktime_get_ns();
-    e->cpu = bpf_get_smp_processor_id();
-    runs.perf_submit(ctx, e, sizeof *e);
+        __sync_fetch_and_add(&c->count, 1);
+        e->ts_ns = bpf_ktime_get_ns();
+        runs.perf_submit(ctx, e, sizeof *e);
+    }
     return 0;
 }
 
@@ -421,36 +445,67 @@ _CHANGES_C = (
 )
 
 _TOP_C = r"""
-struct ckey { u32 handle; u32 cls; };
-struct hkey { u32 handle; u32 slot; };
-struct who { u32 prog_id; char bridge[BRIDGE_LEN]; };
+/* Per program (datapath handle) and CPU: who it is, runs by verdict class
+ * and log2 histogram of run times. */
+struct prog_stats {
+    u32 prog_id;
+    char bridge[BRIDGE_LEN];
+    u64 counts[6];
+    u64 hist[64];
+};
+struct batch {
+    u32 verdicts[BATCH];
+    u64 run_ns[BATCH];
+};
 
-BPF_HASH(counts, struct ckey, u64, 16384);
-BPF_HASH(hist, struct hkey, u64, 16384);
-BPF_HASH(whos, u32, struct who, 4096);
+BPF_PERCPU_HASH(stats, u32, struct prog_stats, 4096);
+BPF_PERCPU_ARRAY(batch_scratch, struct batch, 1);
+BPF_PERCPU_ARRAY(new_stats, struct prog_stats, 1);
 
-int on_run(struct pt_regs *ctx)
+int on_batch(struct pt_regs *ctx)
 {
-    u32 handle = 0, verdict = 0;
-    u64 run_ns = 0;
+    u32 zero = 0, handle = 0;
+    u64 n = 0, verdicts = 0, run_ns = 0;
+    struct batch *bt = batch_scratch.lookup(&zero);
 
+    if (!bt) {
+        return 0;
+    }
     bpf_usdt_readarg(3, ctx, &handle);
-    bpf_usdt_readarg(4, ctx, &verdict);
-    bpf_usdt_readarg(5, ctx, &run_ns);
+    bpf_usdt_readarg(4, ctx, &n);
+    bpf_usdt_readarg(6, ctx, &verdicts);
+    bpf_usdt_readarg(7, ctx, &run_ns);
+    if (bpf_probe_read_user(bt->verdicts, sizeof bt->verdicts, (void *) verdicts)
+        || bpf_probe_read_user(bt->run_ns, sizeof bt->run_ns, (void *) run_ns)) {
+        return 0;
+    }
 
-    struct ckey ck = { .handle = handle, .cls = verdict < 5 ? verdict : 5 };
-    counts.increment(ck);
-    struct hkey hk = { .handle = handle, .slot = bpf_log2l(run_ns) };
-    hist.increment(hk);
-
-    if (!whos.lookup(&handle)) {
-        struct who w = {};
+    struct prog_stats *st = stats.lookup(&handle);
+    if (!st) {
+        struct prog_stats *fresh = new_stats.lookup(&zero);
         u64 bridge = 0;
 
-        bpf_usdt_readarg(2, ctx, &w.prog_id);
+        if (!fresh) {
+            return 0;
+        }
+        __builtin_memset(fresh, 0, sizeof *fresh);
+        bpf_usdt_readarg(2, ctx, &fresh->prog_id);
         bpf_usdt_readarg(1, ctx, &bridge);
-        bpf_probe_read_user_str(w.bridge, sizeof w.bridge, (void *) bridge);
-        whos.update(&handle, &w);
+        bpf_probe_read_user_str(fresh->bridge, sizeof fresh->bridge, (void *) bridge);
+        stats.update(&handle, fresh);
+        st = stats.lookup(&handle);
+        if (!st) {
+            return 0;
+        }
+    }
+#pragma clang loop unroll(disable)
+    for (u32 i = 0; i < BATCH; i++) {
+        if (i >= n) {
+            break;
+        }
+        u32 v = bt->verdicts[i];
+        st->counts[v < 5 ? v : 5]++;
+        st->hist[bpf_log2l(bt->run_ns[i]) & 63]++;
     }
     return 0;
 }
@@ -489,7 +544,7 @@ def _attach(switch: Switch, text: str, handlers: dict[str, str]) -> Any:
     except Exception as e:
         raise TraceError(f"bcc could not compile or attach the tracer: {e}") from None
     # The USDT object holds the probes' semaphores up: when it is freed,
-    # the switch stops firing okopy:bpf_run even though 'b' is attached.
+    # the switch stops firing okopy:bpf_batch even though 'b' is attached.
     b.okopy_usdt = usdt
     return b
 
@@ -530,12 +585,12 @@ def trace(
     progs = programs(switch, ofctl)
     filters = resolve(progs) if resolve else opts.filters
     text = (
-        _COMMON_C % {"SNAP": SNAP, "BRIDGE_LEN": BRIDGE_LEN}
+        _COMMON_C % {"SNAP": SNAP, "BRIDGE_LEN": BRIDGE_LEN, "BATCH": BATCH}
         + _defines(filters.kernel_defines())
         + _TRACE_C % {"NAME_LEN": NAME_LEN, "BYTES_LEN": BYTES_LEN}
         + _CHANGES_C
     )
-    handlers = {"bpf_run": "on_run"}
+    handlers = {"bpf_batch": "on_batch"}
     if opts.changes:
         handlers |= {"prog_load": "on_prog_load", "prog_unload": "on_prog_unload",
                      "map_update": "on_map_update", "map_delete": "on_map_delete"}  # fmt: skip
@@ -635,8 +690,8 @@ def _report_gaps(b: Any, stats: TraceStats, opts: TraceOptions, out: TextIO) -> 
 
 @contextmanager
 def top_session(switch: Switch) -> Iterator[Any]:
-    text = _COMMON_C % {"SNAP": SNAP, "BRIDGE_LEN": BRIDGE_LEN} + _TOP_C
-    b = _attach(switch, text, {"bpf_run": "on_run"})
+    text = _COMMON_C % {"SNAP": SNAP, "BRIDGE_LEN": BRIDGE_LEN, "BATCH": BATCH} + _TOP_C
+    b = _attach(switch, text, {"bpf_batch": "on_batch"})
     try:
         yield b
     finally:
@@ -645,10 +700,23 @@ def top_session(switch: Switch) -> Iterator[Any]:
 
 def _snapshot(b: Any) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int],
                                dict[int, tuple[str, int]]]:  # fmt: skip
-    counts = {(k.handle, k.cls): v.value for k, v in b["counts"].items()}
-    hist = {(k.handle, k.slot): v.value for k, v in b["hist"].items()}
-    whos = {k.value: (bytes(v.bridge).split(b"\0", 1)[0].decode(errors="replace"), v.prog_id)
-            for k, v in b["whos"].items()}  # fmt: skip
+    """The top program's per-CPU counters, summed: runs by (handle, verdict
+    class), runs by (handle, log2 slot), and who each handle is."""
+    counts: dict[tuple[int, int], int] = {}
+    hist: dict[tuple[int, int], int] = {}
+    whos: dict[int, tuple[str, int]] = {}
+    for key, per_cpu in b["stats"].items():
+        handle = key.value
+        for st in per_cpu:
+            if st.prog_id or st.bridge:  # ctypes gives the name as bytes
+                whos[handle] = (bytes(st.bridge).split(b"\0", 1)[0].decode(errors="replace"),
+                                st.prog_id)  # fmt: skip
+            for cls, n in enumerate(st.counts):
+                if n:
+                    counts[(handle, cls)] = counts.get((handle, cls), 0) + n
+            for slot, n in enumerate(st.hist):
+                if n:
+                    hist[(handle, slot)] = hist.get((handle, slot), 0) + n
     return counts, hist, whos
 
 
