@@ -402,15 +402,15 @@ def run(
     for dpdk, whose generator sends over 'flows' connections)."""
     if io not in IO_TYPES:
         raise ValueError(f"--io {io!r}: one of {', '.join(IO_TYPES)}")
+    if "no-usdt" in configs and io != "afpacket":
+        # A second DPDK switch would poll on the first one's core.
+        log("no-usdt is measured with --io afpacket only: left out")
+        configs = tuple(c for c in configs if c != "no-usdt")
     result = DatapathRun(runs, seconds, io, flows if io == "dpdk" else 256)
     pps: dict[str, list[float]] = {c: [] for c in configs}
     rtt: dict[str, list[float]] = {c: [] for c in configs}
     cycles: dict[str, list[float]] = {c: [] for c in configs}
     baseline: Bench | None = None
-    if "no-usdt" in configs and io != "afpacket":
-        # A second DPDK switch would poll on the first one's core.
-        log("no-usdt is measured with --io afpacket only: left out")
-        configs = tuple(c for c in configs if c != "no-usdt")
     if "no-usdt" in configs:
         log("building Open vSwitch without USDT probes (flavor no-usdt) if needed")
         ovs_build.build(layout, flavor=ovs_build.NO_USDT, log=log)
@@ -604,6 +604,7 @@ def _report(r: DatapathRun) -> list[str]:
         ),
         "",
         *_filter_cost_section(r),
+        *_tracing_section(r),
         "Targets:",
         "",
         *checks,
@@ -635,6 +636,32 @@ def _filter_cost_section(r: DatapathRun) -> list[str]:
         *markdown_table(["where", "ns per packet"], rows),
         "",
     ]
+
+
+def _tracing_section(r: DatapathRun) -> list[str]:
+    """What the tracing configurations were, when they ran."""
+    ran = [n for n in TRACE_CONFIGS if n in r.pps]
+    if not ran:
+        return []
+    text = (
+        "Tracing (`--trace`): the recirculating firewall measured again with `okopy trace` "
+        "attached (`--json`, its default cap of 200 runs a second, output thrown away) and "
+        "with `okopy top` attached (refreshing every second); both attach to the switch's "
+        "`okopy:bpf_batch` USDT probe, which then fires once per datapath batch, and the "
+        "switch times each run (okovm_prog_run_batch_timed()).  "
+    )
+    if "no-usdt" in ran:
+        text += (
+            "`no-usdt`: the same on a second switch built without USDT probes (build flavor "
+            "`no-usdt`), on its own veth path, measured in the same rounds: with nothing "
+            "attached, the probes' only code in the datapath is one test of their "
+            "semaphores per batch.  "
+        )
+    text += (
+        "These checks compare each configuration with recirc (or recirc with the probe-less "
+        "switch) round by round, so that drift between rounds cancels."
+    )
+    return [text, ""]
 
 
 def _limits(r: DatapathRun) -> str:

@@ -342,6 +342,7 @@ class TopRow:
     hist: dict[int, int]  # this interval's run times (log2 slots)
     p50_ns: int | None
     p99_ns: int | None
+    per_batch: float | None = None  # runs per datapath batch, this interval
 
 
 @dataclass
@@ -350,6 +351,7 @@ class TopState:
 
     counts: dict[tuple[int, int], int] = field(default_factory=dict)  # (handle, class)
     hist: dict[tuple[int, int], int] = field(default_factory=dict)  # (handle, slot)
+    batches: dict[int, int] = field(default_factory=dict)  # handle
     when: float | None = None
 
     def advance(
@@ -357,6 +359,7 @@ class TopState:
         counts: Mapping[tuple[int, int], int],
         hist: Mapping[tuple[int, int], int],
         whos: Mapping[int, tuple[str, int]],
+        batches: Mapping[int, int],
         programs: Mapping[tuple[str, int], Program],
         now: float,
     ) -> list[TopRow]:
@@ -378,6 +381,7 @@ class TopState:
             }
             runs = sum(delta.values())
             total = sum(counts.get((handle, c), 0) for c in range(len(VERDICT_CLASSES)))
+            n_batches = batches.get(handle, 0) - self.batches.get(handle, 0)
             rate = (lambda n: n / dt) if dt else (lambda n: 0.0)
             row = TopRow(
                 bridge=bridge,
@@ -389,10 +393,12 @@ class TopState:
                 hist=dhist,
                 p50_ns=percentile(dhist, 0.5),
                 p99_ns=percentile(dhist, 0.99),
+                per_batch=runs / n_batches if n_batches > 0 else None,
             )
             rows.append(row)
         self.counts = dict(counts)
         self.hist = dict(hist)
+        self.batches = dict(batches)
         self.when = now
         rows.sort(key=lambda r: (-r.runs_per_sec, r.bridge, r.prog_id))
         return rows
@@ -420,7 +426,7 @@ def render_top(rows: Sequence[TopRow], interval: float, histograms: bool = True)
     histogram for the interval."""
     head = f"{'BRIDGE':<12} {'PROG':>5} {'NAME':<16} {'RUNS/s':>8} " + " ".join(
         f"{v.upper() + '/s':>9}" for v in SHOWN_VERDICTS
-    ) + f" {'p50':>7} {'p99':>7}"  # fmt: skip
+    ) + f" {'p50':>7} {'p99':>7} {'/BATCH':>6}"  # fmt: skip
     lines = [f"okopy top: per-program runs over the last {interval:g} s", head]
     if not rows:
         lines.append("(no program ran)")
@@ -429,6 +435,7 @@ def render_top(rows: Sequence[TopRow], interval: float, histograms: bool = True)
             f"{r.bridge:<12.12} {r.prog_id:>5} {(r.name or '?'):<16.16} {_rate(r.runs_per_sec):>8} "
             + " ".join(f"{_rate(r.rates.get(v, 0.0)):>9}" for v in SHOWN_VERDICTS)
             + f" {_ns(r.p50_ns):>7} {_ns(r.p99_ns):>7}"
+            + f" {r.per_batch if r.per_batch is None else round(r.per_batch, 1)!s:>6}"
         )
     if histograms:
         for r in rows:
@@ -462,6 +469,7 @@ def top_record(rows: Sequence[TopRow], now: float) -> dict[str, Any]:
              "runs_per_sec": round(r.runs_per_sec, 3), "runs": r.total_runs,
              "verdicts_per_sec": {k: round(v, 3) for k, v in r.rates.items()},
              "p50_ns": r.p50_ns, "p99_ns": r.p99_ns,
+             "runs_per_batch": None if r.per_batch is None else round(r.per_batch, 2),
              "hist": {str(slot_bounds(s)[0]): n for s, n in sorted(r.hist.items())}}
             for r in rows
         ],

@@ -54,7 +54,6 @@ from okopy.trace.events import (
 
 VSWITCHD = "ovs-vswitchd"
 DEFAULT_RUNDIR = Path("/var/run/openvswitch")
-PROBES = ("bpf_batch", "bpf_run", "prog_load", "prog_unload", "map_update", "map_delete")
 
 
 class TraceError(RuntimeError):
@@ -129,8 +128,9 @@ def programs(switch: Switch, ofctl: Path | None) -> dict[tuple[str, int], Progra
                 capture_output=True, text=True, timeout=30, check=False,
             )  # fmt: skip
             flows = flows_calling(dump.stdout)
-        for pid, st in listed.items():
-            out[(bridge, pid)] = Program(bridge, pid, st.name, tuple(flows.get(pid, ())))
+        for prog_id, st in listed.items():
+            out[(bridge, prog_id)] = Program(bridge, prog_id, st.name,
+                                             tuple(flows.get(prog_id, ())))  # fmt: skip
     return out
 
 
@@ -450,6 +450,7 @@ _TOP_C = r"""
 struct prog_stats {
     u32 prog_id;
     char bridge[BRIDGE_LEN];
+    u64 batches;
     u64 counts[6];
     u64 hist[64];
 };
@@ -498,6 +499,7 @@ int on_batch(struct pt_regs *ctx)
             return 0;
         }
     }
+    st->batches++;
 #pragma clang loop unroll(disable)
     for (u32 i = 0; i < BATCH; i++) {
         if (i >= n) {
@@ -699,25 +701,28 @@ def top_session(switch: Switch) -> Iterator[Any]:
 
 
 def _snapshot(b: Any) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int],
-                               dict[int, tuple[str, int]]]:  # fmt: skip
+                               dict[int, tuple[str, int]], dict[int, int]]:  # fmt: skip
     """The top program's per-CPU counters, summed: runs by (handle, verdict
-    class), runs by (handle, log2 slot), and who each handle is."""
+    class), runs by (handle, log2 slot), who each handle is, and batches
+    by handle."""
     counts: dict[tuple[int, int], int] = {}
     hist: dict[tuple[int, int], int] = {}
     whos: dict[int, tuple[str, int]] = {}
+    batches: dict[int, int] = {}
     for key, per_cpu in b["stats"].items():
         handle = key.value
         for st in per_cpu:
             if st.prog_id or st.bridge:  # ctypes gives the name as bytes
                 whos[handle] = (bytes(st.bridge).split(b"\0", 1)[0].decode(errors="replace"),
                                 st.prog_id)  # fmt: skip
+            batches[handle] = batches.get(handle, 0) + st.batches
             for cls, n in enumerate(st.counts):
                 if n:
                     counts[(handle, cls)] = counts.get((handle, cls), 0) + n
             for slot, n in enumerate(st.hist):
                 if n:
                     hist[(handle, slot)] = hist.get((handle, slot), 0) + n
-    return counts, hist, whos
+    return counts, hist, whos, batches
 
 
 def top(
@@ -739,8 +744,7 @@ def top(
     shown = 0
     progs = programs(switch, ofctl)
     with top_session(switch) as b:
-        counts, hist, whos = _snapshot(b)
-        state.advance(counts, hist, whos, progs, time.monotonic())
+        state.advance(*_snapshot(b), progs, time.monotonic())
         if ready:
             ready()
         try:
@@ -748,10 +752,10 @@ def top(
                 time.sleep(interval)
                 if not _alive(switch.pid):
                     raise TraceError(f"the switch (pid {switch.pid}) exited")
-                counts, hist, whos = _snapshot(b)
+                counts, hist, whos, batches = _snapshot(b)
                 if any((bridge, pid) not in progs for bridge, pid in whos.values()):
                     progs = programs(switch, ofctl)
-                rows = state.advance(counts, hist, whos, progs, time.monotonic())
+                rows = state.advance(counts, hist, whos, batches, progs, time.monotonic())
                 shown += 1
                 if as_json:
                     out.write(json.dumps(top_record(rows, time.time())) + "\n")

@@ -71,7 +71,8 @@ def test_vm_bench_smoke(layout: Layout, kernel_bpf: None, tmp_path: Path) -> Non
 def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
     lines: list[str] = []
     configs = (*datapath.DEFAULT_CONFIGS, "traced", "topped")  # no-usdt needs a second build
-    run = datapath.run(layout, configs, runs=1, seconds=0.3, log=lines.append, out_dir=tmp_path)
+    run = datapath.run(layout, runs=1, seconds=0.3, configs=configs, log=lines.append,
+                       out_dir=tmp_path)  # fmt: skip
     assert set(run.pps) == {"plain", "monitor", "recirc", "one-pass", "recirc-interp", "ct",
                             "traced", "topped"}  # fmt: skip
     assert all(s.median > 0 for s in run.pps.values()), lines

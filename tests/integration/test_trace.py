@@ -224,6 +224,7 @@ def test_top_reports_rates_and_run_times(net: tuple[OvsInstance, list[Host]]) ->
     assert rates["drop"] == pytest.approx(5 / 3, rel=0.2)
     assert sum(row["hist"].values()) == 45
     assert 0 < row["p50_ns"] <= row["p99_ns"]
+    assert row["runs_per_batch"] >= 1  # pings come one at a time
 
 
 def test_refusals(net: tuple[OvsInstance, list[Host]]) -> None:

@@ -149,18 +149,23 @@ def test_top_rates_percentiles_and_screen() -> None:
     state = TopState()
     whos = {9: ("br0", 3)}
     progs = {("br0", 3): Program("br0", 3, "fw")}
-    assert state.advance({(9, 2): 10}, {(9, 8): 10}, whos, progs, 100.0)[0].runs_per_sec == 0
-    rows = state.advance({(9, 2): 40, (9, 1): 20}, {(9, 8): 30, (9, 12): 40}, whos, progs, 102.0)
+    first = state.advance({(9, 2): 10}, {(9, 8): 10}, whos, {9: 1}, progs, 100.0)
+    assert first[0].runs_per_sec == 0
+    rows = state.advance(
+        {(9, 2): 40, (9, 1): 20}, {(9, 8): 30, (9, 12): 40}, whos, {9: 6}, progs, 102.0
+    )
     (row,) = rows
     assert (row.name, row.total_runs, row.runs_per_sec) == ("fw", 60, 25.0)
     assert (row.rates["pass"], row.rates["drop"]) == (15.0, 10.0)
     assert row.hist == {8: 20, 12: 40}
     assert (row.p50_ns, row.p99_ns) == (4096, 4096)
+    assert row.per_batch == 10.0  # 50 runs in 5 batches
     screen = render_top(rows, 2.0)
     assert "br0              3 fw" in screen
     assert "2048 -> 4095" in screen
     rec = top_record(rows, 1.0)["programs"][0]
     assert (rec["hist"], rec["runs"]) == ({"128": 20, "2048": 40}, 60)
+    assert rec["runs_per_batch"] == 10.0
     assert percentile({}, 0.5) is None
     assert percentile({3: 1, 4: 99}, 0.01) == 8  # slot 3: [4, 8)
     assert histogram_lines({1: 2, 3: 4})[1].startswith("         2 -> 3")
