@@ -560,7 +560,7 @@ def _report(r: DatapathRun) -> list[str]:
     rows = []
     for name, s in r.pps.items():
         rows.append([DESCRIPTIONS.get(name, name), s.fmt(), f"{r.ratio(name):.2f}",
-                     r.cycles[name].fmt(),
+                     "-" if math.isnan(r.cycles[name].median) else r.cycles[name].fmt(),
                      r.rtt_ms[name].fmt(digits=3) if r.io != "dpdk" else "-"])  # fmt: skip
     checks = [
         f"- {'met' if ok else '**missed**'}: {what}: {detail}" for what, ok, detail in r.checks
@@ -578,7 +578,8 @@ def _report(r: DatapathRun) -> list[str]:
         f"{r.runs} rounds interleave the configurations; figures are medians with min-max.  "
         "Cycles per packet: the processing cycles per packet of the switch thread that "
         "received the most packets (`ovs-appctl dpif-netdev/pmd-stats-show`, cleared before "
-        "each flood).  RTT (veth paths only): 10 pings through the switch without load, "
+        "each flood; only PMD threads count them, not the main thread that reads AF_PACKET "
+        "ports).  RTT (veth paths only): 10 pings through the switch without load, "
         "before each flood.",
         "",
         *markdown_table(
@@ -619,19 +620,25 @@ def _filter_cost_section(r: DatapathRun) -> list[str]:
     rows = [
         [f"in the switch: {DESCRIPTIONS[n]} - plain forwarding", f"{r.added_ns(n):.1f}"]
         for n in ("monitor", "one-pass", "recirc")
-        if n in r.cycles
+        if n in r.cycles and not math.isnan(r.added_ns(n))
     ]
     alone = {"libokovm": "alone, libokovm's JIT (okovm_prog_bench; reads the clock each run)",
              "kernel": "alone, the kernel's XDP JIT (BPF_PROG_TEST_RUN)"}  # fmt: skip
+    in_switch = (
+        (
+            "In the switch: the median over the rounds of each round's difference in cycles "
+            f"per packet, at the TSC's {r.tsc_mhz:.0f} MHz, so it includes what the bpf "
+            "action does around the program (finding it, the batch, the verdicts, the "
+            "recirculation where there is one).  "
+        )
+        if rows
+        else "In the switch: not known from this run (no thread counted its cycles).  "
+    )
     rows += [[what, f"{r.filter_ns.get(k, float('nan')):.1f}"] for k, what in alone.items()]
     return [
-        "The filter's cost per packet, in ns.  In the switch: the median over the rounds "
-        "of each round's difference in cycles per packet, at the TSC's "
-        f"{r.tsc_mhz:.0f} MHz, so it includes what the bpf "
-        "action does around the program (finding it, the batch, the verdicts, the "
-        "recirculation where there is one).  Alone: the same object on the generator's "
-        "first SYN from an inside port, its connection already in the map, repeated, "
-        "statistics and harness included.",
+        "The filter's cost per packet, in ns.  " + in_switch + "Alone: the same object on "
+        "the generator's first SYN from an inside port, its connection already in the map, "
+        "repeated, statistics and harness included.",
         "",
         *markdown_table(["where", "ns per packet"], rows),
         "",

@@ -81,7 +81,10 @@ class DpdkPath:
         proc = subprocess.run(argv, capture_output=True, text=True, check=False,
                               timeout=seconds + warmup + 60)  # fmt: skip
         if proc.returncode != 0:
-            raise CommandError(argv, proc.returncode, proc.stdout + proc.stderr)
+            out = proc.stdout + proc.stderr
+            if self.switch is not None:
+                out += "\nthe switch's log:\n" + self.switch.log_tail()
+            raise CommandError(argv, proc.returncode, out)
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         # Let the switch's clients see this generator go before the next.
         time.sleep(0.2)

@@ -77,7 +77,15 @@ class DpdkSettings:
     """DPDK in ovs-vswitchd, initialised when it starts: 'eal' are the EAL
     arguments (other_config:dpdk-extra), 'megabytes' its huge page memory
     (dpdk-socket-mem and -limit), 'pmd_cores' the cores of its PMD threads
-    (pmd-cpu-mask)."""
+    (pmd-cpu-mask).
+
+    Each port gets a mempool sized from its queues (per-port-memory).  With
+    the default shared mempool, Open vSwitch creates it when the first
+    vhost-user client connects, trying 262144 mbufs and halving until one
+    fits: while a size that does not fit holds the heap, a second client
+    connecting at that moment cannot allocate its device ("failed to
+    allocate memory for new device") and its peer sees the connection
+    reset."""
 
     eal: tuple[str, ...]
     megabytes: int
@@ -90,6 +98,7 @@ class DpdkSettings:
             f'other_config:dpdk-extra="{" ".join(self.eal)}"',
             f"other_config:dpdk-socket-mem={self.megabytes}",
             f"other_config:dpdk-socket-limit={self.megabytes}",
+            "other_config:per-port-memory=true",
             f"other_config:pmd-cpu-mask={mask:#x}",
         ]
 

@@ -61,6 +61,7 @@ def test_dpdk_settings() -> None:
         'other_config:dpdk-extra="--no-pci --huge-dir=/h"',
         "other_config:dpdk-socket-mem=256",
         "other_config:dpdk-socket-limit=256",
+        "other_config:per-port-memory=true",
         "other_config:pmd-cpu-mask=0x2",
     ]
 
