@@ -435,7 +435,7 @@ def render_top(rows: Sequence[TopRow], interval: float, histograms: bool = True)
             f"{r.bridge:<12.12} {r.prog_id:>5} {(r.name or '?'):<16.16} {_rate(r.runs_per_sec):>8} "
             + " ".join(f"{_rate(r.rates.get(v, 0.0)):>9}" for v in SHOWN_VERDICTS)
             + f" {_ns(r.p50_ns):>7} {_ns(r.p99_ns):>7}"
-            + f" {r.per_batch if r.per_batch is None else round(r.per_batch, 1)!s:>6}"
+            + f" {'-' if r.per_batch is None else f'{r.per_batch:.1f}':>6}"
         )
     if histograms:
         for r in rows:

@@ -162,6 +162,13 @@ def test_top_rates_percentiles_and_screen() -> None:
     assert row.per_batch == 10.0  # 50 runs in 5 batches
     screen = render_top(rows, 2.0)
     assert "br0              3 fw" in screen
+    assert screen.splitlines()[1].endswith("/BATCH")
+    assert screen.splitlines()[2].endswith("  10.0")
+    # An interval in which the program did not run: no runs per batch, "-".
+    quiet = state.advance({(9, 2): 40, (9, 1): 20}, {(9, 8): 30, (9, 12): 40}, whos, {9: 6},
+                          progs, 103.0)  # fmt: skip
+    assert quiet[0].per_batch is None
+    assert render_top(quiet, 1.0).splitlines()[2].endswith("     -")
     assert "2048 -> 4095" in screen
     rec = top_record(rows, 1.0)["programs"][0]
     assert (rec["hist"], rec["runs"]) == ({"128": 20, "2048": 40}, 60)
