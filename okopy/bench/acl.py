@@ -808,9 +808,9 @@ def _report(run_: AclRun) -> list[str]:
         vs_own = r.pps.median / own.pps.median if own and own.pps.median else float("nan")
         rows.append([r.variant, r.n, r.pps.fmt(), f"{vs_base:.2f}", f"{vs_own:.2f}",
                      f"{r.rtt_ms:.3f}",
-                     r.add_ms.fmt(digits=3) if r.add_ms.values else "-",
-                     r.delete_ms.fmt(digits=3) if r.delete_ms.values else "-",
-                     r.writes or "-", r.loss.fmt() if r.loss.values else "-",
+                     r.add_ms.fmt(digits=3),
+                     r.delete_ms.fmt(digits=3),
+                     r.writes or "-", r.loss.fmt(),
                      f"{r.memory_bytes / 2**20:.2f}"])  # fmt: skip
     accepted = run_.results[0].accepted if run_.results else float("nan")
     return [

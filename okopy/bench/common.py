@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import statistics
 import subprocess
@@ -62,6 +63,10 @@ class Sample:
         return (min(self.values), max(self.values))
 
     def fmt(self, unit: str = "", digits: int = 0) -> str:
+        """'median (min-max)', or '-' when there is no figure (no values, or
+        a quantity this run could not measure)."""
+        if math.isnan(self.median):
+            return "-"
         lo, hi = self.spread
         return f"{self.median:.{digits}f}{unit} ({lo:.{digits}f}-{hi:.{digits}f})"
 

@@ -560,7 +560,7 @@ def _report(r: DatapathRun) -> list[str]:
     rows = []
     for name, s in r.pps.items():
         rows.append([DESCRIPTIONS.get(name, name), s.fmt(), f"{r.ratio(name):.2f}",
-                     "-" if math.isnan(r.cycles[name].median) else r.cycles[name].fmt(),
+                     r.cycles[name].fmt(),
                      r.rtt_ms[name].fmt(digits=3) if r.io != "dpdk" else "-"])  # fmt: skip
     checks = [
         f"- {'met' if ok else '**missed**'}: {what}: {detail}" for what, ok, detail in r.checks

@@ -437,9 +437,9 @@ def _report(run_: ScalingRun, baseline: Sample) -> list[str]:
     rows = []
     for r in run_.results:
         ratio = r.pps.median / baseline.median if baseline.median else float("nan")
-        conn = r.add_connected_ms.fmt(digits=3) if r.add_connected_ms.values else "-"
-        conn_rm = r.remove_connected_ms.fmt(digits=3) if r.remove_connected_ms.values else "-"
-        vs = r.vs_reference.fmt(digits=3) if r.vs_reference.values else "-"
+        conn = r.add_connected_ms.fmt(digits=3)
+        conn_rm = r.remove_connected_ms.fmt(digits=3)
+        vs = r.vs_reference.fmt(digits=3)
         rows.append([r.variant, r.n, r.pps.fmt(), f"{ratio:.2f}", vs, f"{r.rtt_ms:.3f}",
                      r.add_ms.fmt(digits=2), r.remove_ms.fmt(digits=2), conn, conn_rm,
                      r.add_loss.fmt("%", 1), f"{r.memory_bytes / 2**20:.1f}",

@@ -152,3 +152,11 @@ def test_added_ns_pairs_rounds_and_reads_the_tsc() -> None:
     syn = generator_syn()
     assert len(syn) == 60
     assert syn[47] == 0x02  # TCP flags: SYN
+
+
+def test_sample_fmt_says_dash_without_a_figure() -> None:
+    """A report cell: median (min-max), or '-' for nothing measured (no
+    values, or cycles no thread counted)."""
+    assert Sample((3.0, 1.0, 2.0)).fmt(" ms", 1) == "2.0 ms (1.0-3.0)"
+    assert Sample(()).fmt(digits=3) == "-"
+    assert Sample((float("nan"), float("nan"))).fmt() == "-"
