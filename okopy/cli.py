@@ -870,11 +870,14 @@ def parser() -> argparse.ArgumentParser:
          "print each program run as it happens: bridge, program, verdict, input port, the "
          "packet's addresses, protocol and ports, run time, and the table and cookie of the "
          "flows that call the program. Filters run in the kernel, before the rate cap. "
-         "Needs root."),
+         "The switch traces at most other_config:bpf-trace-rate batches a second per "
+         "datapath thread (default 10000); the runs it skips are counted. Needs root."),
         ("top", "per-program verdict rates and run-time histograms of a running switch",
          "Attach to okopy:bpf_batch of a running patched ovs-vswitchd (bcc) and refresh, "
-         "every --interval seconds, each program's runs and verdicts per second and the "
-         "log2 histogram of its run times over the interval. Needs root."),
+         "every --interval seconds, each program's runs and verdicts per second (from the "
+         "switch's program list) and the log2 histogram of its traced run times over the "
+         "interval (the switch traces at most other_config:bpf-trace-rate batches a "
+         "second per thread). Needs root."),
     ):  # fmt: skip
         tp = sub.add_parser(name, help=text, description=desc)
         where = tp.add_mutually_exclusive_group()

@@ -27,7 +27,8 @@ measurements on the same switch:
 
 With `--trace`, three more measure what tracing costs (okopy/trace):
 - traced:  recirc with `okopy trace` attached (its default rate cap;
-  output thrown away): the switch times each run and fires okopy:bpf_batch per batch;
+  output thrown away): the switch times the runs of, and fires
+  okopy:bpf_batch for, at most bpf-trace-rate (10000) batches a second;
 - topped:  recirc with `okopy top` attached;
 - no-usdt: recirc on a second switch built without USDT probes (the
   `no-usdt` build flavor, built on demand), on its own veth path: what
@@ -654,8 +655,10 @@ def _tracing_section(r: DatapathRun) -> list[str]:
         "Tracing (`--trace`): the recirculating firewall measured again with `okopy trace` "
         "attached (`--json`, its default cap of 200 runs a second, output thrown away) and "
         "with `okopy top` attached (refreshing every second); both attach to the switch's "
-        "`okopy:bpf_batch` USDT probe, which then fires once per datapath batch, and the "
-        "switch times each run (okovm_prog_run_batch_timed()).  "
+        "`okopy:bpf_batch` USDT probe, which then fires once per datapath batch, for at "
+        "most `other_config:bpf-trace-rate` batches a second per datapath thread (its "
+        "default, 10000), and the switch times each run of those batches "
+        "(okovm_prog_run_batch_timed()).  "
     )
     if "no-usdt" in ran:
         text += (

@@ -338,67 +338,136 @@ class TopRow:
     name: str | None
     rates: dict[str, float]  # verdict class -> runs per second
     runs_per_sec: float
-    total_runs: int
-    hist: dict[int, int]  # this interval's run times (log2 slots)
+    total_runs: int  # since top attached
+    hist: dict[int, int]  # this interval's traced run times (log2 slots)
     p50_ns: int | None
     p99_ns: int | None
-    per_batch: float | None = None  # runs per datapath batch, this interval
+    per_batch: float | None = None  # runs per traced datapath batch, this interval
+    estimated: bool = False  # rates scaled up from the traced runs
+
+
+@dataclass
+class ProbeCounts:
+    """okopy top's bcc counters, summed over CPUs, cumulative since
+    attaching, by datapath handle.  The switch traces at most its
+    bpf-trace-rate batches a second per thread: 'counts', 'hist' and
+    'batches' cover the traced ones, and 'skipped' the runs it did not
+    trace, each reported with the next batch it traced (of any program)."""
+
+    counts: dict[tuple[int, int], int] = field(default_factory=dict)  # (handle, class)
+    hist: dict[tuple[int, int], int] = field(default_factory=dict)  # (handle, slot)
+    whos: dict[int, tuple[str, int]] = field(default_factory=dict)  # handle -> (bridge, id)
+    batches: dict[int, int] = field(default_factory=dict)
+    skipped: dict[int, int] = field(default_factory=dict)
+
+
+# Cumulative runs by verdict class (VERDICT_CLASSES) of each program, by
+# (bridge, program id), as the switch's program list counts them.
+SwitchCounts = Mapping[tuple[str, int], Sequence[int]]
+
+
+def _by_prog(values: Mapping[tuple[int, int], int], whos: Mapping[int, tuple[str, int]]
+             ) -> dict[tuple[tuple[str, int], int], int]:  # fmt: skip
+    out: dict[tuple[tuple[str, int], int], int] = {}
+    for (handle, k), n in values.items():
+        key = (whos.get(handle, ("?", 0)), k)
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+def _sum_by_prog(values: Mapping[int, int], whos: Mapping[int, tuple[str, int]]
+                 ) -> dict[tuple[str, int], int]:  # fmt: skip
+    out: dict[tuple[str, int], int] = {}
+    for handle, n in values.items():
+        key = whos.get(handle, ("?", 0))
+        out[key] = out.get(key, 0) + n
+    return out
 
 
 @dataclass
 class TopState:
-    """okopy top's cumulative counters between two refreshes."""
+    """okopy top's cumulative counters at the last refresh."""
 
-    counts: dict[tuple[int, int], int] = field(default_factory=dict)  # (handle, class)
-    hist: dict[tuple[int, int], int] = field(default_factory=dict)  # (handle, slot)
-    batches: dict[int, int] = field(default_factory=dict)  # handle
+    probe: ProbeCounts = field(default_factory=ProbeCounts)
+    switch: dict[tuple[str, int], tuple[int, ...]] = field(default_factory=dict)
+    base: dict[tuple[str, int], int] = field(default_factory=dict)  # runs when attached
     when: float | None = None
 
     def advance(
         self,
-        counts: Mapping[tuple[int, int], int],
-        hist: Mapping[tuple[int, int], int],
-        whos: Mapping[int, tuple[str, int]],
-        batches: Mapping[int, int],
+        probe: ProbeCounts,
+        switch: SwitchCounts | None,
         programs: Mapping[tuple[str, int], Program],
         now: float,
     ) -> list[TopRow]:
         """Rows for the interval since the last call (since attaching, for
-        the first), from the bcc maps' cumulative counters."""
+        the first).  Runs and verdicts come from the switch's own counters
+        ('switch', from its program list) where it has the program: they
+        count every run.  Otherwise they are the traced runs, scaled up by
+        the runs the switch skipped ('estimated').  Run times and runs per
+        batch are always the traced runs'."""
         dt = (now - self.when) if self.when is not None else None
+        rate = (lambda n: n / dt) if dt else (lambda n: 0.0)
+        n_classes = len(VERDICT_CLASSES)
+        whos = {**self.probe.whos, **probe.whos}
+        cur = _by_prog(probe.counts, whos)
+        old = _by_prog(self.probe.counts, whos)
+        cur_hist, old_hist = _by_prog(probe.hist, whos), _by_prog(self.probe.hist, whos)
+        batches = _sum_by_prog(probe.batches, whos)
+        old_batches = _sum_by_prog(self.probe.batches, whos)
+        skipped = _sum_by_prog(probe.skipped, whos)
+        old_skipped = _sum_by_prog(self.probe.skipped, whos)
+        exact = {k: tuple(v) for k, v in (switch or {}).items()}
+        for key, counts in exact.items():
+            self.base.setdefault(key, 0 if self.when is not None else sum(counts))
+
+        keys = {k for k, _ in cur} | {k for k, v in exact.items() if tuple(v) != self.switch.get(k)}
         rows = []
-        for handle in sorted({h for h, _ in counts} | {h for h, _ in hist}):
-            bridge, prog_id = whos.get(handle, ("?", 0))
-            prog = programs.get((bridge, prog_id))
-            delta = {
-                VERDICT_CLASSES[c]: counts.get((handle, c), 0) - self.counts.get((handle, c), 0)
-                for c in range(len(VERDICT_CLASSES))
-            }
+        for key in sorted(keys):
+            bridge, prog_id = key
+            prog = programs.get(key)
+            traced = [cur.get((key, c), 0) - old.get((key, c), 0) for c in range(n_classes)]
+            n_traced = sum(traced)
+            delta: list[float]
+            if key in exact:
+                before = self.switch.get(key, (0,) * n_classes)
+                now_counts = exact[key]
+                if any(a < b for a, b in zip(now_counts, before, strict=True)):
+                    # Unloaded and loaded again under the same id.
+                    before = (0,) * n_classes
+                    self.base[key] = 0
+                delta = [a - b for a, b in zip(now_counts, before, strict=True)]
+                total = sum(now_counts) - self.base.get(key, 0)
+                estimated = False
+            else:
+                n_skipped = skipped.get(key, 0) - old_skipped.get(key, 0)
+                scale = (n_traced + n_skipped) / n_traced if n_traced else 1.0
+                delta = [n * scale for n in traced]
+                total = sum(n for (k, _), n in cur.items() if k == key) + skipped.get(key, 0)
+                estimated = n_skipped > 0
             dhist = {
-                s: n - self.hist.get((handle, s), 0)
-                for (h, s), n in hist.items()
-                if h == handle and n > self.hist.get((handle, s), 0)
+                s: n - old_hist.get((k, s), 0)
+                for (k, s), n in cur_hist.items()
+                if k == key and n > old_hist.get((k, s), 0)
             }
-            runs = sum(delta.values())
-            total = sum(counts.get((handle, c), 0) for c in range(len(VERDICT_CLASSES)))
-            n_batches = batches.get(handle, 0) - self.batches.get(handle, 0)
-            rate = (lambda n: n / dt) if dt else (lambda n: 0.0)
-            row = TopRow(
-                bridge=bridge,
-                prog_id=prog_id,
-                name=prog.name if prog else None,
-                rates={k: rate(v) for k, v in delta.items()},
-                runs_per_sec=rate(runs),
-                total_runs=total,
-                hist=dhist,
-                p50_ns=percentile(dhist, 0.5),
-                p99_ns=percentile(dhist, 0.99),
-                per_batch=runs / n_batches if n_batches > 0 else None,
+            n_batches = batches.get(key, 0) - old_batches.get(key, 0)
+            rows.append(
+                TopRow(
+                    bridge=bridge,
+                    prog_id=prog_id,
+                    name=prog.name if prog else None,
+                    rates={VERDICT_CLASSES[c]: rate(delta[c]) for c in range(n_classes)},
+                    runs_per_sec=rate(sum(delta)),
+                    total_runs=round(total),
+                    hist=dhist,
+                    p50_ns=percentile(dhist, 0.5),
+                    p99_ns=percentile(dhist, 0.99),
+                    per_batch=n_traced / n_batches if n_batches > 0 else None,
+                    estimated=estimated,
+                )
             )
-            rows.append(row)
-        self.counts = dict(counts)
-        self.hist = dict(hist)
-        self.batches = dict(batches)
+        self.probe = probe
+        self.switch = exact
         self.when = now
         rows.sort(key=lambda r: (-r.runs_per_sec, r.bridge, r.prog_id))
         return rows
@@ -431,17 +500,27 @@ def render_top(rows: Sequence[TopRow], interval: float, histograms: bool = True)
     if not rows:
         lines.append("(no program ran)")
     for r in rows:
+        mark = "~" if r.estimated else ""
         lines.append(
-            f"{r.bridge:<12.12} {r.prog_id:>5} {(r.name or '?'):<16.16} {_rate(r.runs_per_sec):>8} "
-            + " ".join(f"{_rate(r.rates.get(v, 0.0)):>9}" for v in SHOWN_VERDICTS)
+            f"{r.bridge:<12.12} {r.prog_id:>5} {(r.name or '?'):<16.16} "
+            f"{mark + _rate(r.runs_per_sec):>8} "
+            + " ".join(f"{mark + _rate(r.rates.get(v, 0.0)):>9}" for v in SHOWN_VERDICTS)
             + f" {_ns(r.p50_ns):>7} {_ns(r.p99_ns):>7}"
             + f" {'-' if r.per_batch is None else f'{r.per_batch:.1f}':>6}"
+        )
+    if any(r.estimated for r in rows):
+        lines.append(
+            "~ estimated from the traced runs: the switch traces at most its "
+            "bpf-trace-rate batches a second per thread"
         )
     if histograms:
         for r in rows:
             if r.hist:
                 lines.append("")
-                lines.append(f"{r.bridge} prog {r.prog_id} ({r.name or '?'}): run time")
+                lines.append(
+                    f"{r.bridge} prog {r.prog_id} ({r.name or '?'}): run time of "
+                    f"{sum(r.hist.values())} traced runs"
+                )
                 lines += histogram_lines(r.hist)
     return "\n".join(lines)
 
@@ -470,6 +549,7 @@ def top_record(rows: Sequence[TopRow], now: float) -> dict[str, Any]:
              "verdicts_per_sec": {k: round(v, 3) for k, v in r.rates.items()},
              "p50_ns": r.p50_ns, "p99_ns": r.p99_ns,
              "runs_per_batch": None if r.per_batch is None else round(r.per_batch, 2),
+             "estimated": r.estimated,
              "hist": {str(slot_bounds(s)[0]): n for s, n in sorted(r.hist.items())}}
             for r in rows
         ],

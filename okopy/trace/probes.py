@@ -5,11 +5,16 @@ small BPF programs to its okopy:* USDT probes, and read what they report.
 They attach to okopy:bpf_batch, which fires once per datapath batch
 (up to 32 packets) with each packet's verdict, run time and data: a probe
 that fires costs a trap into the kernel, and once per batch is what keeps
-a tracer cheap at full rate.  The probe has a semaphore: while nothing is
-attached the switch does not even time its runs; attaching raises it (bcc
-does), and the switch then runs its packets one at a time, timing each.
-What a tracer costs the switch is measured by `okopy bench datapath
---trace`.
+a tracer cheap.  The probe has a semaphore: while nothing is attached the
+switch does not even time its runs; attaching raises it (bcc does), and
+the switch then runs its packets one at a time, timing each, for at most
+other_config:bpf-trace-rate batches a second per datapath thread (10000
+by default): at millions of packets a second, a trap per batch would
+cost the thread a third of its rate.  The batches over that rate run
+untraced; the next batch traced reports how many runs were skipped, which
+`okopy trace` reports and `okopy top` uses where the switch's own counters
+are not at hand.  What a tracer costs the switch is measured by `okopy
+bench datapath --trace`.
 
 Needs root (CAP_BPF and CAP_PERFMON), Debian's python3-bpfcc, kernel
 headers where bcc looks for them and tracefs: scripts/setup provides
@@ -40,6 +45,7 @@ from okopy.trace.events import (
     SNAP,
     ChangeEvent,
     Filters,
+    ProbeCounts,
     Program,
     RunEvent,
     TopState,
@@ -180,7 +186,7 @@ struct change_event {
 };
 
 struct addr { u8 b[16]; };
-struct cap_state { u64 window; u64 count; u64 suppressed; };
+struct cap_state { u64 window; u64 count; u64 suppressed; u64 untraced; };
 
 BPF_PERCPU_ARRAY(run_scratch, struct run_event, 1);
 BPF_PERCPU_ARRAY(change_scratch, struct change_event, 1);
@@ -278,11 +284,17 @@ int on_batch(struct pt_regs *ctx)
     struct batch *bt = batch_scratch.lookup(&zero);
     struct run_event *e = run_scratch.lookup(&zero);
     struct cap_state *c = cap_state.lookup(&zero);
-    u64 n = 0, pkts = 0, verdicts = 0, run_ns = 0, bridge = 0;
+    u64 n = 0, pkts = 0, verdicts = 0, run_ns = 0, bridge = 0, skipped = 0;
     u32 prog_id = 0;
 
     if (!bt || !e || !c) {
         return 0;
+    }
+    /* Runs of any program that the switch did not trace, over its
+     * bpf-trace-rate, since the last batch it traced. */
+    bpf_usdt_readarg(9, ctx, &skipped);
+    if (skipped) {
+        __sync_fetch_and_add(&c->untraced, skipped);
     }
     bpf_usdt_readarg(2, ctx, &prog_id);
 #if FILTER_PROGS
@@ -451,6 +463,8 @@ struct prog_stats {
     u32 prog_id;
     char bridge[BRIDGE_LEN];
     u64 batches;
+    u64 skipped;    /* Runs the switch did not trace before a batch of this
+                     * program that it did (bpf-trace-rate). */
     u64 counts[6];
     u64 hist[64];
 };
@@ -466,7 +480,7 @@ BPF_PERCPU_ARRAY(new_stats, struct prog_stats, 1);
 int on_batch(struct pt_regs *ctx)
 {
     u32 zero = 0, handle = 0;
-    u64 n = 0, verdicts = 0, run_ns = 0;
+    u64 n = 0, verdicts = 0, run_ns = 0, skipped = 0;
     struct batch *bt = batch_scratch.lookup(&zero);
 
     if (!bt) {
@@ -500,6 +514,8 @@ int on_batch(struct pt_regs *ctx)
         }
     }
     st->batches++;
+    bpf_usdt_readarg(9, ctx, &skipped);
+    st->skipped += skipped;
 #pragma clang loop unroll(disable)
     for (u32 i = 0; i < BATCH; i++) {
         if (i >= n) {
@@ -570,6 +586,7 @@ class TraceStats:
     changes: int = 0
     suppressed: int = 0  # over the rate cap
     lost: int = 0  # perf buffer overruns
+    untraced: int = 0  # runs the switch did not trace (its bpf-trace-rate)
 
 
 def trace(
@@ -665,17 +682,20 @@ def trace(
 
 
 def _report_gaps(b: Any, stats: TraceStats, opts: TraceOptions, out: TextIO) -> None:
-    """Says how many events the rate cap held back and the perf buffer
-    lost since the last report."""
-    suppressed = sum(v.suppressed for v in b["cap_state"].values())
-    new = suppressed - stats.suppressed
-    stats.suppressed = suppressed
+    """Says how many events the rate cap held back, the perf buffer lost
+    and the switch did not trace since the last report."""
+    states = list(b["cap_state"].values())
+    suppressed = sum(v.suppressed for v in states)
+    untraced = sum(v.untraced for v in states)
+    new, new_untraced = suppressed - stats.suppressed, untraced - stats.untraced
+    stats.suppressed, stats.untraced = suppressed, untraced
     lost = stats.lost
     stats.lost = 0
-    if not new and not lost:
+    if not new and not lost and not new_untraced:
         return
     if opts.as_json:
         out.write(json.dumps({"event": "not_shown", "over_rate_cap": new, "lost": lost,
+                              "not_traced": new_untraced,
                               "rate_cap": opts.filters.rate}) + "\n")  # fmt: skip
     else:
         parts = []
@@ -683,6 +703,11 @@ def _report_gaps(b: Any, stats: TraceStats, opts: TraceOptions, out: TextIO) -> 
             parts.append(f"{new} events over the rate cap ({opts.filters.rate}/s)")
         if lost:
             parts.append(f"{lost} events lost (the tracer fell behind)")
+        if new_untraced:
+            parts.append(
+                f"{new_untraced} runs of any program not traced by the switch "
+                "(over its other_config:bpf-trace-rate)"
+            )
         out.write(f"... not shown: {', '.join(parts)}\n")
     out.flush()
 
@@ -700,29 +725,41 @@ def top_session(switch: Switch) -> Iterator[Any]:
         b.cleanup()
 
 
-def _snapshot(b: Any) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int],
-                               dict[int, tuple[str, int]], dict[int, int]]:  # fmt: skip
-    """The top program's per-CPU counters, summed: runs by (handle, verdict
-    class), runs by (handle, log2 slot), who each handle is, and batches
-    by handle."""
-    counts: dict[tuple[int, int], int] = {}
-    hist: dict[tuple[int, int], int] = {}
-    whos: dict[int, tuple[str, int]] = {}
-    batches: dict[int, int] = {}
+def _snapshot(b: Any) -> ProbeCounts:
+    """The top program's per-CPU counters, summed."""
+    snap = ProbeCounts()
     for key, per_cpu in b["stats"].items():
         handle = key.value
         for st in per_cpu:
             if st.prog_id or st.bridge:  # ctypes gives the name as bytes
-                whos[handle] = (bytes(st.bridge).split(b"\0", 1)[0].decode(errors="replace"),
-                                st.prog_id)  # fmt: skip
-            batches[handle] = batches.get(handle, 0) + st.batches
+                snap.whos[handle] = (bytes(st.bridge).split(b"\0", 1)[0].decode(errors="replace"),
+                                     st.prog_id)  # fmt: skip
+            snap.batches[handle] = snap.batches.get(handle, 0) + st.batches
+            snap.skipped[handle] = snap.skipped.get(handle, 0) + st.skipped
             for cls, n in enumerate(st.counts):
                 if n:
-                    counts[(handle, cls)] = counts.get((handle, cls), 0) + n
+                    snap.counts[(handle, cls)] = snap.counts.get((handle, cls), 0) + n
             for slot, n in enumerate(st.hist):
                 if n:
-                    hist[(handle, slot)] = hist.get((handle, slot), 0) + n
-    return counts, hist, whos, batches
+                    snap.hist[(handle, slot)] = snap.hist.get((handle, slot), 0) + n
+    return snap
+
+
+def switch_counts(switch: Switch) -> dict[tuple[str, int], tuple[int, ...]] | None:
+    """Each program's cumulative runs by verdict class, from the program
+    list of every bridge of 'switch', or None without a run directory."""
+    if switch.rundir is None:
+        return None
+    out: dict[tuple[str, int], tuple[int, ...]] = {}
+    for mgmt in sorted(switch.rundir.glob("*.mgmt")):
+        try:
+            with OfClient.unix(mgmt, timeout=5) as client:
+                listed = client.programs()
+        except (OfClientError, OSError):
+            continue  # a bridge going away meanwhile
+        for prog_id, st in listed.items():
+            out[(mgmt.stem, prog_id)] = tuple(st.verdicts)
+    return out
 
 
 def top(
@@ -744,7 +781,7 @@ def top(
     shown = 0
     progs = programs(switch, ofctl)
     with top_session(switch) as b:
-        state.advance(*_snapshot(b), progs, time.monotonic())
+        state.advance(_snapshot(b), switch_counts(switch), progs, time.monotonic())
         if ready:
             ready()
         try:
@@ -752,10 +789,10 @@ def top(
                 time.sleep(interval)
                 if not _alive(switch.pid):
                     raise TraceError(f"the switch (pid {switch.pid}) exited")
-                counts, hist, whos, batches = _snapshot(b)
-                if any((bridge, pid) not in progs for bridge, pid in whos.values()):
+                snap, counts = _snapshot(b), switch_counts(switch)
+                if any(key not in progs for key in [*snap.whos.values(), *(counts or {})]):
                     progs = programs(switch, ofctl)
-                rows = state.advance(counts, hist, whos, batches, progs, time.monotonic())
+                rows = state.advance(snap, counts, progs, time.monotonic())
                 shown += 1
                 if as_json:
                     out.write(json.dumps(top_record(rows, time.time())) + "\n")

@@ -227,6 +227,38 @@ def test_top_reports_rates_and_run_times(net: tuple[OvsInstance, list[Host]]) ->
     assert row["runs_per_batch"] >= 1  # pings come one at a time
 
 
+def test_switch_traces_at_most_its_trace_rate(net: tuple[OvsInstance, list[Host]]) -> None:
+    """At bpf-trace-rate 1, the switch fires the probe for one batch a
+    second: the trace shows what it fired for and counts the rest as not
+    traced, and top still counts every run, from the switch's program list."""
+    switch, (h1, _h2, _h3) = net
+    switch.vsctl("set", "Open_vSwitch", ".", "other_config:bpf-trace-rate=1")
+    before = sum(_verdicts(switch).values())
+    tracer = Tracer(switch, "trace", "--json", "--rate", "0", "--duration", "5")
+    top = Tracer(switch, "top", "--json", "--interval", "4", "--count", "1")
+    # 20 requests and 20 replies, each a batch of its own: the first is
+    # traced.  After a second and more, the next request is traced too, and
+    # reports the runs skipped before it; its reply is skipped, and nothing
+    # traced after it reports that.
+    h1.ping("10.0.0.2", count=20, interval=0.01)
+    time.sleep(1.2)
+    h1.ping("10.0.0.2", count=1)
+    events, _err = tracer.finish()
+    (frame,), _err = top.finish()
+    runs = sum(_verdicts(switch).values()) - before
+
+    assert runs == 42
+    shown = [e for e in events if e["event"] == "run"]
+    not_traced = sum(e["not_traced"] for e in events if e["event"] == "not_shown")
+    assert len(shown) >= 2, events
+    assert not_traced > 0, events
+    assert len(shown) + not_traced == runs - 1, events
+    assert (shown[-1]["src"], shown[-1]["verdict"]) == ("10.0.0.1", "pass"), shown
+    (row,) = frame["programs"]
+    assert (row["runs"], row["estimated"]) == (runs, False), row
+    assert sum(row["hist"].values()) == len(shown), row
+
+
 def test_refusals(net: tuple[OvsInstance, list[Host]]) -> None:
     switch, _hosts = net
     pid = str(switch.pids["ovs-vswitchd"])

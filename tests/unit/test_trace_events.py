@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from okopy.ofp.messages import VERDICT_CLASSES
 from okopy.trace.events import (
     ALL_VERDICTS,
     CHANGE_EVENT,
     RUN_EVENT,
     SNAP,
     ChangeEvent,
+    ProbeCounts,
     Program,
     RunEvent,
     TopState,
@@ -145,14 +147,18 @@ def test_ip_headers() -> None:
     assert ip_headers(ethernet(0x0806, bytes(28))) is None  # ARP
 
 
+def _probe(counts: dict[tuple[int, int], int], hist: dict[tuple[int, int], int],
+           batches: int, skipped: int = 0) -> ProbeCounts:  # fmt: skip
+    return ProbeCounts(counts, hist, {9: ("br0", 3)}, {9: batches}, {9: skipped})
+
+
 def test_top_rates_percentiles_and_screen() -> None:
     state = TopState()
-    whos = {9: ("br0", 3)}
     progs = {("br0", 3): Program("br0", 3, "fw")}
-    first = state.advance({(9, 2): 10}, {(9, 8): 10}, whos, {9: 1}, progs, 100.0)
+    first = state.advance(_probe({(9, 2): 10}, {(9, 8): 10}, 1), None, progs, 100.0)
     assert first[0].runs_per_sec == 0
     rows = state.advance(
-        {(9, 2): 40, (9, 1): 20}, {(9, 8): 30, (9, 12): 40}, whos, {9: 6}, progs, 102.0
+        _probe({(9, 2): 40, (9, 1): 20}, {(9, 8): 30, (9, 12): 40}, 6), None, progs, 102.0
     )
     (row,) = rows
     assert (row.name, row.total_runs, row.runs_per_sec) == ("fw", 60, 25.0)
@@ -160,19 +166,75 @@ def test_top_rates_percentiles_and_screen() -> None:
     assert row.hist == {8: 20, 12: 40}
     assert (row.p50_ns, row.p99_ns) == (4096, 4096)
     assert row.per_batch == 10.0  # 50 runs in 5 batches
+    assert not row.estimated
     screen = render_top(rows, 2.0)
     assert "br0              3 fw" in screen
     assert screen.splitlines()[1].endswith("/BATCH")
     assert screen.splitlines()[2].endswith("  10.0")
+    assert "fw): run time of 60 traced runs" in screen
+    assert "estimated" not in screen
     # An interval in which the program did not run: no runs per batch, "-".
-    quiet = state.advance({(9, 2): 40, (9, 1): 20}, {(9, 8): 30, (9, 12): 40}, whos, {9: 6},
-                          progs, 103.0)  # fmt: skip
+    quiet = state.advance(
+        _probe({(9, 2): 40, (9, 1): 20}, {(9, 8): 30, (9, 12): 40}, 6), None, progs, 103.0
+    )
     assert quiet[0].per_batch is None
     assert render_top(quiet, 1.0).splitlines()[2].endswith("     -")
     assert "2048 -> 4095" in screen
     rec = top_record(rows, 1.0)["programs"][0]
     assert (rec["hist"], rec["runs"]) == ({"128": 20, "2048": 40}, 60)
     assert rec["runs_per_batch"] == 10.0
+    assert rec["estimated"] is False
+
+
+def test_top_scales_traced_runs_by_the_runs_the_switch_skipped() -> None:
+    state = TopState()
+    progs = {("br0", 3): Program("br0", 3, "fw")}
+    state.advance(_probe({}, {}, 0), None, progs, 10.0)
+    # 30 pass and 10 drop traced in 4 batches; 360 runs skipped before them.
+    (row,) = state.advance(
+        _probe({(9, 2): 30, (9, 1): 10}, {(9, 8): 40}, 4, skipped=360), None, progs, 12.0
+    )
+    assert row.estimated
+    assert (row.runs_per_sec, row.rates["pass"], row.rates["drop"]) == (200.0, 150.0, 50.0)
+    assert row.total_runs == 400
+    assert row.per_batch == 10.0  # of the traced batches
+    assert sum(row.hist.values()) == 40  # run times: the traced runs only
+    screen = render_top([row], 2.0)
+    assert screen.splitlines()[2].split()[3:5] == ["~200", "~150"]
+    assert "~ estimated from the traced runs" in screen
+    assert top_record([row], 1.0)["programs"][0]["estimated"] is True
+
+
+def test_top_counts_runs_from_the_switch_where_it_can() -> None:
+    state = TopState()
+    progs = {("br0", 3): Program("br0", 3, "fw"), ("br0", 4): Program("br0", 4, "idle")}
+
+    def verdicts(**kw: int) -> tuple[int, ...]:
+        return tuple(kw.get(c, 0) for c in VERDICT_CLASSES)
+
+    switch = {("br0", 3): verdicts(**{"pass": 1000}), ("br0", 4): verdicts(**{"pass": 5})}
+    state.advance(_probe({}, {}, 0), switch, progs, 10.0)
+    # The switch ran 500 more (400 pass, 100 drop), traced 20 of them; program
+    # 4 did not run: no row.
+    switch = {("br0", 3): verdicts(**{"pass": 1400, "drop": 100}),
+              ("br0", 4): verdicts(**{"pass": 5})}  # fmt: skip
+    (row,) = state.advance(
+        _probe({(9, 2): 18, (9, 1): 2}, {(9, 8): 20}, 2, skipped=480), switch, progs, 12.0
+    )
+    assert (row.prog_id, row.estimated) == (3, False)
+    assert (row.runs_per_sec, row.rates["pass"], row.rates["drop"]) == (250.0, 200.0, 50.0)
+    assert row.total_runs == 500  # since attaching
+    assert sum(row.hist.values()) == 20
+    # A program the probe never saw but the switch counts runs for, loaded
+    # meanwhile, and a program reloaded under the same id (counters reset).
+    switch = {("br0", 3): verdicts(**{"pass": 10}), ("br0", 4): verdicts(**{"pass": 5}),
+              ("br0", 7): verdicts(**{"drop": 30})}  # fmt: skip
+    rows = state.advance(_probe({(9, 2): 18, (9, 1): 2}, {(9, 8): 20}, 2, 480), switch, progs,
+                         13.0)  # fmt: skip
+    assert {(r.prog_id, r.runs_per_sec) for r in rows} == {(3, 10.0), (7, 30.0)}
+
+
+def test_top_percentiles_and_histogram_lines() -> None:
     assert percentile({}, 0.5) is None
     assert percentile({3: 1, 4: 99}, 0.01) == 8  # slot 3: [4, 8)
     assert histogram_lines({1: 2, 3: 4})[1].startswith("         2 -> 3")
