@@ -79,6 +79,7 @@ struct jit {
     uint32_t epilogue;
     uint32_t abort;
     const char *why;            /* Reason compiling gave up. */
+    struct okovm_map **lookup_maps; /* See find_lookup_maps(). */
 };
 
 static void
@@ -556,6 +557,112 @@ emit_atomic(struct jit *j, const struct bpf_insn *in)
     }
 }
 
+/* Stores in 'maps[i]', for each call of bpf_map_lookup_elem() at 'i'
+ * whose map is known where its code is emitted, that map: R1 loaded with a
+ * map reference earlier in the same straight run of instructions, no jump
+ * landing in between, as compilers emit it.  NULL elsewhere. */
+static void
+find_lookup_maps(const struct okovm_prog *prog, struct okovm_map **maps)
+{
+    uint32_t n = prog->n_insns;
+    struct okovm_map *r1 = NULL;
+    bool *target = calloc(n + 1, sizeof *target);
+    uint32_t i;
+
+    if (!target) {
+        return;                 /* Then every call is a plain one. */
+    }
+    for (i = 0; i < n; i++) {
+        const struct bpf_insn *in = &prog->insns[i];
+        uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+        int64_t to = -1;
+
+        if (cls == BPF_JMP && op == BPF_CALL) {
+            if (in->src_reg == BPF_PSEUDO_CALL) {
+                to = (int64_t) i + 1 + in->imm;
+            }
+        } else if ((cls == BPF_JMP || cls == BPF_JMP32) && op != BPF_EXIT) {
+            to = (int64_t) i + 1 + in->off;
+        }
+        if (to >= 0 && to <= n) {
+            target[to] = true;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        const struct bpf_insn *in = &prog->insns[i];
+        uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+
+        if (target[i]) {
+            r1 = NULL;
+        }
+        switch (cls) {
+        case BPF_LD:
+            if (in->dst_reg == BPF_REG_1) {
+                r1 = (in->src_reg == BPF_PSEUDO_MAP_FD
+                      && (uint32_t) in->imm < prog->n_maps
+                      ? prog->maps[in->imm] : NULL);
+            }
+            i++;                /* The second slot. */
+            break;
+        case BPF_ALU:
+        case BPF_ALU64:
+        case BPF_LDX:
+            if (in->dst_reg == BPF_REG_1) {
+                r1 = NULL;
+            }
+            break;
+        case BPF_STX:
+            /* Fetching atomics write their source register. */
+            if (BPF_MODE(in->code) == BPF_ATOMIC && (in->imm & BPF_FETCH)
+                && in->src_reg == BPF_REG_1) {
+                r1 = NULL;
+            }
+            break;
+        case BPF_JMP:
+            if (op == BPF_CALL) {
+                if (in->src_reg == 0 && in->imm == BPF_FUNC_map_lookup_elem) {
+                    maps[i] = r1;
+                }
+                r1 = NULL;      /* Calls clobber R1-R5. */
+            } else if (op == BPF_EXIT || op == BPF_JA) {
+                r1 = NULL;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    free(target);
+}
+
+/* bpf_map_lookup_elem(map, key) for a map known when compiling: R1 holds
+ * 'map', R2 the key.  An array lookup is inlined (as okovm_map_lookup_elem()
+ * does it: the entry, or NULL for an index out of range); a hash lookup
+ * calls the map's own function, for its key size, directly.  Returns false
+ * if neither applies. */
+static bool
+emit_map_lookup(struct jit *j, struct okovm_map *map)
+{
+    if (map->type == BPF_MAP_TYPE_ARRAY && map->value_stride <= INT32_MAX) {
+        op_rr(j, 0, 0x31, T1, T1);                      /* t1 = 0 */
+        op_rm(j, 0, 0x8b, RAX, RSI, 0);                 /* eax = *key */
+        op_rr(j, W, 0x69, RAX, RAX);                    /* rax *= stride */
+        emit4(j, map->value_stride);
+        mov_ri64(j, T2, (uintptr_t) map->values);
+        op_rr(j, W, 0x01, T2, RAX);                     /* rax += values */
+        op_rm(j, 0, 0x81, 7, RSI, 0);                   /* cmp *key, max */
+        emit4(j, map->max_entries);
+        op_rr(j, W, 0x0f43, RAX, T1);                   /* cmovae rax, t1 */
+        return true;
+    }
+    if (map->lookup) {
+        mov_ri64(j, T2, (uintptr_t) map->lookup);
+        op_rr(j, 0, 0xff, 2, T2);                       /* call t2 */
+        return true;
+    }
+    return false;
+}
+
 static void
 emit_call(struct jit *j, const struct bpf_insn *in, uint32_t i,
           uint32_t n_insns)
@@ -593,6 +700,10 @@ emit_call(struct jit *j, const struct bpf_insn *in, uint32_t i,
 
         if (!h) {
             j->why = "unknown helper";
+            return;
+        }
+        if (j->lookup_maps && j->lookup_maps[i]
+            && emit_map_lookup(j, j->lookup_maps[i])) {
             return;
         }
         mov_rr(j, W, R9, RUN);
@@ -785,6 +896,10 @@ okovm_jit_compile(struct okovm_prog *prog, const struct okovm_vinfo *vi)
     if (!j.addr) {
         return ENOMEM;
     }
+    j.lookup_maps = calloc(prog->n_insns, sizeof *j.lookup_maps);
+    if (j.lookup_maps) {
+        find_lookup_maps(prog, j.lookup_maps);
+    }
     emit_prog(&j, prog, vi);
     first = j.len;
     if (!j.why && !j.oom) {
@@ -816,6 +931,7 @@ okovm_jit_compile(struct okovm_prog *prog, const struct okovm_vinfo *vi)
     }
     free(j.buf);
     free(j.addr);
+    free(j.lookup_maps);
     return error;
 }
 

@@ -30,7 +30,9 @@ is_hash(const struct okovm_map *map)
     return map->type != BPF_MAP_TYPE_ARRAY;
 }
 
-static uint32_t
+/* Inlined everywhere, so that a constant 'n' (see hash_lookup()) unrolls
+ * it. */
+static inline __attribute__((always_inline)) uint32_t
 hash_bytes(const void *p, uint32_t n, uint64_t seed)
 {
     const uint8_t *b = p;
@@ -159,6 +161,7 @@ okovm_map_create(struct okovm_ns *ns, const char *name, uint32_t type,
         map->bucket_mask = n - 1;
         map->buckets = calloc(n, sizeof *map->buckets);
         map->key_off_value = OKOVM_ROUND_UP(key_size, 8);
+        map->lookup = okovm_map_lookup_fn_for(map);
         if (!map->buckets) {
             goto nomem;
         }
@@ -268,19 +271,99 @@ okovm_map_btf(const struct okovm_map *map, uint32_t *size)
 
 /* Hash tables. */
 
-static struct okovm_elem *
-hash_find(struct okovm_map *map, const void *key, uint32_t hash)
+/* Finds 'key', of 'n' bytes, whose hash is 'hash', lock-free; with 'n' a
+ * constant the comparisons are unrolled. */
+static inline __attribute__((always_inline)) struct okovm_elem *
+hash_find_n(struct okovm_map *map, const void *key, uint32_t hash,
+            uint32_t n)
 {
     struct okovm_elem *e;
 
     e = atomic_load_explicit(&map->buckets[hash & map->bucket_mask],
                              memory_order_acquire);
     for (; e; e = atomic_load_explicit(&e->next, memory_order_acquire)) {
-        if (e->hash == hash && !memcmp(e->data, key, map->key_size)) {
+        if (e->hash == hash && !memcmp(e->data, key, n)) {
             return e;
         }
     }
     return NULL;
+}
+
+static struct okovm_elem *
+hash_find(struct okovm_map *map, const void *key, uint32_t hash)
+{
+    return hash_find_n(map, key, hash, map->key_size);
+}
+
+/* hash_find() of 'key', of 'n' bytes, hashing it first. */
+static inline __attribute__((always_inline)) struct okovm_elem *
+hash_lookup_n(struct okovm_map *map, const void *key, uint32_t n)
+{
+    return hash_find_n(map, key, hash_bytes(key, n, map->seed), n);
+}
+
+/* The value of element 'e' of hash map 'map' for a lookup from a program,
+ * or NULL: a lookup marks an LRU element as referenced. */
+static inline __attribute__((always_inline)) void *
+hash_lookup_result(struct okovm_map *map, struct okovm_elem *e)
+{
+    if (!e) {
+        return NULL;
+    }
+    if (map->type == BPF_MAP_TYPE_LRU_HASH
+        && !atomic_load_explicit(&e->ref, memory_order_relaxed)) {
+        atomic_store_explicit(&e->ref, 1, memory_order_relaxed);
+    }
+    return elem_value(map, e);
+}
+
+/* Lookups in hash maps with keys of the usual sizes (addresses, ports,
+ * 5-tuples), each with the hash and the comparisons unrolled: a lookup is
+ * on every packet's path. */
+#define HASH_LOOKUP(N)                                              \
+    static void *                                                   \
+    hash_lookup_##N(struct okovm_map *map, const void *key)         \
+    {                                                               \
+        return hash_lookup_result(map, hash_lookup_n(map, key, N)); \
+    }
+HASH_LOOKUP(4)
+HASH_LOOKUP(8)
+HASH_LOOKUP(12)
+HASH_LOOKUP(16)
+HASH_LOOKUP(20)
+HASH_LOOKUP(24)
+HASH_LOOKUP(32)
+HASH_LOOKUP(40)
+#undef HASH_LOOKUP
+
+static void *
+hash_lookup_any(struct okovm_map *map, const void *key)
+{
+    return hash_lookup_result(map,
+                              hash_lookup_n(map, key, map->key_size));
+}
+
+/* Returns the function that does okovm_map_lookup_elem() for 'map', a hash
+ * map (BPF_MAP_TYPE_HASH or LRU_HASH), or NULL for other types: the JIT
+ * calls it directly where it knows the map. */
+okovm_map_lookup_fn *
+okovm_map_lookup_fn_for(const struct okovm_map *map)
+{
+    if (map->type != BPF_MAP_TYPE_HASH
+        && map->type != BPF_MAP_TYPE_LRU_HASH) {
+        return NULL;
+    }
+    switch (map->key_size) {
+    case 4: return hash_lookup_4;
+    case 8: return hash_lookup_8;
+    case 12: return hash_lookup_12;
+    case 16: return hash_lookup_16;
+    case 20: return hash_lookup_20;
+    case 24: return hash_lookup_24;
+    case 32: return hash_lookup_32;
+    case 40: return hash_lookup_40;
+    default: return hash_lookup_any;
+    }
 }
 
 /* Finds 'key' with the mutex held; stores in '*linkp' the pointer that
@@ -543,12 +626,7 @@ okovm_map_lookup_elem(struct okovm_map *map, const void *key)
         e = lpm_match(map, key);
         break;
     default:
-        e = hash_find(map, key, hash_bytes(key, map->key_size, map->seed));
-        if (e && map->type == BPF_MAP_TYPE_LRU_HASH
-            && !atomic_load_explicit(&e->ref, memory_order_relaxed)) {
-            atomic_store_explicit(&e->ref, 1, memory_order_relaxed);
-        }
-        break;
+        return map->lookup(map, key);
     }
     return e ? elem_value(map, e) : NULL;
 }

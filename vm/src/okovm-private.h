@@ -103,6 +103,9 @@ struct okovm_elem {
     uint64_t data[];                    /* Key (8-aligned), then value. */
 };
 
+/* A program's lookup in a map of a given type and key size. */
+typedef void *okovm_map_lookup_fn(struct okovm_map *, const void *key);
+
 struct okovm_map {
     atomic_uint refs;
     struct okovm_ns *ns;
@@ -133,6 +136,7 @@ struct okovm_map {
     uint64_t seed;
     uint32_t key_off_value;         /* Offset of the value in 'data'. */
     struct okovm_elem lru;          /* LRU list head (most recent first). */
+    okovm_map_lookup_fn *lookup;    /* HASH, LRU_HASH: for the key size. */
 
     /* LPM_TRIE. */
     uint32_t max_prefixlen;
@@ -320,6 +324,7 @@ int okovm_map_create(struct okovm_ns *, const char *name, uint32_t type,
                      struct okovm_map **mapp, char *why, size_t why_size);
 bool okovm_map_same_def(const struct okovm_map *, const struct okovm_map *);
 void *okovm_map_lookup_elem(struct okovm_map *, const void *key);
+okovm_map_lookup_fn *okovm_map_lookup_fn_for(const struct okovm_map *);
 int okovm_map_update_elem(struct okovm_map *, const void *key,
                           const void *value, uint64_t flags);
 int okovm_map_delete_elem(struct okovm_map *, const void *key);

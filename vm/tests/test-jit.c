@@ -1575,6 +1575,119 @@ TEST(jit_helper_calls)
     }
 }
 
+/* Runs 'insns' over 'maps' in 'mode' and returns r0; checks that the JIT
+ * mode did run native code. */
+static uint64_t
+run_with_maps(const struct okovm_test_insn *insns, uint32_t n,
+              struct okovm_map **maps, uint32_t n_maps, enum run_mode mode)
+{
+    struct okovm_prog *prog;
+    struct okovm_error err;
+    uint64_t r0;
+
+    CHECK_EQ(okovm_test_load_raw(maps[0]->ns, insns, n, maps, n_maps,
+                                 run_mode_flags(mode), &prog, &err), 0);
+    if (mode == RUN_JIT) {
+        CHECK(prog_is_jit(prog));
+    }
+    r0 = run64(prog, "", 0, 0);
+    okovm_prog_unref(prog);
+    return r0;
+}
+
+/* bpf_map_lookup_elem() where the JIT knows the map (R1 loaded just before
+ * the call): array lookups inlined, hash lookups through the map's own
+ * function for its key size; and where it does not (R1 chosen on two
+ * paths).  Every mode must find the same entries, and miss the same. */
+TEST(jit_map_lookups)
+{
+    /* maps[0]: array of 4 u64; [1] hash, 8-byte keys; [2] LRU hash,
+     * 16-byte keys; [3] hash, 6-byte keys (no copy of its own). */
+    static const uint32_t key_sizes[] = { 4, 8, 16, 6 };
+    static const uint32_t types[] = {
+        BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH,
+        BPF_MAP_TYPE_HASH,
+    };
+    struct okovm_map *maps[4];
+    struct okovm_ns *ns;
+    uint8_t key[16];
+    uint64_t v;
+    int m, mode;
+
+    okovm_ns_create("jit-maps", &ns);
+    for (m = 0; m < 4; m++) {
+        CHECK_EQ(okovm_test_map_create(ns, "m", types[m], key_sizes[m], 8,
+                                       4, 0, &maps[m]), 0);
+    }
+    for (uint32_t i = 0; i < 4; i++) {
+        v = 100 + i;
+        CHECK_EQ(okovm_map_update(maps[0], &i, &v, 0), 0);
+    }
+    for (m = 1; m < 4; m++) {
+        memset(key, 0, sizeof key);
+        key[0] = 7;
+        key[key_sizes[m] - 1] = 9;
+        v = 1000 + m;
+        CHECK_EQ(okovm_map_update(maps[m], key, &v, 0), 0);
+    }
+
+    for (mode = RUN_JIT; mode <= RUN_INTERP; mode++) {
+        /* Array: r0 = *lookup(map 0, &idx) or -1. */
+        static const int64_t idxs[] = { 0, 3, 4, 0xffffffff };
+        for (size_t k = 0; k < N_INSNS(idxs); k++) {
+            const struct okovm_test_insn array[] = {
+                ST(BPF_W, 10, -4, (int32_t) idxs[k]),
+                MOV64_X(2, 10), ALU64_K(BPF_ADD, 2, -4),
+                LD_MAP(1, 0), CALL(BPF_FUNC_map_lookup_elem),
+                JMP_K(BPF_JEQ, 0, 0, 2), LDX(BPF_DW, 0, 0, 0), EXIT(),
+                MOV64_K(0, -1), EXIT(),
+            };
+            CHECK_EQ(run_with_maps(array, N_INSNS(array), maps, 4, mode),
+                     idxs[k] < 4 ? 100 + (uint64_t) idxs[k] : UINT64_MAX);
+        }
+        /* Hashes: the key 7, 0..., 9 is there; 7, 0... is not. */
+        for (m = 1; m < 4; m++) {
+            for (int hit = 0; hit < 2; hit++) {
+                const struct okovm_test_insn hash[] = {
+                    ST(BPF_DW, 10, -16, 7), ST(BPF_DW, 10, -8, 0),
+                    ST(BPF_B, 10, -16 + (int) key_sizes[m] - 1,
+                       hit ? 9 : 0),
+                    MOV64_X(2, 10), ALU64_K(BPF_ADD, 2, -16),
+                    LD_MAP(1, m), CALL(BPF_FUNC_map_lookup_elem),
+                    JMP_K(BPF_JEQ, 0, 0, 2), LDX(BPF_DW, 0, 0, 0), EXIT(),
+                    MOV64_K(0, -1), EXIT(),
+                };
+                CHECK_EQ(run_with_maps(hash, N_INSNS(hash), maps, 4, mode),
+                         hit ? 1000 + (uint64_t) m : UINT64_MAX);
+            }
+        }
+        /* The map depends on the path (r3): a jump lands between R1's
+         * loads and the call, which then goes through the helper. */
+        for (int path = 0; path < 2; path++) {
+            const struct okovm_test_insn joined[] = {
+                MOV64_K(3, path),
+                LD_MAP(1, 0),
+                JMP_K(BPF_JEQ, 3, 0, 2),
+                LD_MAP(1, 1),
+                ST(BPF_DW, 10, -16, 7), ST(BPF_DW, 10, -8, 0),
+                ST(BPF_B, 10, -9, 9),
+                MOV64_X(2, 10), ALU64_K(BPF_ADD, 2, -16),
+                CALL(BPF_FUNC_map_lookup_elem),
+                JMP_K(BPF_JEQ, 0, 0, 2), LDX(BPF_DW, 0, 0, 0), EXIT(),
+                MOV64_K(0, -1), EXIT(),
+            };
+            /* Path 0: the array, index 7: none.  Path 1: the 8-byte hash,
+             * key 7, 0, ..., 9: there. */
+            CHECK_EQ(run_with_maps(joined, N_INSNS(joined), maps, 4, mode),
+                     path ? 1001 : UINT64_MAX);
+        }
+    }
+    for (m = 0; m < 4; m++) {
+        okovm_map_unref(maps[m]);
+    }
+    okovm_ns_destroy(ns);
+}
+
 /* Loads through a register that holds the context on one path and a
  * stack pointer on the other: the verifier cannot tell which, so the code
  * decides at run time ('struct xdp_md' offsets to the VM's layout). */
