@@ -17,7 +17,10 @@
  * r12 holds the 'struct okovm_run' for the whole run; r9, r10 and r11
  * are scratch.  Helpers are called through their C functions in the
  * table of helpers.c, which take R1-R5 and the run (in r9, the sixth
- * argument), so BPF's arguments are already in place.  BPF-to-BPF calls
+ * argument), so BPF's arguments are already in place; but where the
+ * map of a bpf_map_lookup_elem() call is known when compiling
+ * (find_lookup_maps()), an array lookup is inlined and a hash lookup
+ * calls the map's own function for its key size.  BPF-to-BPF calls
  * are native calls: the caller saves R6-R10 on the machine stack and
  * moves R10 down one 512-byte frame; a call that would leave the frame
  * area ends the run with verdict 0, as the interpreter does.  The stack
