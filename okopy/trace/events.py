@@ -421,7 +421,7 @@ class TopState:
         for key, counts in exact.items():
             self.base.setdefault(key, 0 if self.when is not None else sum(counts))
 
-        keys = {k for k, _ in cur} | {k for k, v in exact.items() if tuple(v) != self.switch.get(k)}
+        keys = {k for k, _ in cur} | {k for k, v in exact.items() if v != self.switch.get(k)}
         rows = []
         for key in sorted(keys):
             bridge, prog_id = key

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from okopy.ofp.client import OfClient, OfClientError
+from okopy.ofp.messages import ProgStats
 from okopy.paths import import_debian_package
 from okopy.trace.events import (
     BATCH,
@@ -112,6 +113,18 @@ def find_switch(pid: int | None = None, rundir: Path | None = None) -> Switch:
     return Switch(pid, rundir, exe)
 
 
+def _program_lists(rundir: Path) -> Iterator[tuple[Path, dict[int, ProgStats]]]:
+    """Each bridge's management socket in 'rundir' and its program list;
+    a bridge that cannot be asked (going away meanwhile) is left out."""
+    for mgmt in sorted(rundir.glob("*.mgmt")):
+        try:
+            with OfClient.unix(mgmt, timeout=5) as client:
+                listed = client.programs()
+        except (OfClientError, OSError):
+            continue
+        yield mgmt, listed
+
+
 def programs(switch: Switch, ofctl: Path | None) -> dict[tuple[str, int], Program]:
     """The programs of every bridge of 'switch' (those with a management
     socket in its run directory), with the flows that call each (through
@@ -120,13 +133,8 @@ def programs(switch: Switch, ofctl: Path | None) -> dict[tuple[str, int], Progra
     if switch.rundir is None:
         return {}
     out: dict[tuple[str, int], Program] = {}
-    for mgmt in sorted(switch.rundir.glob("*.mgmt")):
+    for mgmt, listed in _program_lists(switch.rundir):
         bridge = mgmt.stem
-        try:
-            with OfClient.unix(mgmt, timeout=5) as client:
-                listed = client.programs()
-        except (OfClientError, OSError):
-            continue  # a bridge going away meanwhile
         flows: dict[int, list[tuple[int, int]]] = {}
         if ofctl is not None and listed:
             dump = subprocess.run(
@@ -750,16 +758,11 @@ def switch_counts(switch: Switch) -> dict[tuple[str, int], tuple[int, ...]] | No
     list of every bridge of 'switch', or None without a run directory."""
     if switch.rundir is None:
         return None
-    out: dict[tuple[str, int], tuple[int, ...]] = {}
-    for mgmt in sorted(switch.rundir.glob("*.mgmt")):
-        try:
-            with OfClient.unix(mgmt, timeout=5) as client:
-                listed = client.programs()
-        except (OfClientError, OSError):
-            continue  # a bridge going away meanwhile
-        for prog_id, st in listed.items():
-            out[(mgmt.stem, prog_id)] = tuple(st.verdicts)
-    return out
+    return {
+        (mgmt.stem, prog_id): tuple(st.verdicts)
+        for mgmt, listed in _program_lists(switch.rundir)
+        for prog_id, st in listed.items()
+    }
 
 
 def top(
