@@ -30,7 +30,7 @@ is_hash(const struct okovm_map *map)
     return map->type != BPF_MAP_TYPE_ARRAY;
 }
 
-/* Inlined everywhere, so that a constant 'n' (see hash_lookup()) unrolls
+/* Inlined everywhere, so that a constant 'n' (see hash_lookup_n()) unrolls
  * it. */
 static inline __attribute__((always_inline)) uint32_t
 hash_bytes(const void *p, uint32_t n, uint64_t seed)
@@ -66,6 +66,8 @@ elem_value(const struct okovm_map *map, struct okovm_elem *e)
 {
     return (uint8_t *) e->data + map->key_off_value;
 }
+
+static okovm_map_lookup_fn *lookup_fn_for(const struct okovm_map *);
 
 /* Creates a map in '*mapp'.  On failure returns a positive errno and
  * writes the reason in 'why'. */
@@ -161,7 +163,7 @@ okovm_map_create(struct okovm_ns *ns, const char *name, uint32_t type,
         map->bucket_mask = n - 1;
         map->buckets = calloc(n, sizeof *map->buckets);
         map->key_off_value = OKOVM_ROUND_UP(key_size, 8);
-        map->lookup = okovm_map_lookup_fn_for(map);
+        map->lookup = lookup_fn_for(map);
         if (!map->buckets) {
             goto nomem;
         }
@@ -344,10 +346,10 @@ hash_lookup_any(struct okovm_map *map, const void *key)
 }
 
 /* Returns the function that does okovm_map_lookup_elem() for 'map', a hash
- * map (BPF_MAP_TYPE_HASH or LRU_HASH), or NULL for other types: the JIT
- * calls it directly where it knows the map. */
-okovm_map_lookup_fn *
-okovm_map_lookup_fn_for(const struct okovm_map *map)
+ * map (BPF_MAP_TYPE_HASH or LRU_HASH), or NULL for other types; stored in
+ * 'map->lookup', which the JIT calls directly where it knows the map. */
+static okovm_map_lookup_fn *
+lookup_fn_for(const struct okovm_map *map)
 {
     if (map->type != BPF_MAP_TYPE_HASH
         && map->type != BPF_MAP_TYPE_LRU_HASH) {

@@ -324,7 +324,6 @@ int okovm_map_create(struct okovm_ns *, const char *name, uint32_t type,
                      struct okovm_map **mapp, char *why, size_t why_size);
 bool okovm_map_same_def(const struct okovm_map *, const struct okovm_map *);
 void *okovm_map_lookup_elem(struct okovm_map *, const void *key);
-okovm_map_lookup_fn *okovm_map_lookup_fn_for(const struct okovm_map *);
 int okovm_map_update_elem(struct okovm_map *, const void *key,
                           const void *value, uint64_t flags);
 int okovm_map_delete_elem(struct okovm_map *, const void *key);
