@@ -12,9 +12,9 @@ import ipaddress
 import re
 import struct
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from okopy.ofp.messages import VERDICT_CLASSES
 from okopy.traffic.summary import ip_headers, summarize
@@ -366,22 +366,29 @@ class ProbeCounts:
 SwitchCounts = Mapping[tuple[str, int], Sequence[int]]
 
 
+_K = TypeVar("_K")
+_G = TypeVar("_G")
+
+
+def _regroup(values: Mapping[_K, int], group: Callable[[_K], _G]) -> dict[_G, int]:
+    """'values' summed by group(key)."""
+    out: dict[_G, int] = {}
+    for key, n in values.items():
+        g = group(key)
+        out[g] = out.get(g, 0) + n
+    return out
+
+
 def _by_prog(values: Mapping[tuple[int, int], int], whos: Mapping[int, tuple[str, int]]
              ) -> dict[tuple[tuple[str, int], int], int]:  # fmt: skip
-    out: dict[tuple[tuple[str, int], int], int] = {}
-    for (handle, k), n in values.items():
-        key = (whos.get(handle, ("?", 0)), k)
-        out[key] = out.get(key, 0) + n
-    return out
+    """Counters keyed by (program handle, k), summed by (program, k)."""
+    return _regroup(values, lambda hk: (whos.get(hk[0], ("?", 0)), hk[1]))
 
 
 def _sum_by_prog(values: Mapping[int, int], whos: Mapping[int, tuple[str, int]]
                  ) -> dict[tuple[str, int], int]:  # fmt: skip
-    out: dict[tuple[str, int], int] = {}
-    for handle, n in values.items():
-        key = whos.get(handle, ("?", 0))
-        out[key] = out.get(key, 0) + n
-    return out
+    """Counters keyed by program handle, summed by program."""
+    return _regroup(values, lambda h: whos.get(h, ("?", 0)))
 
 
 @dataclass
