@@ -1179,13 +1179,16 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--quick", action="store_true", help="a short smoke run")
     be.add_argument(
         "--io",
-        choices=("afpacket", "dpdk"),  # okopy.bench.datapath.IO_TYPES
+        choices=("afpacket", "dpdk", "afxdp"),  # okopy.bench.datapath.IO_TYPES
         default="afpacket",
-        help="datapath: the switch's ports: veth through AF_PACKET, or DPDK vhost-user "
-        "with the DPDK generator (default afpacket)",
+        help="datapath: the switch's ports: veth through AF_PACKET (trafgen floods), or "
+        "DPDK vhost-user or AF_XDP on veth, with the project's DPDK generator (default "
+        "afpacket)",
     )
-    be.add_argument("--flows", type=int, default=1,
-                    help="datapath --io dpdk: connections the generator sends over")  # fmt: skip
+    be.add_argument(
+        "--flows", type=int, default=1,
+        help="datapath --io dpdk or afxdp: connections the generator sends over",
+    )  # fmt: skip
     be.add_argument(
         "--trace", action="store_true",
         help="datapath: also measure with okopy trace and okopy top attached, and on a "

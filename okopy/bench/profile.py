@@ -85,13 +85,13 @@ def parse_report(text: str) -> list[tuple[float, str, str]]:
 
 
 def forwarding_thread(pid: int, io: str) -> tuple[int, str]:
-    """(tid, name) of the thread that forwards: a PMD thread for DPDK ports,
-    the main thread otherwise."""
+    """(tid, name) of the thread that forwards: a PMD thread for DPDK and
+    AF_XDP ports, the main thread otherwise."""
     listing = subprocess.run(["ps", "-T", "-p", str(pid), "-o", "tid=,comm="],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
     for line in listing.splitlines():
         tid, _, comm = line.strip().partition(" ")
-        if io == "dpdk" and comm.strip().startswith("pmd"):
+        if io != "afpacket" and comm.strip().startswith("pmd"):
             return int(tid), comm.strip()
     return pid, "ovs-vswitchd (main)"
 

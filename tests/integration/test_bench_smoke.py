@@ -5,11 +5,15 @@ Speed is measured by `okopy bench`, never asserted here."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 
+import pytest
+
 from okopy.bench import acl, datapath, profile, scaling, vmbench
 from okopy.lab.dpdk import NR_HUGEPAGES
+from okopy.netns import existing
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
 
@@ -92,22 +96,29 @@ def test_datapath_smoke(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> 
     assert (tmp_path / "datapath.png").stat().st_size > 0
 
 
-def test_datapath_smoke_over_dpdk(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
-    """--io dpdk: vhost-user ports and the project's DPDK generator; huge
-    pages reserved for the run and given back."""
+@pytest.mark.parametrize("io", ["dpdk", "afxdp"])
+def test_datapath_smoke_over_the_generator(
+    layout: Layout, ovs_tools: OvsTools, tmp_path: Path, io: str
+) -> None:
+    """--io dpdk (vhost-user ports) and --io afxdp (AF_XDP ports on veth):
+    the project's DPDK generator against the switch's PMD thread; huge
+    pages reserved for the run and given back, no namespace left."""
     before = NR_HUGEPAGES.read_text()
+    ours = f"okopy-{os.getpid()}-"  # okopy.netns.unique_name()
     lines: list[str] = []
     run = datapath.run(layout, runs=1, seconds=0.3, log=lines.append, out_dir=tmp_path,
-                       configs=("plain", "recirc", "one-pass"), io="dpdk", flows=100)  # fmt: skip
+                       configs=("plain", "recirc", "one-pass"), io=io, flows=100)  # fmt: skip
     assert NR_HUGEPAGES.read_text() == before
+    assert not [n for n in existing() if n.startswith(ours)]
     assert all(s.median > 0 for s in run.pps.values()), lines
     assert all(s.median > 0 for s in run.cycles.values()), lines
     assert run.prog["recirc"]["pass"] > 0, lines
     assert run.prog["one-pass"]["pass"] > 0, lines
     assert run.prog["plain"]["runs"] == 0, lines
-    report = (tmp_path / "datapath-dpdk-100.md").read_text()
-    assert "sends 64-byte TCP SYNs over 100 flow(s)" in report
-    assert json.loads((tmp_path / "datapath-dpdk-100.json").read_text())["flows"] == 100
+    report = (tmp_path / f"datapath-{io}-100.md").read_text()
+    assert "64-byte TCP SYNs over 100 flow(s)" in report
+    assert f"`--io {io}`" in report
+    assert json.loads((tmp_path / f"datapath-{io}-100.json").read_text())["flows"] == 100
 
 
 def test_datapath_profile_over_dpdk(layout: Layout, ovs_tools: OvsTools) -> None:
