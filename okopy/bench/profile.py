@@ -2,11 +2,12 @@
 
 Sets up the path of `okopy bench datapath` (the same ports, programs and
 flow tables), floods it with one configuration and samples the thread that
-forwards the packets (the PMD thread with `--io dpdk`, the main thread with
-AF_PACKET ports) with `perf record`.  The samples are grouped by what they
-are: the BPF program's native code (perf shows it as `[JIT] tid N`: it has
-no symbols), libokovm's maps, the clock, the rest of the bpf action,
-conntrack, vhost-user I/O, and Open vSwitch's own datapath.
+forwards the packets (the PMD thread with `--io dpdk` or `afxdp`, the main
+thread with AF_PACKET ports) with `perf record`.  The samples are grouped
+by what they are: the BPF program's native code (perf shows it as
+`[JIT] tid N`: it has no symbols), libokovm's maps, the clock, the rest of
+the bpf action, conntrack, vhost-user or AF_XDP I/O, Open vSwitch's own
+datapath, and the kernel.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ GROUPS: list[tuple[str, Callable[[str, str], bool]]] = [
     ("BPF program (native code)", lambda dso, sym: dso.startswith("[JIT]")),
     ("clock reads", lambda dso, sym: dso == "[vdso]" or "clock_gettime" in sym
      or sym in ("okovm_ns_now", "time_usec", "time_timespec__", "time_msec")),
-    ("BPF maps (libokovm)", lambda dso, sym: sym.startswith(("okovm_map_", "hash_find", "lpm_",
-                                                              "array_", "lru_"))
+    # (The JIT inlines array lookups into the program's native code.)
+    ("BPF maps (libokovm)", lambda dso, sym: sym.startswith(("okovm_map_", "hash_find",
+                                                              "hash_lookup", "lpm_", "array_",
+                                                              "lru_"))
      or sym == "hash_bytes"),
     ("bpf action (libokovm, dp-bpf)", lambda dso, sym: sym.startswith(("okovm_", "dp_bpf_",
                                                                         "helper_"))
@@ -36,9 +39,14 @@ GROUPS: list[tuple[str, Callable[[str, str], bool]]] = [
     ("conntrack", lambda dso, sym: sym.startswith(("conntrack", "conn_", "ct_"))),
     ("vhost-user I/O (DPDK)", lambda dso, sym: "librte_vhost" in dso
      or sym.startswith(("netdev_dpdk", "rte_", "virtio"))),
+    ("AF_XDP I/O (netdev-afxdp, libxdp)", lambda dso, sym: "libxdp" in dso
+     or sym.startswith(("netdev_afxdp", "dp_packet_use_afxdp", "xsk_", "umem_"))),
     ("Open vSwitch datapath", lambda dso, sym: dso == "ovs-vswitchd"),
+    # With AF_XDP or AF_PACKET ports: the system calls that send and
+    # receive, and with veth the peer's receive and XDP run in them too.
+    ("kernel", lambda dso, sym: dso == "[kernel.kallsyms]"),
 ]  # fmt: skip
-OTHER = "other (libc, kernel)"
+OTHER = "other (libc, ...)"
 
 
 @dataclass
