@@ -12,6 +12,10 @@ The peer is `dpdk-testpmd` (Debian's dpdk-dev) in interactive mode with one
 `dpdkvhostuserclient` ports connect to it, with no virtual machine.  Its
 commands go through its standard input; what it prints goes to a file,
 read back up to its next prompt.
+
+A lab host on a vhost-user port has dpdk-testpmd as its NIC instead
+(start_host_nic()): the server port forwarded to and from a tap device in
+the host's namespace, which the host's kernel uses as its `eth0`.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
+from okopy.netns import Namespace
 from okopy.process import run, terminate
 
 PAGE_KB = 2048
@@ -33,6 +38,12 @@ NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
 RUNTIME_DIR = Path("/var/run/dpdk")
 TESTPMD = "dpdk-testpmd"
 PROMPT = "testpmd> "
+# What dpdk-testpmd without a prompt prints once its ports are started.
+FORWARDING = "start packet forwarding"
+# Huge page memory (MB) of a dpdk-testpmd peer with --total-num-mbufs=4096.
+PEER_MB = 64
+# Where vhost-user socket paths end: sun_path holds 107 bytes and a NUL.
+MAX_SOCKET_PATH = 107
 
 
 class Pool(Protocol):
@@ -121,6 +132,21 @@ class HugePages:
             now = int(self.pool.read_text())
             self.pool.write_text(f"{max(0, now - self.added)}\n")
             self.added = 0
+
+    def state(self) -> dict[str, Any]:
+        """What release() needs, as JSON, for a process other than the one
+        that reserved the pages (`okopy lab down`: see adopt())."""
+        return {"megabytes": self.megabytes, "mount": str(self.mount), "added": self.added,
+                "mounted": self.mounted, "prefixes": list(self.prefixes)}  # fmt: skip
+
+    @classmethod
+    def adopt(cls, state: dict[str, Any], pool: Pool = NR_HUGEPAGES) -> HugePages:
+        """The pages another process reserved, from its state()."""
+        pages = cls(int(state["megabytes"]), Path(state["mount"]), pool)
+        pages.added = int(state["added"])
+        pages.mounted = bool(state["mounted"])
+        pages.prefixes = [str(p) for p in state["prefixes"]]
+        return pages
 
     def __enter__(self) -> HugePages:
         return self.reserve()
@@ -286,3 +312,62 @@ class Testpmd:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def start_host_nic(
+    ns: Namespace,
+    socket: Path,
+    hugepages: HugePages,
+    log: Path,
+    *,
+    prefix: str,
+    iface: str = "eth0",
+    mac: str | None = None,
+    lcore: int = 0,
+    main_lcore: int = 1,
+    timeout: float = 30.0,
+) -> int:
+    """Start dpdk-testpmd in 'ns' as the NIC of the host there: the
+    vhost-user server port at 'socket' (which a switch's
+    dpdkvhostuserclient port connects to) forwarded to and from a tap
+    device 'iface' in 'ns' (with address 'mac' if given); return its pid
+    once it forwards.
+
+    It runs without a prompt (it forwards until SIGTERM, and prints port
+    statistics hourly to 'log'), outliving whoever started it like the
+    lab's other daemons; its forwarding lcore polls core 'lcore'."""
+    if len(str(socket)) > MAX_SOCKET_PATH:
+        raise ValueError(f"vhost-user socket path {socket} is longer than {MAX_SOCKET_PATH} "
+                         "bytes: use a shorter directory")  # fmt: skip
+    argv = [
+        TESTPMD,
+        "-l", f"{main_lcore},{lcore}", "--main-lcore", str(main_lcore),
+        *hugepages.eal_args(prefix, PEER_MB),
+        "--vdev", f"net_virtio_user0,path={socket},server=1,queues=1",
+        "--vdev", f"net_tap0,iface={iface}" + (f",mac={mac}" if mac else ""),
+        "--",
+        "--forward-mode=io",
+        "--nb-cores=1",
+        "--total-num-mbufs=4096",
+        # Without a prompt, testpmd waits for a key unless it prints
+        # statistics periodically; then it runs until a signal.
+        "--stats-period=3600",
+    ]  # fmt: skip
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        proc = subprocess.Popen(ns.argv(argv), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            raise TestpmdError(f"dpdk-testpmd for {iface} in {ns.name} exited with status "
+                               f"{proc.returncode}:\n{tail}")  # fmt: skip
+        # The tap's address and flags are testpmd's to set until then.
+        if FORWARDING in log.read_text(errors="replace"):
+            return proc.pid
+        if time.monotonic() > deadline:
+            terminate(proc.pid, 5)
+            raise TestpmdError(f"dpdk-testpmd for {iface} in {ns.name} did not start "
+                               f"forwarding in {timeout} s (see {log})")  # fmt: skip
+        time.sleep(0.1)

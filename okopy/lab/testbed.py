@@ -7,12 +7,20 @@ links are veth pairs inside the switch namespace.  Everything the lab
 creates is written to a state file as it is created, so `okopy lab down`
 removes it all even after a crash.
 
+A host's port is a veth the switch reads through AF_PACKET (the default)
+or an AF_XDP socket (`port_type: afxdp`), or a DPDK vhost-user port
+(`port_type: vhost`): then the switch runs DPDK in huge pages the lab
+reserves (and `okopy lab down` gives back), and the host's `eth0` is a tap
+device of a dpdk-testpmd in its namespace, the vhost-user server of the
+switch's port (okopy/lab/dpdk.py).
+
     name: demo
     switches:
       s1: {dpid: 0x1}
     hosts:
       h1: {switch: s1, port: 1, ip: 10.0.0.1/24}
       h2: {switch: s1, port: 2, ip: 10.0.0.2/24, port_type: afxdp}
+      h3: {switch: s1, port: 3, ip: 10.0.0.3/24, port_type: vhost}
     links:
       - {a: s1, a_port: 10, b: s2, b_port: 10}
 """
@@ -38,10 +46,11 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from okopy.controller.endpoint import API_ENV, TOKEN_ENV
 from okopy.lab import shell
 from okopy.lab.controller import ControllerProcess
+from okopy.lab.dpdk import PEER_MB, HugePages, HugePagesUnavailable, TestpmdError, start_host_nic
 from okopy.lab.etcd import EtcdError, EtcdProcess
 from okopy.lab.hosts import Host, plug
 from okopy.netns import Namespace, add_veth, disable_tx_offload
-from okopy.ovs.instance import OvsInstance, OvsTools
+from okopy.ovs.instance import DpdkSettings, OvsInstance, OvsTools
 from okopy.paths import Layout
 from okopy.policy.schema import ConfigError, Validator
 from okopy.process import pid_alive, terminate
@@ -73,14 +82,19 @@ class LabHost:
     port: int
     ip: str
     mac: str | None = None
-    # How the switch reads the host's veth: "afpacket" (AF_PACKET, on the
-    # main thread) or "afxdp" (an AF_XDP socket, polled by a PMD thread).
+    # How the switch reaches the host: its veth through AF_PACKET (on the
+    # main thread) or an AF_XDP socket ("afxdp", polled by a PMD thread),
+    # or a vhost-user port whose peer, a dpdk-testpmd in the host's
+    # namespace, is the host's NIC ("vhost", a PMD thread too).
     port_type: str = "afpacket"
 
 
-# The port types a namespace host can have (vhost-user ports have a DPDK
-# peer instead: see okopy/lab/dpdk.py).
-HOST_PORT_TYPES = ("afpacket", "afxdp")
+HOST_PORT_TYPES = ("afpacket", "afxdp", "vhost")
+# With vhost hosts: the switch's DPDK memory (MB of huge pages; each
+# host's dpdk-testpmd takes PEER_MB more) and the core of its PMD thread
+# (the hosts' testpmd forwarding lcores poll core 0).
+LAB_DPDK_MB = 256
+LAB_PMD_CORE = 1
 
 
 @dataclass(frozen=True)
@@ -197,8 +211,7 @@ def parse_topology(
             port_type = v.scalar(f["port_type"], "port_type") if "port_type" in f else "afpacket"
             if port_type not in HOST_PORT_TYPES:
                 v.error(f["port_type"], f"{who} port_type {port_type!r}: one of "
-                        f"{', '.join(HOST_PORT_TYPES)} (vhost ports have a DPDK peer, "
-                        "not a host)")  # fmt: skip
+                        f"{', '.join(HOST_PORT_TYPES)}")  # fmt: skip
                 port_type = None
             if isinstance(sw, str) and port is not None:
                 claim(k, sw, port, who)
@@ -284,8 +297,12 @@ class LabState:
     api: str = ""
     api_token_file: str = ""
     # The other daemons of the lab, by pid: controllers after the first
-    # ("controller-1", ...) and the etcd they elect their master in.
+    # ("controller-1", ...), the etcd they elect their master in, and the
+    # dpdk-testpmd NICs of vhost hosts ("nic-HOST").
     helpers: dict[str, int] = field(default_factory=dict)
+    # The huge pages reserved for DPDK (HugePages.state()); empty without
+    # vhost hosts.
+    hugepages: dict[str, Any] = field(default_factory=dict)
 
 
 def state_dir(layout: Layout, name: str) -> Path:
@@ -344,10 +361,18 @@ class Lab:
         tools = OvsTools.from_layout(self.layout)
         self.state.topology = asdict(topo)
         self.save()
+        pages: HugePages | None = None
         try:
             swns = self._ns("sw")
             self.state.switch_ns = swns.name
-            inst = OvsInstance(tools, Path(self.state.rundir), swns)
+            dpdk = None
+            vhosts = [h for h in topo.hosts if h.port_type == "vhost"]
+            if vhosts:
+                pages = self._reserve(LAB_DPDK_MB + PEER_MB * len(vhosts))
+                eal = tuple(pages.eal_args(f"okopy-lab-{self.state.name}-ovs"))
+                dpdk = DpdkSettings(eal, LAB_DPDK_MB, (LAB_PMD_CORE,))
+                self._save_pages(pages)
+            inst = OvsInstance(tools, Path(self.state.rundir), swns, dpdk)
             inst.start()
             self.state.pids = dict(inst.pids)
             self.save()
@@ -355,7 +380,11 @@ class Lab:
                 inst.add_bridge(sw.name)
                 inst.vsctl("set", "bridge", sw.name, f"other-config:datapath-id={sw.dpid:016x}")
             for h in topo.hosts:
-                plug(self._ns(h.name), inst, h.switch, h.ip, h.port, h.mac, h.port_type)
+                if h.port_type == "vhost":
+                    assert pages is not None
+                    self._plug_vhost(self._ns(h.name), inst, h, pages)
+                else:
+                    plug(self._ns(h.name), inst, h.switch, h.ip, h.port, h.mac, h.port_type)
             for link in topo.links:
                 pa, pb = f"{link.a}-p{link.a_port}", f"{link.b}-p{link.b_port}"
                 add_veth(swns, pa, swns, pb)
@@ -374,6 +403,38 @@ class Lab:
             f"lab {self.state.name} up: {len(topo.switches)} switches, "
             f"{len(topo.hosts)} hosts, ovs-vswitchd pid {pid}"
         )
+
+    def _reserve(self, megabytes: int) -> HugePages:
+        """Huge pages for DPDK, in a hugetlbfs in the lab's directory."""
+        try:
+            return HugePages(megabytes, self.dir / "hugepages").reserve()
+        except HugePagesUnavailable as e:
+            raise LabError(f"vhost hosts need DPDK's huge pages: {e}") from None
+
+    def _save_pages(self, pages: HugePages) -> None:
+        self.state.hugepages = pages.state()
+        self.save()
+
+    def _plug_vhost(self, ns: Namespace, inst: OvsInstance, h: LabHost, pages: HugePages) -> None:
+        """Host 'h' on a vhost-user port: the switch's client port first
+        (it retries until its server listens), then the host's dpdk-testpmd
+        NIC, the server, whose tap device is the host's eth0."""
+        port = f"{h.switch}-p{h.port}"[:15]
+        sock = self.dir / f"{h.name}.sock"
+        try:
+            inst.add_port(h.switch, port, h.port, "vhost", str(sock))
+            pid = start_host_nic(ns, sock, pages, self.dir / f"{h.name}-nic.log",
+                                 prefix=f"okopy-lab-{self.state.name}-{h.name}",
+                                 mac=h.mac)  # fmt: skip
+        except (ValueError, TestpmdError) as e:
+            raise LabError(f"host {h.name}: {e}") from None
+        finally:
+            self._save_pages(pages)  # with the NIC's runtime files
+        self.state.helpers[f"nic-{h.name}"] = pid
+        self.save()
+        disable_tx_offload(ns, "eth0")
+        ns.run(["ip", "addr", "add", h.ip, "dev", "eth0"])
+        ns.run(["ip", "link", "set", "eth0", "up"])
 
     @property
     def token_file(self) -> Path:
@@ -523,6 +584,11 @@ class Lab:
                 self.log(f"stopping Open vSwitch: {e}")
         if "etcd" in self.state.helpers:
             terminate(self.state.helpers["etcd"])
+        if self.state.hugepages:  # every DPDK process has ended
+            try:
+                HugePages.adopt(self.state.hugepages).release()
+            except Exception as e:  # Keep tearing down whatever happens.
+                self.log(f"giving back huge pages: {e}")
         for name in reversed(self.state.namespaces):
             Namespace.adopt(name).delete()
         if self.dir.exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from okopy import netns
 from okopy.bpf.toolchain import compile_program
 from okopy.lab import testbed
+from okopy.lab.dpdk import NR_HUGEPAGES, PEER_MB, RUNTIME_DIR
 from okopy.ovs.instance import OvsTools
 from okopy.paths import Layout
 from okopy.process import pid_alive
@@ -266,3 +268,70 @@ def test_lab_with_two_controllers(layout: Layout, ovs_tools: OvsTools, tmp_path:
     finally:
         the_lab.down()
     assert not any(pid_alive(pid) for pid in helpers.values())
+
+
+def test_vhost_hosts(layout: Layout, ovs_tools: OvsTools, tmp_path: Path) -> None:
+    """`port_type: vhost` through the CLI: the switch runs DPDK in huge pages
+    the lab reserves, each vhost host's eth0 is the tap of its dpdk-testpmd
+    (the vhost-user server of the switch's port), traffic and flows work
+    across port types, and `okopy lab down` gives everything back even
+    after the switch and a NIC died hard."""
+    name = f"v{os.getpid() % 100000}"
+    (tmp_path / "lab.yaml").write_text(
+        f"name: {name}\n"
+        "switches: {s1: {dpid: 0x1}}\n"
+        "hosts:\n"
+        "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n"
+        "  h2: {switch: s1, port: 2, ip: 10.0.0.2/24, port_type: vhost, mac: '02:00:00:00:00:02'}\n"
+        "  h3: {switch: s1, port: 3, ip: 10.0.0.3/24, port_type: vhost}\n"
+    )
+    okopy = [sys.executable, "-m", "okopy"]
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*okopy, *argv], capture_output=True, text=True, check=False,
+                              timeout=120)  # fmt: skip
+
+    pages_before = NR_HUGEPAGES.read_text()
+    up = run("lab", "up", str(tmp_path / "lab.yaml"))
+    the_lab = testbed.Lab(layout, name, log=lambda m: None)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        the_lab.load()
+        helpers = dict(the_lab.state.helpers)
+        prefixes = list(the_lab.state.hugepages["prefixes"])
+        assert set(helpers) == {"nic-h2", "nic-h3"}
+        # The switch's DPDK and one dpdk-testpmd per vhost host, in 2 MB pages.
+        wanted = (testbed.LAB_DPDK_MB + 2 * PEER_MB) // 2
+        assert int(NR_HUGEPAGES.read_text()) == int(pages_before) + wanted
+        status = the_lab.status()
+        assert all(d["running"] for d in status["daemons"].values()), status
+        assert status["hosts"]["h2"]["port_type"] == "vhost"
+        rxqs = the_lab.switch().appctl("ovs-vswitchd", "dpif-netdev/pmd-rxq-show")
+        assert {"s1-p2", "s1-p3"} <= set(re.findall(r"port: (\S+)", rxqs)), rxqs
+        iface = the_lab.switch().vsctl("get", "interface", "s1-p2", "type")
+        assert iface.strip() == "dpdkvhostuserclient"
+        h2 = the_lab.host("h2")
+        assert h2.ns.run(["cat", "/sys/class/net/eth0/address"]).strip() == "02:00:00:00:00:02"
+
+        h1 = the_lab.host("h1")
+        assert h1.ping("10.0.0.2", count=3, deadline=8).received == 3
+        assert h2.ping("10.0.0.3", count=3, deadline=8).received == 3
+        # A flow on the vhost port's traffic takes effect like on any other.
+        drop = run("lab", "ofctl", name, "add-flow", "s1",
+                   "priority=100,ip,nw_dst=10.0.0.3,actions=drop")  # fmt: skip
+        assert drop.returncode == 0, drop.stderr
+        assert h2.ping("10.0.0.3", count=3, interval=0.1, deadline=3).received == 0
+        assert h1.ping("10.0.0.2", count=2, deadline=8).received == 2
+
+        # The switch and one NIC die hard; down still gives everything back.
+        os.kill(the_lab.state.pids["ovs-vswitchd"], signal.SIGKILL)
+        os.kill(helpers["nic-h3"], signal.SIGKILL)
+        namespaces = list(the_lab.state.namespaces)
+    finally:
+        down = run("lab", "down", "--name", name)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert NR_HUGEPAGES.read_text() == pages_before
+    assert not any((RUNTIME_DIR / p).exists() for p in prefixes)
+    assert not any(pid_alive(p) for p in helpers.values())
+    assert not set(namespaces) & netns.existing()
+    assert not testbed.state_dir(layout, name).exists()

@@ -3,6 +3,7 @@ settings, testpmd's statistics, and huge pages the kernel will not give."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -88,6 +89,26 @@ def test_huge_pages_the_kernel_will_not_give(tmp_path: Path) -> None:
         pages.reserve()
     assert pool.now == 4  # what it did get is given back
     assert not (tmp_path / "mnt").exists()
+
+
+def test_huge_pages_given_back_by_another_process(tmp_path: Path) -> None:
+    """`okopy lab up` reserves, `okopy lab down` (another process) gives
+    back: what release() needs goes through the lab's state as JSON."""
+    pool = StingyPool(4, 100)
+    pages = HugePages(64, tmp_path / "mnt", pool)
+    pages.added, pages.mounted = 32, False  # as reserve() leaves them, unmounted
+    pool.now = 36
+    pages.eal_args("okopy-lab-x-ovs")
+    state = json.loads(json.dumps(pages.state()))
+    assert state == {"megabytes": 64, "mount": str(tmp_path / "mnt"), "added": 32,
+                     "mounted": False, "prefixes": ["okopy-lab-x-ovs"]}  # fmt: skip
+    other = HugePages.adopt(state, pool)
+    other.release()
+    assert pool.now == 4
+    assert other.added == 0
+    assert not other.prefixes
+    other.release()  # twice is harmless
+    assert pool.now == 4
 
 
 def test_huge_pages_come_in_2_mb() -> None:

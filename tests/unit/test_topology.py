@@ -38,8 +38,8 @@ BASE = "switches: {s1: {dpid: 1}}\nhosts:\n"
         (BASE + "  h1: {switch: s1, port: 0, ip: 10.0.0.1/24}\n", "port must be between 1"),
         (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24, vlan: 3}\n", "unknown key 'vlan'"),
         ("switches: {}\nhosts: {}\n", "at least one switch"),
-        (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24, port_type: vhost}\n",
-         "host h1 port_type 'vhost': one of afpacket, afxdp (vhost ports have a DPDK peer"),
+        (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24, port_type: dpdk}\n",
+         "host h1 port_type 'dpdk': one of afpacket, afxdp, vhost"),
         ("hosts: {}\n", "needs 'switches'"),
         (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n"
          "controller: {policy: p.yaml, api_port: 65536}\n", "api_port must be between 0"),
@@ -83,9 +83,10 @@ def test_all_problems_at_once() -> None:
 def test_host_port_types() -> None:
     topo = testbed.parse_topology(
         BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24, port_type: afxdp}\n"
-        "  h2: {switch: s1, port: 2, ip: 10.0.0.2/24}\n", "t.yaml",
+        "  h2: {switch: s1, port: 2, ip: 10.0.0.2/24}\n"
+        "  h3: {switch: s1, port: 3, ip: 10.0.0.3/24, port_type: vhost}\n", "t.yaml",
     )  # fmt: skip
-    assert [h.port_type for h in topo.hosts] == ["afxdp", "afpacket"]
+    assert [h.port_type for h in topo.hosts] == ["afxdp", "afpacket", "vhost"]
 
 
 def test_the_api_port_may_be_any_free_one() -> None:
