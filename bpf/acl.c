@@ -60,7 +60,12 @@
  *   in_port, src, dst, sport, dport, flags
  *              LPM tries -> __u32 class
  *   vectors    array[ACL_MAX_CLASSES] of struct acl_bits, by class; class
- *              0 is never written: no rule (a field the packet lacks)
+ *              0 is never written: no rule (a field the packet lacks).
+ *              okopy/acl/ never changes the vector of a class a trie
+ *              entry points to: a changed vector gets a new class, and
+ *              the entry is pointed at it in one write, so that a packet
+ *              classified while a rule changes sees the old or the new
+ *              vector of each field, never a mix
  *   proto      array[256] of struct acl_bits
  *   state      array[ACL_ST_N] of struct acl_bits
  *   any        array[1] of struct acl_any: per field, the rules that do

@@ -257,8 +257,12 @@ def compile_rules(
             for v, b in sorted(per_value.items()):
                 entries.append({"key": v, "value": _words(b, max_rules)})
         maps[f.name] = entries
-    # Trie entries hold classes, indexes of their vectors: the class an
-    # entry had before, or the lowest free one (0 is no rule).
+    # Trie entries hold classes, indexes of their vectors.  An entry keeps
+    # the class it had before if its vector is unchanged; otherwise it gets
+    # a class no entry of the earlier maps had, its vector written before
+    # the entry points to it: a class's vector never changes while an
+    # entry points to it (see ordered_changes()).  The classes entries no
+    # longer point to are free for the next translation (0 is no rule).
     was = {
         (f.name, _json_key(e["key"])): e["value"]
         for f in FIELDS
@@ -266,28 +270,35 @@ def compile_rules(
         for e in old.get(f.name, [])
         if isinstance(e.get("value"), int)
     }
-    keep = {(f.name, _json_key(k)) for f, k, _ in tries}
-    taken = {c for key, c in was.items() if key in keep and 0 < c < MAX_CLASSES}
-    free = (c for c in range(1, MAX_CLASSES) if c not in taken)
-    vectors: list[dict[str, Any]] = []
-    used: set[int] = set()
-    for f, key, bits in tries:
+    old_vectors = {e["key"]: e["value"] for e in old.get("vectors", [])}
+    wanted = [(f, key, _words(bits, max_rules)) for f, key, bits in tries]
+    kept: dict[tuple[str, str], int] = {}
+    for f, key, vector in wanted:
         c = was.get((f.name, _json_key(key)), 0)
-        if not 0 < c < MAX_CLASSES or c in used:
-            c = next(free, 0)
-            if not c:
-                raise AclError(f"the tries need more than {MAX_CLASSES - 1} entries in all")
-        used.add(c)
+        if 0 < c < MAX_CLASSES and c not in kept.values() and old_vectors.get(c) == vector:
+            kept[f.name, _json_key(key)] = c
+    in_use = set(was.values()) | set(old_vectors)
+    free = (c for c in range(1, MAX_CLASSES) if c not in in_use)
+    # Only when nothing else is left: classes the earlier maps used and
+    # this translation does not keep (a change that takes one is correct
+    # once written, not while it is written).
+    last_resort = iter(sorted(in_use - set(kept.values()) - {0}))
+    vectors: list[dict[str, Any]] = []
+    for f, key, vector in wanted:
+        c = kept.get((f.name, _json_key(key))) or next(free, 0) or next(last_resort, 0)
+        if not 0 < c < MAX_CLASSES:
+            raise AclError(f"the tries need more than {MAX_CLASSES - 1} entries in all")
         maps[f.name].append({"key": key, "value": c})
-        vectors.append({"key": c, "value": _words(bits, max_rules)})
+        vectors.append({"key": c, "value": vector})
     maps["vectors"] = sorted(vectors, key=lambda e: e["key"])
     maps["any"] = [{"key": 0, "value": {"field": any_vectors}}]
     maps["rules"] = [{"key": positions[i], "value": _rule_value(r)} for i, r in enumerate(rules)]
     maps["rules"].append({"key": max_rules, "value": {"verdict": default}})
     track = any("state" in r.match.sets for r in rules)
     maps["config"] = [{"key": 0, "value": {"track": 1} if track else {}}]
+    ordered = {name: maps[name] for name in WRITE_ORDER}
     return CompiledAcl(
-        maps, len(rules), max_rules, tuple(r.origin for r in rules), tuple(positions)
+        ordered, len(rules), max_rules, tuple(r.origin for r in rules), tuple(positions)
     )
 
 
@@ -313,6 +324,11 @@ def previous_positions(rules_entries: Sequence[Mapping[str, Any]]) -> dict[int, 
         ):
             out[value["id"]] = e["key"]
     return out
+
+
+# The order in which the maps of a change are written (see
+# ordered_changes()); a policy lists them in this order.
+WRITE_ORDER = ("rules", "vectors", *(f.name for f in FIELDS), "any", "config")
 
 
 @dataclass(frozen=True)
@@ -342,6 +358,54 @@ def map_changes(
     return out
 
 
+@dataclass(frozen=True)
+class MapOp:
+    """One entry written ('value' given) or deleted ('value' None)."""
+
+    map: str
+    key: Any
+    value: Any | None
+
+
+def ordered_changes(
+    old: Mapping[str, Sequence[Mapping[str, Any]]], new: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[MapOp]:
+    """map_changes() as one sequence of writes and deletions, in an order in
+    which bpf/acl.c, reading the maps while they are written, classifies
+    every packet as the 'old' maps or as the 'new' ones do, when the two
+    differ by one rule added, removed or moved (a packet's fields are read
+    one after the other, so with several rules changed a packet may meet
+    one rule's change half made):
+
+    - writes first, map by map in WRITE_ORDER: a rule's verdict before any
+      of its bits; the vectors, all of classes no trie entry points to
+      yet (compile_rules() gives a changed vector a new class), before
+      the trie entries that then point to them; each trie entry, array
+      entry (proto, state) and 'any' entry written switches the packets
+      it decides from their old bits to their new ones in one write;
+    - then deletions, maps in the reverse order: a trie entry before the
+      vector of the class it pointed to; a rule's verdict after its bits.
+
+    This is the order the controller applies a reloaded policy's seeds in:
+    writes in the policy's order, deletions in the reverse of the previous
+    policy's."""
+    changes = map_changes(old, new)
+    order = [*WRITE_ORDER, *sorted(changes.keys() - set(WRITE_ORDER))]
+    ops = [
+        MapOp(name, e["key"], e["value"])
+        for name in order
+        if name in changes
+        for e in changes[name].written
+    ]
+    ops += [
+        MapOp(name, key, None)
+        for name in reversed(order)
+        if name in changes
+        for key in changes[name].deleted
+    ]
+    return ops
+
+
 def changed_entries(
     old: Mapping[str, Sequence[Mapping[str, Any]]], new: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> tuple[int, int]:
@@ -363,6 +427,14 @@ def classify(acl: CompiledAcl, packet: Mapping[str, int | None]) -> tuple[int, i
     verdict and the deciding rule (None: the default).  'packet' gives
     each field's value, None where the packet has none (ports and flags
     of a later fragment, flags of UDP); a missing state is UNTRACKED."""
+    verdict, bit = decide(acl, packet)
+    return verdict, acl.rule_at(bit) if bit is not None else None
+
+
+def decide(acl: CompiledAcl, packet: Mapping[str, int | None]) -> tuple[int, int | None]:
+    """classify()'s verdict and the deciding position (None: the default
+    policy's entry), from the maps alone: also for maps caught while a
+    change is written."""
     anyv = acl.maps["any"][0]["value"]["field"]
     vectors = {e["key"]: _bits(e["value"]) for e in acl.maps["vectors"]}
     result = (1 << acl.max_rules) - 1
@@ -391,11 +463,20 @@ def classify(acl: CompiledAcl, packet: Mapping[str, int | None]) -> tuple[int, i
                 if e["key"] == v:
                     found = _bits(e["value"])
         result &= found | _bits(anyv[f.index])
+    # An entry not written (or zeroed) reads as zeros: verdict 0.
     rules = {e["key"]: e["value"] for e in acl.maps["rules"]}
     if result:
         bit = (result & -result).bit_length() - 1
-        return rules[bit]["verdict"], acl.rule_at(bit)
-    return rules[acl.max_rules]["verdict"], None
+        return rules.get(bit, {}).get("verdict", 0), bit
+    return rules.get(acl.max_rules, {}).get("verdict", 0), None
 
 
-__all__ = ["FIELD", "CompiledAcl", "classify", "compile_rules"]
+__all__ = [
+    "FIELD",
+    "CompiledAcl",
+    "MapOp",
+    "classify",
+    "compile_rules",
+    "decide",
+    "ordered_changes",
+]

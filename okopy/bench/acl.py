@@ -33,6 +33,7 @@ firewall: its loss is reported.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import random
 import statistics
 import subprocess
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from okopy.acl.compile import CompiledAcl, compile_rules, map_changes
+from okopy.acl.compile import CompiledAcl, compile_rules, ordered_changes
 from okopy.acl.rules import VERDICT_DROP, VERDICT_PASS, AclRule, Match
 from okopy.acl.sets import IntSet
 from okopy.bench.common import Sample, markdown_table, pyplot, write_report
@@ -394,39 +395,38 @@ class NftVmap(Variant):
         path.router.fw.run(["nft", "delete", "element", "ip", "okbench", "acl", f"{{ {key} }}"])
 
 
+# Map entries written (map, key, value) or deleted (map, key, None), in
+# the order they are applied.
+Ops = list[tuple[str, bytes, bytes | None]]
+
+
 @dataclass
 class Change:
     """The map writes of one rule added (forward) and removed (back)."""
 
-    forward: dict[str, list[tuple[bytes, bytes]]]
-    forward_deletes: dict[str, list[bytes]]
-    back: dict[str, list[tuple[bytes, bytes]]]
-    back_deletes: dict[str, list[bytes]]
+    forward: Ops
+    back: Ops
 
     def count(self) -> int:
-        return sum(len(v) for v in self.forward.values()) + sum(
-            len(v) for v in self.forward_deletes.values()
-        )
+        return len(self.forward)
 
 
-def _diff(
-    prog: vm.Program, old: CompiledAcl, new: CompiledAcl
-) -> tuple[dict[str, list[tuple[bytes, bytes]]], dict[str, list[bytes]]]:
-    """okopy.acl.compile.map_changes() as bytes for 'prog''s maps."""
-    writes: dict[str, list[tuple[bytes, bytes]]] = {}
-    deletes: dict[str, list[bytes]] = {}
-    for name, change in map_changes(old.maps, new.maps).items():
-        m = prog.map(name)
-        for e in change.written:
-            writes.setdefault(name, []).append((m.encode_key(e["key"]), m.encode_value(e["value"])))
-        for key in change.deleted:
-            if m.info.type == "array":
-                # Array entries cannot be deleted: back to zeros (as the
-                # controller does).
-                writes.setdefault(name, []).append((m.encode_key(key), bytes(m.info.value_size)))
-            else:
-                deletes.setdefault(name, []).append(m.encode_key(key))
-    return writes, deletes
+def _diff(prog: vm.Program, old: CompiledAcl, new: CompiledAcl) -> Ops:
+    """okopy.acl.compile.ordered_changes() as bytes for 'prog''s maps, in
+    its order (the controller's)."""
+    out: Ops = []
+    for op in ordered_changes(old.maps, new.maps):
+        m = prog.map(op.map)
+        key = m.encode_key(op.key)
+        if op.value is not None:
+            out.append((op.map, key, m.encode_value(op.value)))
+        elif m.info.type == "array":
+            # Array entries cannot be deleted: back to zeros (as the
+            # controller does).
+            out.append((op.map, key, bytes(m.info.value_size)))
+        else:
+            out.append((op.map, key, None))
+    return out
 
 
 class OkopyBase(Variant):
@@ -455,29 +455,29 @@ class OkopyBase(Variant):
         more = list(base_rules)
         more.insert(at, acl_rules([extra])[0])
         added = compile_rules(more, VERDICT_DROP, limit, base.maps)
-        fw, fd = _diff(self.prog, base, added)
-        bw, bd = _diff(self.prog, added, base)
-        self.change = Change(fw, fd, bw, bd)
+        # Back from 'added' to 'base' is as safe to write as forward: the
+        # classes 'base' has and 'added' dropped are ones no entry of
+        # 'added' points to.
+        self.change = Change(_diff(self.prog, base, added), _diff(self.prog, added, base))
         return base
 
-    def _apply(self, writes: dict[str, list[tuple[bytes, bytes]]],
-               deletes: dict[str, list[bytes]]) -> None:  # fmt: skip
+    def _apply(self, ops: Ops) -> None:
         raise NotImplementedError
 
     def add(self, path: Path2, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> None:
         assert self.change is not None
-        self._apply(self.change.forward, self.change.forward_deletes)
+        self._apply(self.change.forward)
 
     def delete(self, path: Path2, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> None:
         assert self.change is not None
-        self._apply(self.change.back, self.change.back_deletes)
+        self._apply(self.change.back)
 
-    def seeds(self, acl: CompiledAcl) -> dict[str, list[tuple[bytes, bytes]]]:
+    def seeds(self, acl: CompiledAcl) -> Ops:
         assert self.prog is not None
-        out: dict[str, list[tuple[bytes, bytes]]] = {}
+        out: Ops = []
         for name, entries in acl.maps.items():
             m = self.prog.map(name)
-            out[name] = [(m.encode_key(e["key"]), m.encode_value(e["value"])) for e in entries]
+            out += [(name, m.encode_key(e["key"]), m.encode_value(e["value"])) for e in entries]
         return out
 
     def teardown(self, path: Path2) -> None:
@@ -497,23 +497,19 @@ class OkopyXdp(OkopyBase):
         base = self.compile(rules, *_extra(rules))
         self.kernel = KernelProgram(self.obj)
         self.base_memory = 0
-        for name, entries in self.seeds(base).items():
-            for k, v in entries:
-                self.kernel.maps[name].update(k, v)
+        self._apply(self.seeds(base))
         with inside(path.router.fw):
             # Generic (skb) mode: in native mode on veth, trafgen's TX ring
             # does not drain (its sends never complete) on this kernel.
             self.kernel.attach_xdp(path.router.ifindex("fa"), mode="skb")
 
-    def _apply(self, writes: dict[str, list[tuple[bytes, bytes]]],
-               deletes: dict[str, list[bytes]]) -> None:  # fmt: skip
+    def _apply(self, ops: Ops) -> None:
         assert self.kernel is not None
-        for name, entries in writes.items():
-            for k, v in entries:
-                self.kernel.maps[name].update(k, v)
-        for name, keys in deletes.items():
-            for k in keys:
-                self.kernel.maps[name].delete(k)
+        for name, key, value in ops:
+            if value is None:
+                self.kernel.maps[name].delete(key)
+            else:
+                self.kernel.maps[name].update(key, value)
 
     def memory(self) -> int:
         """The memory the kernel charged for the program's maps."""
@@ -555,7 +551,7 @@ class OkopySwitch(OkopyBase):
         obj = Path(self.dir.name) / "acl.o"
         sw.ofctl("-O", "OpenFlow13", "load-bpf-prog", "br0", "1", str(obj), "name=acl")
         self.client = OfClient.bridge(sw.rundir, "br0")
-        self._apply(self.seeds(base), {})
+        self._apply(self.seeds(base))
         sw.ofctl("del-flows", "br0")
         for flow in (
             "table=0,priority=100,in_port=1,ip,actions=bpf(prog=1,drop_unless=pass),output:2",
@@ -565,35 +561,31 @@ class OkopySwitch(OkopyBase):
         ):
             sw.ofctl("-O", "OpenFlow13", "add-flow", "br0", flow)
 
-    def _messages(
-        self, writes: dict[str, list[tuple[bytes, bytes]]], deletes: dict[str, list[bytes]]
-    ) -> list[MapUpdate | MapDelete]:
-        """One message per map (and per 60 kB of entries), updates first."""
+    def _messages(self, ops: Ops) -> list[MapUpdate | MapDelete]:
+        """A message per run of writes (or deletions) to one map, in the
+        order of 'ops' (and per 60 kB of entries: an OpenFlow message is at
+        most 64 kB); the switch applies them in that order."""
         assert self.prog is not None
         out: list[MapUpdate | MapDelete] = []
-        for name, entries in writes.items():
-            if not entries:
+        for (name, deleting), group in itertools.groupby(ops, lambda o: (o[0], o[2] is None)):
+            run = list(group)
+            keys = tuple(k for _, k, _ in run)
+            if deleting:
+                vs = self.prog.map(name).info.value_size
+                out.append(MapDelete(1, name, len(keys[0]), vs, len(keys), 0, keys))
                 continue
-            # An OpenFlow message is at most 64 kB.
-            per = max(1, 60000 // (len(entries[0][0]) + len(entries[0][1])))
-            for start in range(0, len(entries), per):
-                chunk = entries[start : start + per]
-                keys, values = tuple(k for k, _ in chunk), tuple(v for _, v in chunk)
-                out.append(MapUpdate(1, name, len(keys[0]), len(values[0]), len(chunk), 0,
-                                     keys, values))  # fmt: skip
-        for name, gone in deletes.items():
-            if not gone:
-                continue
-            vs = self.prog.map(name).info.value_size
-            out.append(MapDelete(1, name, len(gone[0]), vs, len(gone), 0, tuple(gone)))
+            values = tuple(v for _, _, v in run if v is not None)
+            per = max(1, 60000 // (len(keys[0]) + len(values[0])))
+            for start in range(0, len(keys), per):
+                ks, vs_ = keys[start : start + per], values[start : start + per]
+                out.append(MapUpdate(1, name, len(ks[0]), len(vs_[0]), len(ks), 0, ks, vs_))
         return out
 
-    def _apply(self, writes: dict[str, list[tuple[bytes, bytes]]],
-               deletes: dict[str, list[bytes]]) -> None:  # fmt: skip
+    def _apply(self, ops: Ops) -> None:
         """All the change's messages at once, then their replies: one round
         trip over the connection kept open."""
         assert self.client is not None
-        for reply in self.client.request_all(self._messages(writes, deletes)):
+        for reply in self.client.request_all(self._messages(ops)):
             if not isinstance(reply, MapUpdateReply | MapDeleteReply):
                 raise RuntimeError(f"unexpected reply to a map change: {reply}")
 

@@ -52,7 +52,11 @@ def reconcile(
     switch (None after a controller restart).  Seeds go in when a program is
     (re)loaded, which restores them after a switch restart; a program that
     is already there keeps its live map contents, except that seeds changed
-    between 'previous' and 'desired' are applied (a policy reload)."""
+    between 'previous' and 'desired' are applied (a policy reload): the
+    entries written in the order 'desired' lists them, then those it no
+    longer has deleted in the reverse of the order 'previous' listed them,
+    so that what a policy lists first is written first and deleted last
+    (bpf/acl.c's maps rely on it: okopy.acl.compile.ordered_changes())."""
     out: list[Intent] = []
     fresh: set[int] = set()
     for pid, prog in sorted(desired.programs.items()):
@@ -69,7 +73,12 @@ def reconcile(
         for (pid, m, k), v in new.items():
             if pid not in fresh and old.get((pid, m, k)) != v:
                 out.append(UpdateMap(pid, m, k, v))
-        for pid, m, k in sorted(old.keys() - new.keys()):
+        gone = dict.fromkeys(
+            (s.prog_id, s.map, s.key)
+            for s in reversed(previous.seeds)
+            if (s.prog_id, s.map, s.key) not in new
+        )
+        for pid, m, k in gone:
             if pid not in fresh and pid in desired.programs:
                 mdef = desired.programs[pid].maps.get(m)
                 if mdef is not None and mdef.type == BPF_MAP_TYPE_ARRAY:

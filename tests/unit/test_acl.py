@@ -20,10 +20,14 @@ import yaml
 
 from okopy.acl import iptables as ipt
 from okopy.acl.compile import (
+    CompiledAcl,
+    MapOp,
     allocate,
     changed_entries,
     classify,
     compile_rules,
+    decide,
+    ordered_changes,
     previous_positions,
 )
 from okopy.acl.rules import (
@@ -193,6 +197,64 @@ def test_positions_kept_from_a_previous_translation_classify_the_same(seed: int)
     for _ in range(200):
         pkt = _random_packet(rng, edited)
         assert classify(again, pkt) == first_match(edited, VERDICT_DROP, pkt), pkt
+
+
+def _states_while_written(old: CompiledAcl, new: CompiledAcl) -> list[tuple[MapOp, CompiledAcl]]:
+    """Each op of ordered_changes(old, new) and the maps just after it,
+    as a PMD thread reading them would see them; an array entry deleted
+    reads as zeros, as the controller writes it."""
+    maps = {name: {_key(e["key"]): dict(e) for e in entries} for name, entries in old.maps.items()}
+    out = []
+    for op in ordered_changes(old.maps, new.maps):
+        entries = maps.setdefault(op.map, {})
+        if op.value is None:
+            entries.pop(_key(op.key), None)
+        else:
+            entries[_key(op.key)] = {"key": op.key, "value": op.value}
+        now = {name: list(e.values()) for name, e in maps.items()}
+        out.append((op, CompiledAcl(now, new.rules, new.max_rules, new.origins, new.positions)))
+    return out
+
+
+def _key(key: object) -> str:
+    return repr(sorted(key.items())) if isinstance(key, dict) else repr(key)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_one_rule_added_or_removed_is_never_half_seen(seed: int) -> None:
+    """One rule added, then removed again, written as the controller writes
+    it: after every single map write each packet gets the verdict of the
+    rules before the change or of those after, never a third one (as it
+    would from a trie entry pointing at a vector not written yet, or from
+    a vector changed while an entry of a negated set still pointed to it)."""
+    rng = random.Random(seed)
+    rules = _random_rules(rng, rng.randrange(5, 40))
+    default = rng.choice([VERDICT_PASS, VERDICT_DROP])
+    added = AclRule(_random_rules(rng, 1)[0].match, rng.choice([VERDICT_PASS, VERDICT_DROP,
+                    VERDICT_REJECT]), "the added rule")  # fmt: skip
+    edited = list(rules)
+    edited.insert(rng.randrange(len(edited) + 1), added)
+    before = compile_rules(rules, default)
+    after = compile_rules(edited, default, previous=before.maps)
+    back = compile_rules(rules, default, previous=after.maps)
+    probes = [_random_packet(rng, edited) for _ in range(50)]
+
+    def decision(rs: list[AclRule], acl: CompiledAcl, pkt: Mapping[str, int | None]) -> object:
+        """The verdict and which rule gave it (its id; None: the default)."""
+        verdict, i = first_match(rs, default, pkt)
+        return verdict, rs[i].rule_id if i is not None else None
+
+    want = [{decision(rules, before, p), decision(edited, after, p)} for p in probes]
+    writes = 0
+    for old, new in ((before, after), (after, back)):
+        for op, state in _states_while_written(old, new):
+            writes += 1
+            ids = {e["key"]: e["value"].get("id") for e in state.maps["rules"]}
+            for pkt, ok in zip(probes, want, strict=True):
+                verdict, bit = decide(state, pkt)
+                got = (verdict, ids.get(bit) if bit is not None else None)
+                assert got in ok, (op, pkt, got, ok)
+    assert writes > 0
 
 
 def test_allocation_leaves_room_and_moves_few_rules() -> None:

@@ -211,6 +211,36 @@ def test_a_seed_removed_from_an_array_is_zeroed_not_deleted(
     assert sw.maps[1, "config"] == {bytes(4): bytes(built["guard"].maps["config"].value_size)}
 
 
+def test_a_reload_writes_in_policy_order_and_deletes_in_reverse(
+    built: dict[str, BuiltProgram],
+) -> None:
+    """What a policy lists first is written first and deleted last (the
+    ACL's maps depend on it: okopy.acl.compile.ordered_changes())."""
+    maps = (
+        "      block:\n"
+        "        blocked_v6: [{key: '2001:db8::1', value: {}}, {key: '2001:db8::2', value: {}}]\n"
+        "        blocked_v4: [{key: 10.1.0.2, value: {}}, {key: 10.1.0.3, value: {}}]\n"
+    )
+    old_text = POLICY.replace("      block:\n        blocked_v4: [{key: 10.1.0.2, value: {}}]\n",
+                              maps)  # fmt: skip
+    sw, old = FakeSwitch(pinned(built)), desired(built, old_text)
+    converge(sw, old)
+    new_text = old_text.replace(
+        maps, "      block:\n        blocked_v4: [{key: 10.7.0.1, value: {}}]\n"
+    )
+    steps = converge(sw, desired(built, new_text), prev=old)
+    changes = [(type(s).__name__, s.map, s.key) for s in steps
+               if isinstance(s, it.UpdateMap | it.DeleteMapEntry)]  # fmt: skip
+    v6 = [bytes.fromhex("20010db8" + "0" * 22 + n) for n in ("01", "02")]
+    assert changes == [
+        ("UpdateMap", "blocked_v4", bytes([10, 7, 0, 1])),
+        ("DeleteMapEntry", "blocked_v4", bytes([10, 1, 0, 3])),
+        ("DeleteMapEntry", "blocked_v4", bytes([10, 1, 0, 2])),
+        ("DeleteMapEntry", "blocked_v6", v6[1]),
+        ("DeleteMapEntry", "blocked_v6", v6[0]),
+    ]
+
+
 def test_removed_program_and_flows_go_away(built: dict[str, BuiltProgram]) -> None:
     sw, old = FakeSwitch(pinned(built)), desired(built)
     converge(sw, old)
