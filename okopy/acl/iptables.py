@@ -193,11 +193,20 @@ def _port_range(text: str) -> tuple[int, int]:
     return p, p
 
 
+# Why IPv6 rules are refused.
+IPV4_ONLY = (
+    "bpf/acl.c classifies IPv4 only (IPv6 packets pass it unclassified), so "
+    "ip6tables rules are not translated"
+)
+
+
 def _address(text: str) -> IntSet:
     """An address or network (a.b.c.d[/len or /mask]) as a set."""
     try:
         net = ipaddress.IPv4Network(text, strict=False)
     except ValueError:
+        if ":" in text:
+            raise AclError(f"{text!r} is an IPv6 address: {IPV4_ONLY}") from None
         raise AclError(
             f"{text!r} is not an IPv4 address or network (host names and "
             f"non-contiguous masks are not translated)"
@@ -452,6 +461,8 @@ def parse_save(
     other_rules: dict[str, int] = {}
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
+        if line.startswith("#") and "ip6tables-save" in line:
+            raise IptablesError([f"line {n}: an ip6tables-save dump: {IPV4_ONLY}"])
         if not line or line.startswith("#"):
             continue
         if line.startswith("*"):
