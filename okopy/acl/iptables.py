@@ -148,7 +148,11 @@ class IptablesError(AclError):
 
 
 class _Unsupported(Exception):
-    pass
+    """What the ACL cannot express: refused, or with --skip-unsupported
+    left out and listed."""
+
+    def __init__(self, what: str, why: str = "is not supported") -> None:
+        super().__init__(f"{what} {why}")
 
 
 @dataclass
@@ -281,13 +285,13 @@ def _interfaces(text: str, ports: Mapping[str, int]) -> IntSet:
     if text.endswith("+"):
         chosen = [p for name, p in ports.items() if name.startswith(text[:-1])]
         if not chosen:
-            raise AclError(
-                f"no port given for an interface matching {text!r}: give --port NAME=NUMBER"
-            )
+            raise _Unsupported(f"interface {text!r}", "matches no port: give --port NAME=NUMBER")
     elif text in ports:
         chosen = [ports[text]]
     else:
-        raise AclError(f"interface {text!r} has no port number: give --port {text}=NUMBER")
+        # The switch may have no such port (lo): a rule on it can be left
+        # out with --skip-unsupported, and is listed.
+        raise _Unsupported(f"interface {text!r}", f"has no port number: give --port {text}=NUMBER")
     return IntSet.values(1 << 32, chosen)
 
 
@@ -509,7 +513,7 @@ def parse_save(
         try:
             p.parse()
         except _Unsupported as e:
-            what = f"line {n}: {e} is not supported: {line}"
+            what = f"line {n}: {e}: {line}"
             if skip_unsupported:
                 rs.skipped.append(what)
             else:

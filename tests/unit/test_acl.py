@@ -403,11 +403,18 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_skip_unsupported_leaves_rules_out_and_lists_them() -> None:
     rs = _parse(
-        "-A FORWARD -m limit --limit 1/s -j ACCEPT\n-A FORWARD -p tcp -j ACCEPT\n",
+        "-A FORWARD -m limit --limit 1/s -j ACCEPT\n-A FORWARD -p tcp -j ACCEPT\n"
+        # lo is no port of the switch (ufw's rule for it, say).
+        "-A FORWARD -i lo -j ACCEPT\n-A FORWARD -i veth+ -j ACCEPT\n",
         skip_unsupported=True,
     )
-    assert len(rs.skipped) == 1
-    assert "line 5: match -m limit" in rs.skipped[0]
+    assert rs.skipped == [
+        "line 5: match -m limit is not supported: -A FORWARD -m limit --limit 1/s -j ACCEPT",
+        "line 7: interface 'lo' has no port number: give --port lo=NUMBER: "
+        "-A FORWARD -i lo -j ACCEPT",
+        "line 8: interface 'veth+' matches no port: give --port NAME=NUMBER: "
+        "-A FORWARD -i veth+ -j ACCEPT",
+    ]
     rules, _ = ipt.flatten(rs)
     assert len(rules) == 1
 
