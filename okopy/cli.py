@@ -443,6 +443,7 @@ def cmd_import_iptables(args: argparse.Namespace) -> int:
         dpid=int(args.dpid, 0),
         prog_id=args.prog_id,
         then=args.then or ("normal",),
+        verdicts=tuple(acl_policy.CustomVerdict.parse(v) for v in args.verdict),
     )
     previous = None
     if args.previous:
@@ -982,6 +983,13 @@ def parser() -> argparse.ArgumentParser:
     ii.add_argument("--then", action="append", metavar="ACTION",
                     help="action for accepted packets: normal (default), flood, or a port "
                     "number (repeat for several)")  # fmt: skip
+    ii.add_argument(
+        "--verdict", action="append", default=[], metavar="CHAIN=NUMBER[:ACTION,...]",
+        help="jumps to user chain CHAIN end with verdict NUMBER (5 or more, not 16) for "
+        "OpenFlow, instead of the chain's rules; the policy gives those packets ACTIONs "
+        "(normal, flood, in_port, controller, drop or a port number; default drop). "
+        "Repeat for several chains",
+    )  # fmt: skip
     ii.add_argument("--max-rules", type=int, default=1024,
                     help="ACL_MAX_RULES to build bpf/acl.c with (a multiple of 64)")  # fmt: skip
     ii.add_argument("--source", help="bpf/acl.c to name in the policy (default: this checkout's)")

@@ -557,11 +557,25 @@ def parse_save(
     return rs
 
 
-def flatten(rs: Ruleset, chain: str = "FORWARD") -> tuple[list[AclRule], int]:
+def flatten(
+    rs: Ruleset, chain: str = "FORWARD", verdicts: Mapping[str, int] | None = None
+) -> tuple[list[AclRule], int]:
     """The rules a packet entering 'chain' meets, in first-match order, and
-    the chain policy's verdict."""
+    the chain policy's verdict.  A jump (or goto) to a user chain that
+    'verdicts' names ends there with that verdict, for OpenFlow to act on,
+    instead of going through the chain's rules."""
+    verdicts = verdicts or {}
     if chain not in rs.chains:
         raise IptablesError([f"chain {chain} is not in the filter table"])
+    bad = [
+        f"--verdict {name}: a built-in chain, not a user chain"
+        if rs.policies.get(name) is not None
+        else f"--verdict {name}: the filter table has no user chain {name}"
+        for name in verdicts
+        if name not in rs.chains or rs.policies.get(name) is not None
+    ]
+    if bad:
+        raise IptablesError(bad)
     policy = rs.policies.get(chain)
     if policy is None:
         raise IptablesError(
@@ -583,17 +597,17 @@ def flatten(rs: Ruleset, chain: str = "FORWARD") -> tuple[list[AclRule], int]:
                 return
             try:
                 eff = conjoin(cond, r.alternatives, EXPANSION_LIMIT)
-                if r.target in TERMINAL:
+                if r.target is not None and (r.target in TERMINAL or r.target in verdicts):
                     origin = f"line {r.line}: {r.text}"
                     # What identifies the rule: its text and the jumps to it;
                     # identical ones are told apart by their order.
                     base = f"{path} {r.text}"
                     seen[base] = seen.get(base, 0) + 1
+                    verdict = TERMINAL.get(r.target) or verdicts[r.target]
                     out.extend(
-                        AclRule(m, TERMINAL[r.target], origin, r.line,
-                                f"{base} #{seen[base]}.{k}")
+                        AclRule(m, verdict, origin, r.line, f"{base} #{seen[base]}.{k}")
                         for k, m in enumerate(eff)
-                    )  # fmt: skip
+                    )
                 elif r.target == "RETURN":
                     cond = conjoin(
                         cond, negate_any(r.alternatives, EXPANSION_LIMIT), EXPANSION_LIMIT

@@ -25,6 +25,9 @@ from okopy.acl.compile import (
 from okopy.acl.rules import AclError
 
 VERDICT_WORDS = {1: "DROP", 2: "ACCEPT", 16: "REJECT"}
+# Custom verdicts start above the XDP return codes (XDP_TX 3, XDP_REDIRECT
+# 4 would mean something else to the kernel running the same object).
+MIN_CUSTOM_VERDICT = 5
 
 
 @dataclass(frozen=True)
@@ -36,15 +39,61 @@ class PolicyOptions:
     prog_id: int | None = None
     # OpenFlow actions for the packets the ACL accepts.
     then: Sequence[str] = ("normal",)
+    # User chains that become verdicts of their own (`--verdict`): the
+    # chain, its verdict number, and the OpenFlow actions for it.
+    verdicts: Sequence[CustomVerdict] = ()
+
+
+@dataclass(frozen=True)
+class CustomVerdict:
+    """Packets that jump to user chain 'chain' get verdict 'number', and
+    the policy's flows give them 'actions' (none: dropped)."""
+
+    chain: str
+    number: int
+    actions: Sequence[str] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> CustomVerdict:
+        """CHAIN=NUMBER[:ACTION,...], as `--verdict` takes it."""
+        chain, eq, rest = text.partition("=")
+        number, _, actions = rest.partition(":")
+        try:
+            n = int(number, 0)
+        except ValueError:
+            n = -1
+        if not eq or not chain or n < 0:
+            raise AclError(f"--verdict {text!r}: give CHAIN=NUMBER[:ACTION,...]")
+        if n < MIN_CUSTOM_VERDICT or n > 0xFFFFFFFF or n in VERDICT_WORDS:
+            raise AclError(
+                f"--verdict {text!r}: the number must be from {MIN_CUSTOM_VERDICT} to "
+                f"4294967295, not 16 (0 to 4 are XDP's return codes, 16 is REJECT's)"
+            )
+        acts = tuple(a for a in actions.split(",") if a) if actions else ()
+        for a in acts:
+            _action(a, f"--verdict {chain}", drop=True)
+        return cls(chain, n, acts)
 
 
 def _flow(obj: object) -> str:
     return json.dumps(obj, separators=(", ", ": "))
 
 
+def _action(a: str, what: str, drop: bool = False) -> object:
+    """A policy action for an action name of the command line ('drop'
+    too if 'drop')."""
+    names = ("normal", "flood", "in_port", "controller", *(("drop",) if drop else ()))
+    if a in names:
+        return a
+    if a.isdigit():
+        return {"output": int(a)}
+    raise AclError(f"action {a!r} for {what}: {', '.join(names)} or a port number")
+
+
 def policy_text(acl: CompiledAcl, opts: PolicyOptions, header: Sequence[str] = ()) -> str:
     """The policy, as text."""
     lines = [f"# {h}" for h in header]
+    chains = {v.number: f"-> {v.chain}" for v in opts.verdicts}
     prog = {"source": opts.source}
     if opts.prog_id is not None:
         prog["id"] = opts.prog_id  # type: ignore[assignment]
@@ -69,33 +118,41 @@ def policy_text(acl: CompiledAcl, opts: PolicyOptions, header: Sequence[str] = (
             text = f"          - {_flow(e)}"
             if name == "rules":
                 i = acl.rule_at(e["key"])
-                word = VERDICT_WORDS.get(e["value"].get("verdict", 0), "")
+                v = e["value"].get("verdict", 0)
+                word = VERDICT_WORDS.get(v) or chains.get(v, "")
                 if i is not None:
                     text += f"  # {word} {acl.origins[i]}"
                 else:
                     text += f"  # {word} when no rule matches (the chain's policy)"
             lines.append(text)
-    bpf = {"bpf": {"prog": opts.program, "drop_unless": "pass"}}
-    then: list[object] = []
-    for a in opts.then:
-        if a in ("normal", "flood", "in_port", "controller"):
-            then.append(a)
-        elif a.isdigit():
-            then.append({"output": int(a)})
-        else:
-            raise AclError(
-                f"action {a!r} for accepted packets: normal, flood, in_port, "
-                f"controller or a port number"
-            )
-    lines += [
-        "    flows:",
-        "      # IPv4 goes through the ACL; what it does not accept is dropped.",
-        "      - "
-        + _flow(
-            {"table": 0, "priority": 100, "match": {"eth_type": 0x800}, "actions": [bpf, *then]}
-        ),
-        f"      - {_flow({'table': 0, 'priority': 0, 'actions': list(then)})}",
-    ]
+    then = [_action(a, "accepted packets") for a in opts.then]
+    ipv4 = {"eth_type": 0x800}
+    flows: list[tuple[dict[str, Any], str]] = []
+    if not opts.verdicts:
+        lines += [
+            "    flows:",
+            "      # IPv4 goes through the ACL; what it does not accept is dropped.",
+        ]
+        bpf: dict[str, Any] = {"bpf": {"prog": opts.program, "drop_unless": "pass"}}
+        flows.append(({"table": 0, "priority": 100, "match": ipv4, "actions": [bpf, *then]}, ""))
+    else:
+        lines += [
+            "    flows:",
+            "      # IPv4 goes through the ACL, then table 1 acts on its verdict: what",
+            "      # it accepts, the chains given verdicts of their own; the rest drops.",
+        ]
+        bpf = {"bpf": {"prog": opts.program, "table": 1}}
+        flows.append(({"table": 0, "priority": 100, "match": ipv4, "actions": [bpf]}, ""))
+        pass_ = {"bpf_verdict": "pass"}
+        flows.append(({"table": 1, "priority": 100, "match": pass_, "actions": then}, ""))
+        for v in opts.verdicts:
+            acts = [_action(a, f"--verdict {v.chain}", drop=True) for a in v.actions]
+            match = {"bpf_verdict": v.number}
+            flow = {"table": 1, "priority": 100, "match": match, "actions": acts or ["drop"]}
+            flows.append((flow, f"  # -> {v.chain}"))
+        flows.append(({"table": 1, "priority": 0, "actions": ["drop"]}, ""))
+    flows.append(({"table": 0, "priority": 0, "actions": list(then)}, ""))
+    lines += [f"      - {_flow(f)}{comment}" for f, comment in flows]
     return "\n".join(lines) + "\n"
 
 
@@ -149,7 +206,7 @@ def from_iptables(
     they had, so the two policies differ in a few entries per rule added,
     removed or moved."""
     rs = iptables.parse_save(save, ports, skip_unsupported)
-    rules, default = iptables.flatten(rs, chain)
+    rules, default = iptables.flatten(rs, chain, {v.chain: v.number for v in opts.verdicts})
     old: dict[str, list[dict[str, Any]]] | None = None
     reuse: dict[str, list[dict[str, Any]]] = {}
     notes = list(rs.notes)

@@ -10,6 +10,7 @@ patched switch under the controller, with the policy the import wrote.
 from __future__ import annotations
 
 import collections
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,10 +18,10 @@ import pytest
 
 from okopy.acl import iptables as ipt
 from okopy.acl.compile import compile_rules
-from okopy.acl.policy import PolicyOptions, from_iptables
+from okopy.acl.policy import CustomVerdict, PolicyOptions, from_iptables
 from okopy.acl.rules import VERDICT_PASS, AclRule
 from okopy.bpf.toolchain import compile_program
-from okopy.ovs.instance import OvsInstance
+from okopy.ovs.instance import OvsInstance, flow_packets
 from okopy.testing import acl as wire
 from okopy.testing.filtercases import run_verdicts
 from okopy.testing.fixtures import BRIDGE, HostFactory
@@ -131,3 +132,48 @@ def test_switch_runs_the_imported_policy_like_iptables(
     ]
     assert not wrong, "\n".join(wrong[:20]) + "\n" + flows
     assert 0.2 < sum(fates) / len(fates) < 0.9
+
+
+VERDICT_SAVE = """\
+*filter
+:FORWARD DROP [0:0]
+:SUSPECT - [0:0]
+-A FORWARD -s 10.0.0.1/32 -j SUSPECT
+-A FORWARD -p icmp -j ACCEPT
+-A SUSPECT -j DROP
+COMMIT
+"""
+
+
+def test_a_chain_given_a_verdict_of_its_own_reaches_openflow(
+    switch: OvsInstance,
+    add_host: HostFactory,
+    tmp_path: Path,
+) -> None:
+    """`--verdict SUSPECT=20:3`: what jumps to SUSPECT leaves the ACL with
+    verdict 20, and the policy's flow on bpf_verdict=20 sends it to port 3
+    (h3) instead of where it was going; accepted traffic goes on."""
+    opts = PolicyOptions(source=str(ROOT / "bpf/acl.c"),
+                         verdicts=(CustomVerdict.parse("SUSPECT=20:3"),))  # fmt: skip
+    result = from_iptables(VERDICT_SAVE, opts)
+    entries = result.acl.entry_count()
+    with controlling(
+        switch, add_host, tmp_path, result.text, f"5 AddFlow, 1 LoadProgram, {entries} UpdateMap"
+    ) as (_, hosts):
+        h1, h2, h3 = hosts
+        assert h3.ping(h2.address, count=3, deadline=8).received == 3  # accepted
+        to_h3 = port_tx(switch, 3)
+        assert h1.ping(h2.address, count=4, interval=0.05).received == 0
+        switch.appctl("ovs-vswitchd", "revalidator/wait")
+        counts = flow_packets(switch.ofctl("-O", "OpenFlow13", "dump-flows", BRIDGE))
+        # h1's four echo requests, and nothing else from it, went to h3
+        # (which the hosts' IPv6 neighbour discovery also reaches).
+        assert counts["priority=100,bpf_verdict=20"] == 4, counts
+        assert port_tx(switch, 3) - to_h3 >= 4
+
+
+def port_tx(switch: OvsInstance, port: int) -> int:
+    out = switch.ofctl("-O", "OpenFlow13", "dump-ports", BRIDGE, str(port))
+    m = re.search(r"tx pkts=(\d+)", out)
+    assert m, out
+    return int(m.group(1))

@@ -30,6 +30,7 @@ from okopy.acl.compile import (
     ordered_changes,
     previous_positions,
 )
+from okopy.acl.policy import CustomVerdict
 from okopy.acl.rules import (
     FIELD,
     FIELDS,
@@ -593,6 +594,61 @@ def test_import_writes_a_policy(tmp_path: Path) -> None:
         {"output": 2},
     ]
     assert "# ACCEPT line 5: -A FORWARD -i lan" in out.read_text()
+
+
+def test_a_chain_can_become_a_verdict_for_openflow(tmp_path: Path) -> None:
+    """--verdict CHAIN=N[:ACTIONS]: jumps (and gotos) to CHAIN end with
+    verdict N, CHAIN's own rules are not walked, and the policy's table 1
+    acts on N; the policy is one check-config accepts."""
+    body = (
+        ":SUSPECT - [0:0]\n"
+        "-A FORWARD -s 10.6.6.0/24 -j SUSPECT\n"
+        "-A FORWARD -p udp -g SUSPECT\n"
+        "-A FORWARD -p tcp -j ACCEPT\n"
+        "-A SUSPECT -p tcp -j ACCEPT\n"
+    )
+    rules, default = ipt.flatten(_parse(body), "FORWARD", {"SUSPECT": 20})
+    assert [r.verdict for r in rules] == [20, 20, VERDICT_PASS]
+    assert first_match(rules, default, _pkt(src="10.6.6.1", proto=6)) == (20, 0)
+    assert first_match(rules, default, _pkt(src="10.1.1.1", proto=17)) == (20, 1)
+    with pytest.raises(ipt.IptablesError, match="--verdict NOPE: the filter table has no user"):
+        ipt.flatten(_parse(body), "FORWARD", {"NOPE": 20})
+    with pytest.raises(ipt.IptablesError, match="--verdict FORWARD: a built-in chain"):
+        ipt.flatten(_parse(body), "FORWARD", {"FORWARD": 20})
+
+    save = tmp_path / "fw.save"
+    save.write_text(HEAD + body + "COMMIT\n")
+    out = tmp_path / "policy.yaml"
+    done = _okopy("import", "iptables", str(save), "-o", str(out),
+                  "--verdict", "SUSPECT=20:controller,3")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    flows = yaml.safe_load(out.read_text())["switches"]["s1"]["flows"]
+    assert flows == [
+        {"table": 0, "priority": 100, "match": {"eth_type": 0x800},
+         "actions": [{"bpf": {"prog": "acl", "table": 1}}]},
+        {"table": 1, "priority": 100, "match": {"bpf_verdict": "pass"}, "actions": ["normal"]},
+        {"table": 1, "priority": 100, "match": {"bpf_verdict": 20},
+         "actions": ["controller", {"output": 3}]},
+        {"table": 1, "priority": 0, "actions": ["drop"]},
+        {"table": 0, "priority": 0, "actions": ["normal"]},
+    ]  # fmt: skip
+    assert "# -> SUSPECT line 6: -A FORWARD -s 10.6.6.0/24 -j SUSPECT" in out.read_text()
+    check = _okopy("check-config", str(out))
+    assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.parametrize(("arg", "message"), [
+    ("SUSPECT", "give CHAIN=NUMBER"),
+    ("SUSPECT=x", "give CHAIN=NUMBER"),
+    ("SUSPECT=4", "from 5 to 4294967295, not 16"),
+    ("SUSPECT=16", "from 5 to 4294967295, not 16"),
+    ("SUSPECT=4294967296", "from 5 to 4294967295, not 16"),
+    ("SUSPECT=20:bogus", "action 'bogus' for --verdict SUSPECT: normal, flood, in_port, "
+     "controller, drop or a port number"),
+])  # fmt: skip
+def test_bad_verdict_arguments_are_refused(arg: str, message: str) -> None:
+    with pytest.raises(AclError, match=message):
+        CustomVerdict.parse(arg)
 
 
 def test_import_errors_and_standard_streams(tmp_path: Path) -> None:
