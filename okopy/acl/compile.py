@@ -271,18 +271,20 @@ def compile_rules(
         if isinstance(e.get("value"), int)
     }
     old_vectors = {e["key"]: e["value"] for e in old.get("vectors", [])}
+    taken: set[int] = set()
     wanted = [(f, key, _words(bits, max_rules)) for f, key, bits in tries]
     kept: dict[tuple[str, str], int] = {}
     for f, key, vector in wanted:
         c = was.get((f.name, _json_key(key)), 0)
-        if 0 < c < MAX_CLASSES and c not in kept.values() and old_vectors.get(c) == vector:
+        if 0 < c < MAX_CLASSES and c not in taken and old_vectors.get(c) == vector:
             kept[f.name, _json_key(key)] = c
+            taken.add(c)
     in_use = set(was.values()) | set(old_vectors)
     free = (c for c in range(1, MAX_CLASSES) if c not in in_use)
     # Only when nothing else is left: classes the earlier maps used and
     # this translation does not keep (a change that takes one is correct
     # once written, not while it is written).
-    last_resort = iter(sorted(in_use - set(kept.values()) - {0}))
+    last_resort = iter(sorted(in_use - taken - {0}))
     vectors: list[dict[str, Any]] = []
     for f, key, vector in wanted:
         c = kept.get((f.name, _json_key(key))) or next(free, 0) or next(last_resort, 0)
@@ -373,9 +375,9 @@ def ordered_changes(
     """map_changes() as one sequence of writes and deletions, in an order in
     which bpf/acl.c, reading the maps while they are written, classifies
     every packet as the 'old' maps or as the 'new' ones do, when the two
-    differ by one rule added, removed or moved (a packet's fields are read
-    one after the other, so with several rules changed a packet may meet
-    one rule's change half made):
+    differ by one rule added or removed (a packet's fields are read one
+    after the other, so a rule moved, or several rules changed, may meet
+    a packet half made: some fields with their old bits, some new):
 
     - writes first, map by map in WRITE_ORDER: a rule's verdict before any
       of its bits; the vectors, all of classes no trie entry points to
