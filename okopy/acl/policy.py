@@ -9,6 +9,7 @@ verdict, so a reader can see which entry came from which rule.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -205,6 +206,10 @@ def from_iptables(
     text of the policy an earlier import wrote), rules keep the positions
     they had, so the two policies differ in a few entries per rule added,
     removed or moved."""
+    named = Counter(v.chain for v in opts.verdicts)
+    twice = sorted(c for c, k in named.items() if k > 1)
+    if twice:
+        raise AclError(f"--verdict names {', '.join(twice)} more than once")
     rs = iptables.parse_save(save, ports, skip_unsupported)
     rules, default = iptables.flatten(rs, chain, {v.chain: v.number for v in opts.verdicts})
     old: dict[str, list[dict[str, Any]]] | None = None

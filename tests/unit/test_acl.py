@@ -635,6 +635,10 @@ def test_a_chain_can_become_a_verdict_for_openflow(tmp_path: Path) -> None:
     assert "# -> SUSPECT line 6: -A FORWARD -s 10.6.6.0/24 -j SUSPECT" in out.read_text()
     check = _okopy("check-config", str(out))
     assert check.returncode == 0, check.stderr
+    twice = _okopy("import", "iptables", str(save), "--verdict", "SUSPECT=20",
+                   "--verdict", "SUSPECT=21")  # fmt: skip
+    assert twice.returncode == 1
+    assert "--verdict names SUSPECT more than once" in twice.stderr
 
 
 @pytest.mark.parametrize(("arg", "message"), [
