@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from okopy.bench.datapath import CONFIGS, Bench
+from okopy.bench.datapath import CONFIGS, GENERATOR_IO, Bench
 from okopy.paths import Layout
 
 # (group, test on (shared object, symbol)); the first that matches wins.
@@ -99,7 +99,7 @@ def forwarding_thread(pid: int, io: str) -> tuple[int, str]:
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
     for line in listing.splitlines():
         tid, _, comm = line.strip().partition(" ")
-        if io != "afpacket" and comm.strip().startswith("pmd"):
+        if io in GENERATOR_IO and comm.strip().startswith("pmd"):
             return int(tid), comm.strip()
     return pid, "ovs-vswitchd (main)"
 

@@ -183,6 +183,30 @@ def parse_port_stats(text: str) -> dict[int, PortStats]:
     }
 
 
+def testpmd_argv(
+    vdevs: list[str],
+    hugepages: HugePages,
+    prefix: str,
+    megabytes: int,
+    main_lcore: int,
+    lcore: int,
+    *options: str,
+) -> list[str]:
+    """dpdk-testpmd on the ports 'vdevs' (--vdev arguments), its memory
+    from 'hugepages', one forwarding lcore on core 'lcore', then its own
+    'options'."""
+    return [
+        TESTPMD,
+        "-l", f"{main_lcore},{lcore}", "--main-lcore", str(main_lcore),
+        *hugepages.eal_args(prefix, megabytes),
+        *(arg for vdev in vdevs for arg in ("--vdev", vdev)),
+        "--",
+        "--nb-cores=1",
+        "--total-num-mbufs=4096",
+        *options,
+    ]  # fmt: skip
+
+
 class TestpmdError(RuntimeError):
     """dpdk-testpmd did not start or did not answer; carries its output."""
 
@@ -200,29 +224,21 @@ class Testpmd:
         log: Path,
         *,
         prefix: str,
-        megabytes: int = 64,
+        megabytes: int = PEER_MB,
         main_lcore: int = 0,
         lcore: int = 1,
         forward_mode: str = "rxonly",
     ) -> None:
         self.sockets = sockets
         self.log = log
-        vdevs = []
-        for i, sock in enumerate(sockets):
-            vdevs += ["--vdev", f"net_virtio_user{i},path={sock},server=1,queues=1"]
+        vdevs = [f"net_virtio_user{i},path={sock},server=1,queues=1"
+                 for i, sock in enumerate(sockets)]  # fmt: skip
         self.argv = [
             # Its statistics go through stdio, its prompt straight to the
             # file: unbuffered, or the prompt comes before what it follows.
             "stdbuf", "-o0",
-            TESTPMD,
-            "-l", f"{main_lcore},{lcore}", "--main-lcore", str(main_lcore),
-            *hugepages.eal_args(prefix, megabytes),
-            *vdevs,
-            "--",
-            "-i",
-            f"--forward-mode={forward_mode}",
-            "--nb-cores=1",
-            "--total-num-mbufs=4096",
+            *testpmd_argv(vdevs, hugepages, prefix, megabytes, main_lcore, lcore,
+                          "-i", f"--forward-mode={forward_mode}"),
         ]  # fmt: skip
         self.proc: subprocess.Popen[str] | None = None
         self._read = 0
@@ -339,20 +355,12 @@ def start_host_nic(
     if len(str(socket)) > MAX_SOCKET_PATH:
         raise ValueError(f"vhost-user socket path {socket} is longer than {MAX_SOCKET_PATH} "
                          "bytes: use a shorter directory")  # fmt: skip
-    argv = [
-        TESTPMD,
-        "-l", f"{main_lcore},{lcore}", "--main-lcore", str(main_lcore),
-        *hugepages.eal_args(prefix, PEER_MB),
-        "--vdev", f"net_virtio_user0,path={socket},server=1,queues=1",
-        "--vdev", f"net_tap0,iface={iface}" + (f",mac={mac}" if mac else ""),
-        "--",
-        "--forward-mode=io",
-        "--nb-cores=1",
-        "--total-num-mbufs=4096",
-        # Without a prompt, testpmd waits for a key unless it prints
-        # statistics periodically; then it runs until a signal.
-        "--stats-period=3600",
-    ]  # fmt: skip
+    vdevs = [f"net_virtio_user0,path={socket},server=1,queues=1",
+             f"net_tap0,iface={iface}" + (f",mac={mac}" if mac else "")]  # fmt: skip
+    # Without a prompt, testpmd waits for a key unless it prints
+    # statistics periodically; then it runs until a signal.
+    argv = testpmd_argv(vdevs, hugepages, prefix, PEER_MB, main_lcore, lcore,
+                        "--forward-mode=io", "--stats-period=3600")  # fmt: skip
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         proc = subprocess.Popen(ns.argv(argv), stdin=subprocess.DEVNULL, stdout=out,

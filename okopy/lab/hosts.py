@@ -70,6 +70,12 @@ class Host:
         self.ns.delete()
 
 
+def port_name(bridge: str, ofport: int) -> str:
+    """The switch's port (and its device) for a host on 'bridge' port
+    'ofport': "<bridge>-p<ofport>", within Linux's 15 characters."""
+    return f"{bridge}-p{ofport}"[:15]
+
+
 def plug(
     ns: Namespace,
     switch: OvsInstance,
@@ -84,7 +90,7 @@ def plug(
     'port_type' ("afpacket" or "afxdp"); returns the port name."""
     if switch.netns is None:
         raise ValueError("the switch must run in its own network namespace")
-    port = f"{bridge}-p{ofport}"[:15]
+    port = port_name(bridge, ofport)
     add_veth(ns, "eth0", switch.netns, port)
     disable_tx_offload(ns, "eth0")
     disable_tx_offload(switch.netns, port)

@@ -48,7 +48,7 @@ from okopy.lab import shell
 from okopy.lab.controller import ControllerProcess
 from okopy.lab.dpdk import PEER_MB, HugePages, HugePagesUnavailable, TestpmdError, start_host_nic
 from okopy.lab.etcd import EtcdError, EtcdProcess
-from okopy.lab.hosts import Host, plug
+from okopy.lab.hosts import Host, plug, port_name
 from okopy.netns import Namespace, add_veth, disable_tx_offload
 from okopy.ovs.instance import DpdkSettings, OvsInstance, OvsTools
 from okopy.paths import Layout
@@ -419,7 +419,7 @@ class Lab:
         """Host 'h' on a vhost-user port: the switch's client port first
         (it retries until its server listens), then the host's dpdk-testpmd
         NIC, the server, whose tap device is the host's eth0."""
-        port = f"{h.switch}-p{h.port}"[:15]
+        port = port_name(h.switch, h.port)
         sock = self.dir / f"{h.name}.sock"
         try:
             inst.add_port(h.switch, port, h.port, "vhost", str(sock))
@@ -600,7 +600,7 @@ class Lab:
         topo = _topology_from_state(self.state.topology)
         h = topo.host(name)
         ns = Namespace.adopt(f"okopy-lab-{self.state.name}-{h.name}")
-        return Host(h.name, ns, h.ip, f"{h.switch}-p{h.port}", h.port)
+        return Host(h.name, ns, h.ip, port_name(h.switch, h.port), h.port)
 
     def exec(self, host: str, argv: Sequence[str]) -> list[str]:
         """The command line that runs 'argv' on 'host'."""
