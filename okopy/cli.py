@@ -421,24 +421,34 @@ def _port_names(specs: Sequence[str]) -> dict[str, int]:
     return ports
 
 
+def _shown_path(path: Path, output: str | None) -> str:
+    """'path' as a policy written to 'output' should name it: relative to
+    the policy's folder when it is below it."""
+    if output:
+        shown = os.path.relpath(path, Path(output).resolve().parent)
+        if not shown.startswith(".."):
+            return shown
+    return str(path)
+
+
 def cmd_import_iptables(args: argparse.Namespace) -> int:
-    if args.file == "-":
-        save = sys.stdin.read()
-    else:
+    if args.file.count("-") > 1:
+        raise InputError("standard input ('-') can be read once")
+    dumps = []
+    for name in args.file:
+        if name == "-":
+            dumps.append((name, sys.stdin.read()))
+            continue
         try:
-            save = Path(args.file).read_text()
+            dumps.append((name, Path(name).read_text()))
         except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"{args.file}: {getattr(e, 'strerror', None) or e}") from None
-    source = Path(args.source).resolve() if args.source else default_layout().repo / "bpf/acl.c"
-    if args.output:
-        out_dir = Path(args.output).resolve().parent
-        shown = os.path.relpath(source, out_dir)
-        if shown.startswith(".."):
-            shown = str(source)
-    else:
-        shown = str(source)
+            raise InputError(f"{name}: {getattr(e, 'strerror', None) or e}") from None
+    repo = default_layout().repo
+    source = Path(args.source).resolve() if args.source else repo / "bpf/acl.c"
+    source6 = Path(args.source6).resolve() if args.source6 else repo / "bpf/acl6.c"
     opts = acl_policy.PolicyOptions(
-        source=shown,
+        source=_shown_path(source, args.output),
+        source6=_shown_path(source6, args.output),
         switch=args.switch,
         dpid=int(args.dpid, 0),
         prog_id=args.prog_id,
@@ -452,13 +462,12 @@ def cmd_import_iptables(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(f"{args.previous}: {getattr(e, 'strerror', None) or e}") from None
     result = acl_policy.from_iptables(
-        save,
+        dumps,
         opts,
         chain=args.chain,
         ports=_port_names(args.port),
         skip_unsupported=args.skip_unsupported,
         max_rules=args.max_rules,
-        name=args.file,
         previous=previous,
     )
     for s in result.skipped:
@@ -474,7 +483,7 @@ def cmd_import_iptables(args: argparse.Namespace) -> int:
     if args.output:
         Path(args.output).write_text(result.text)
         print(
-            f"{args.output}: {result.acl.rules} ACL rules, {result.acl.entry_count()} map entries",
+            f"{args.output}: {result.rules} ACL rules, {result.entry_count()} map entries",
             file=sys.stderr,
         )
     else:
@@ -964,13 +973,17 @@ def parser() -> argparse.ArgumentParser:
     im_sub = im.add_subparsers(dest="import_command", metavar="FORMAT", required=True)
     ii = im_sub.add_parser(
         "iptables",
-        help="an iptables-save dump -> a policy running its rules in bpf/acl.c",
+        help="iptables-save / ip6tables-save dumps -> a policy running their rules in "
+        "bpf/acl.c and bpf/acl6.c",
         description="Translates one built-in chain of the filter table (with the user "
-        "chains it reaches) into the maps of bpf/acl.c, and writes a policy that runs it "
-        "on IPv4 with bpf(prog,drop_unless=pass). Anything it cannot translate exactly is "
-        "an error naming the line and the option.",
+        "chains it reaches) into the maps of bpf/acl.c (an iptables-save dump, IPv4) or "
+        "bpf/acl6.c (an ip6tables-save dump, IPv6; one of each may be given), and writes a "
+        "policy that runs each on its family's packets with bpf(prog,drop_unless=pass). "
+        "Anything it cannot translate exactly is an error naming the line and the option.",
     )
-    ii.add_argument("file", help="iptables-save output ('-': standard input)")
+    ii.add_argument("file", nargs="+",
+                    help="iptables-save or ip6tables-save output ('-': standard input); the "
+                    "family comes from the dump's header, or its addresses")  # fmt: skip
     ii.add_argument("-o", "--output", help="the policy file to write (default: standard output)")
     ii.add_argument("--chain", default="FORWARD", help="the built-in chain (default FORWARD)")
     ii.add_argument("--port", action="append", default=[], metavar="NAME=NUMBER",
@@ -979,7 +992,8 @@ def parser() -> argparse.ArgumentParser:
                     help="leave out rules that cannot be translated, and list them")  # fmt: skip
     ii.add_argument("--switch", default="s1", help="the policy's switch name (default s1)")
     ii.add_argument("--dpid", default="0x1", help="its datapath id (default 0x1)")
-    ii.add_argument("--prog-id", type=int, help="the program's OpenFlow id")
+    ii.add_argument("--prog-id", type=int,
+                    help="the program's OpenFlow id (IPv4's; IPv6's is the next)")  # fmt: skip
     ii.add_argument("--then", action="append", metavar="ACTION",
                     help="action for accepted packets: normal (default), flood, or a port "
                     "number (repeat for several)")  # fmt: skip
@@ -993,6 +1007,8 @@ def parser() -> argparse.ArgumentParser:
     ii.add_argument("--max-rules", type=int, default=1024,
                     help="ACL_MAX_RULES to build bpf/acl.c with (a multiple of 64)")  # fmt: skip
     ii.add_argument("--source", help="bpf/acl.c to name in the policy (default: this checkout's)")
+    ii.add_argument("--source6",
+                    help="bpf/acl6.c to name in the policy (default: this checkout's)")  # fmt: skip
     ii.add_argument(
         "--previous", metavar="POLICY",
         help="the policy an earlier import wrote (it may be -o's file): rules keep their "

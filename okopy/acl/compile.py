@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from okopy.acl.rules import FIELD, FIELDS, AclError, AclRule, Field
+from okopy.acl.rules import FIELD, FIELDS, FIELDS6, AclError, AclRule, Field, family_fields
 from okopy.acl.sets import IntSet, block
 
 # bpf/acl.c's defaults (ACL_MAX_RULES, ACL_MAX_PREFIXES).
@@ -48,6 +48,7 @@ class CompiledAcl:
     max_rules: int
     origins: tuple[str, ...]
     positions: tuple[int, ...] = ()
+    family: int = 4  # 4: bpf/acl.c's maps; 6: bpf/acl6.c's
 
     def entry_count(self) -> int:
         return sum(len(v) for v in self.maps.values())
@@ -163,7 +164,10 @@ def _words(bits: int, max_rules: int) -> dict[str, Any]:
 
 
 def _trie_key(f: Field, value: int, plen: int) -> dict[str, Any]:
-    shown: Any = str(ipaddress.IPv4Address(value)) if f.key_member == "addr" else value
+    shown: Any = value
+    if f.key_member == "addr":
+        address = ipaddress.IPv4Address if f.trie_bits == 32 else ipaddress.IPv6Address
+        shown = str(address(value))
     return {"prefixlen": plen, f.key_member: shown}
 
 
@@ -213,9 +217,11 @@ def compile_rules(
     default: int,
     max_rules: int = DEFAULT_MAX_RULES,
     previous: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    family: int = 4,
 ) -> CompiledAcl:
-    """The maps of bpf/acl.c (built with ACL_MAX_RULES = max_rules) that
-    classify like 'rules' read in order, with 'default' for no match.
+    """The maps of bpf/acl.c, or of bpf/acl6.c for 'family' 6 (built with
+    ACL_MAX_RULES = max_rules), that classify like 'rules' read in order,
+    with 'default' for no match.
     'previous' is the maps an earlier translation wrote: rules keep their
     positions and trie entries their classes where they can, so the maps
     differ from the earlier ones in a few entries per changed rule."""
@@ -226,6 +232,15 @@ def compile_rules(
             f"{len(rules)} rules after expansion, the ACL holds {max_rules} "
             f"(build it with a larger ACL_MAX_RULES)"
         )
+    fields = family_fields(family)
+    names = {f.name for f in fields}
+    for r in rules:
+        other = sorted(set(r.match.sets) - names)
+        if other:
+            raise AclError(
+                f"{r.origin or 'a rule'}: {', '.join(other)}: not a field of the "
+                f"IPv{family} classifier"
+            )
     old = previous or {}
     positions = allocate(
         [r.rule_id for r in rules], previous_positions(old.get("rules", [])), max_rules
@@ -233,7 +248,7 @@ def compile_rules(
     maps: dict[str, list[dict[str, Any]]] = {}
     any_vectors = []
     tries: list[tuple[Field, dict[str, Any], int]] = []
-    for f in FIELDS:
+    for f in fields:
         wild = sum(1 << positions[i] for i, r in enumerate(rules) if f.name not in r.match.sets)
         any_vectors.append(_words(wild, max_rules))
         entries: list[dict[str, Any]] = []
@@ -265,7 +280,7 @@ def compile_rules(
     # longer point to are free for the next translation (0 is no rule).
     was = {
         (f.name, _json_key(e["key"])): e["value"]
-        for f in FIELDS
+        for f in fields
         if f.trie_bits
         for e in old.get(f.name, [])
         if isinstance(e.get("value"), int)
@@ -298,9 +313,9 @@ def compile_rules(
     maps["rules"].append({"key": max_rules, "value": {"verdict": default}})
     track = any("state" in r.match.sets for r in rules)
     maps["config"] = [{"key": 0, "value": {"track": 1} if track else {}}]
-    ordered = {name: maps[name] for name in WRITE_ORDER}
+    ordered = {name: maps[name] for name in WRITE_ORDER if name in maps}
     return CompiledAcl(
-        ordered, len(rules), max_rules, tuple(r.origin for r in rules), tuple(positions)
+        ordered, len(rules), max_rules, tuple(r.origin for r in rules), tuple(positions), family
     )
 
 
@@ -330,7 +345,14 @@ def previous_positions(rules_entries: Sequence[Mapping[str, Any]]) -> dict[int, 
 
 # The order in which the maps of a change are written (see
 # ordered_changes()); a policy lists them in this order.
-WRITE_ORDER = ("rules", "vectors", *(f.name for f in FIELDS), "any", "config")
+# (Both families' fields: each program has the maps of one.)
+WRITE_ORDER = (
+    "rules",
+    "vectors",
+    *dict.fromkeys(f.name for pair in zip(FIELDS, FIELDS6, strict=True) for f in pair),
+    "any",
+    "config",
+)
 
 
 @dataclass(frozen=True)
@@ -440,7 +462,7 @@ def decide(acl: CompiledAcl, packet: Mapping[str, int | None]) -> tuple[int, int
     anyv = acl.maps["any"][0]["value"]["field"]
     vectors = {e["key"]: _bits(e["value"]) for e in acl.maps["vectors"]}
     result = (1 << acl.max_rules) - 1
-    for f in FIELDS:
+    for f in family_fields(acl.family):
         v = packet.get(f.name)
         if f.name == "state" and v is None:
             v = UNTRACKED
@@ -455,7 +477,7 @@ def decide(acl: CompiledAcl, packet: Mapping[str, int | None]) -> tuple[int, int
                 plen = k["prefixlen"]
                 start = k[f.key_member]
                 if isinstance(start, str):
-                    start = int(ipaddress.IPv4Address(start))
+                    start = int(ipaddress.ip_address(start))
                 lo, hi = block(start, plen, f.trie_bits)
                 if plen > best and lo <= v <= hi:
                     best, cls = plen, e["value"]

@@ -1,6 +1,7 @@
-"""iptables-save -> ACL rules in first-match order.
+"""iptables-save (and ip6tables-save) -> ACL rules in first-match order.
 
-Reads the `filter` table of an `iptables-save` dump, parses each rule of
+Reads the `filter` table of an `iptables-save` dump (IPv4, for
+bpf/acl.c) or an `ip6tables-save` dump (IPv6, for bpf/acl6.c), parses each rule of
 one built-in chain (FORWARD by default) and the user chains it reaches,
 and flattens jumps, gotos and returns into one ordered list:
 
@@ -23,6 +24,7 @@ listed instead.
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
 import socket
 from collections.abc import Mapping, Sequence
@@ -69,7 +71,13 @@ PROTOCOLS = {
     "l2tp": 115,
     "sctp": 132,
     "udplite": 136,
+    "icmpv6": 58,
+    "ipv6-icmp": 58,
+    "mh": 135,
+    "ipv6-mh": 135,
 }
+# ICMP's protocol number in each family.
+ICMP_PROTOCOL = {4: 1, 6: 58}
 TCP_FLAGS = {
     "FIN": 0x01,
     "SYN": 0x02,
@@ -126,11 +134,44 @@ ICMP_TYPES: dict[str, tuple[int, int | None]] = {
     "address-mask-reply": (18, None),
 }
 
+# ip6tables' ICMPv6 type names (libxt_icmp6).
+ICMPV6_TYPES: dict[str, tuple[int, int | None]] = {
+    "destination-unreachable": (1, None),
+    "no-route": (1, 0),
+    "communication-prohibited": (1, 1),
+    "beyond-scope": (1, 2),
+    "address-unreachable": (1, 3),
+    "port-unreachable": (1, 4),
+    "failed-policy": (1, 5),
+    "reject-route": (1, 6),
+    "packet-too-big": (2, None),
+    "time-exceeded": (3, None),
+    "ttl-exceeded": (3, None),
+    "ttl-zero-during-transit": (3, 0),
+    "ttl-zero-during-reassembly": (3, 1),
+    "parameter-problem": (4, None),
+    "bad-header": (4, 0),
+    "unknown-header-type": (4, 1),
+    "unknown-option": (4, 2),
+    "echo-request": (128, None),
+    "ping": (128, None),
+    "echo-reply": (129, None),
+    "pong": (129, None),
+    "router-solicitation": (133, None),
+    "router-advertisement": (134, None),
+    "neighbour-solicitation": (135, None),
+    "neighbor-solicitation": (135, None),
+    "neighbour-advertisement": (136, None),
+    "neighbor-advertisement": (136, None),
+    "redirect": (137, None),
+}
+
 # Matches (-m NAME) whose options are translated, and their options.
 MODULE_OPTIONS = {
     "tcp": {"--sport", "--source-port", "--dport", "--destination-port", "--tcp-flags", "--syn"},
     "udp": {"--sport", "--source-port", "--dport", "--destination-port"},
     "icmp": {"--icmp-type"},
+    "icmp6": {"--icmpv6-type"},
     "multiport": {"--sports", "--source-ports", "--dports", "--destination-ports", "--ports"},
     "state": {"--state"},
     "conntrack": {"--ctstate"},
@@ -174,6 +215,7 @@ class Ruleset:
     policies: dict[str, str | None] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    family: int = 4  # 6: an ip6tables-save dump, for bpf/acl6.c
 
 
 def _port(text: str) -> int:
@@ -197,26 +239,40 @@ def _port_range(text: str) -> tuple[int, int]:
     return p, p
 
 
-# Why IPv6 rules are refused.
-IPV4_ONLY = (
-    "bpf/acl.c classifies IPv4 only (IPv6 packets pass it unclassified), so "
-    "ip6tables rules are not translated"
-)
+# The source and destination address fields of each family.
+ADDRESS_FIELDS = {4: ("src", "dst"), 6: ("src6", "dst6")}
+DUMP_NAMES = {4: "iptables-save", 6: "ip6tables-save"}
+_ADDRESS_OPTIONS = r"-s|-d|--source|--destination|--src|--dst|--src-range|--dst-range"
 
 
-def _address(text: str) -> IntSet:
-    """An address or network (a.b.c.d[/len or /mask]) as a set."""
+def detect_family(text: str) -> int:
+    """6 for an ip6tables-save dump, 4 for an iptables-save one: as its
+    header says, or without one, as its addresses are."""
+    for raw in text.splitlines():
+        header = re.match(r"#.*\b(ip6?)tables(-\w+)?-save", raw.strip())
+        if header:
+            return 6 if header.group(1) == "ip6" else 4
+    # An IPv4 address has no ':'.
+    return 6 if re.search(rf"(^|\s)({_ADDRESS_OPTIONS})\s+\S*:", text, re.MULTILINE) else 4
+
+
+def _address(text: str, family: int) -> IntSet:
+    """An address or network of 'family' (a.b.c.d[/len or /mask], or
+    IPv6's x:y::z[/len]) as a set."""
     try:
-        net = ipaddress.IPv4Network(text, strict=False)
+        net = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        if ":" in text:
-            raise AclError(f"{text!r} is an IPv6 address: {IPV4_ONLY}") from None
         raise AclError(
-            f"{text!r} is not an IPv4 address or network (host names and "
+            f"{text!r} is not an IPv{family} address or network (host names and "
             f"non-contiguous masks are not translated)"
         ) from None
+    if net.version != family:
+        raise AclError(
+            f"{text!r} is an IPv{net.version} address, in an {DUMP_NAMES[family]} dump "
+            f"(IPv{family}): translate each family's dump on its own"
+        )
     lo = int(net.network_address)
-    return IntSet.of(1 << 32, [(lo, lo + net.num_addresses - 1)])
+    return IntSet.of(1 << net.max_prefixlen, [(lo, lo + net.num_addresses - 1)])
 
 
 def _protocol(text: str) -> IntSet | None:
@@ -252,20 +308,23 @@ def _tcp_flags(mask: int, comp: int) -> IntSet:
     return IntSet.values(256, [b for b in range(256) if b & mask == comp])
 
 
-def _icmp_type(text: str) -> Match | None:
+def _icmp_type(text: str, names: Mapping[str, tuple[int, int | None]], what: str) -> Match | None:
+    """An ICMP (or ICMPv6: 'what') type[/code] or name of 'names' as the
+    ACL's ports: the type as the source port, the code as the
+    destination's."""
     if text == "any":
         return None
-    if text in ICMP_TYPES:
-        t, c = ICMP_TYPES[text]
+    if text in names:
+        t, c = names[text]
     else:
         head, _, tail = text.partition("/")
         try:
             t = int(head)
             c = int(tail) if tail else None
         except ValueError:
-            raise AclError(f"unknown ICMP type {text!r}") from None
+            raise AclError(f"unknown {what} type {text!r}") from None
         if t > 255 or (c is not None and c > 255):
-            raise AclError(f"ICMP type {text!r} is out of range")
+            raise AclError(f"{what} type {text!r} is out of range")
     sets = {"sport": IntSet.values(1 << 16, [t])}
     if c is not None:
         sets["dport"] = IntSet.values(1 << 16, [c])
@@ -298,9 +357,10 @@ def _interfaces(text: str, ports: Mapping[str, int]) -> IntSet:
 class _RuleParser:
     """One '-A CHAIN ...' line into alternatives, a target and a comment."""
 
-    def __init__(self, tokens: list[str], ports: Mapping[str, int]) -> None:
+    def __init__(self, tokens: list[str], ports: Mapping[str, int], family: int = 4) -> None:
         self.tokens = tokens
         self.ports = ports
+        self.family = family
         self.pos = 0
         self.alternatives: list[Match] = [Match()]
         self.protocol: IntSet | None = None
@@ -360,13 +420,14 @@ class _RuleParser:
 
     def option(self, opt: str, negate: bool) -> None:
         if opt in ("-s", "--source", "--src", "-d", "--destination", "--dst"):
-            name = "src" if opt in ("-s", "--source", "--src") else "dst"
+            src, dst = ADDRESS_FIELDS[self.family]
+            name = src if opt in ("-s", "--source", "--src") else dst
             parts = self.take(opt).split(",")
             if negate and len(parts) > 1:
                 raise AclError(f"! {opt} takes one address")
-            s = IntSet.of(1 << 32, [])
+            s = IntSet.of(FIELD[name].size, [])
             for p in parts:
-                s = s.union(_address(p))
+                s = s.union(_address(p, self.family))
             self.require(opt, Match.of(**{name: s}), negate=negate)
         elif opt in ("-p", "--protocol"):
             proto = _protocol(self.take(opt))
@@ -403,7 +464,7 @@ class _RuleParser:
 
     def module_option(self, opt: str, negate: bool) -> None:
         owner = [m for m in MODULE_OPTIONS if opt in MODULE_OPTIONS[m]]
-        implicit = {6: "tcp", 17: "udp", 1: "icmp"}
+        implicit = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp6"}
         if not owner:
             raise _Unsupported(f"option {opt}")
         if not any(m in self.modules for m in owner):
@@ -438,35 +499,43 @@ class _RuleParser:
             self.require(opt, Match.of(flags=_tcp_flags(0x17, 0x02)), negate=negate)
         elif opt == "--icmp-type":
             self.need_l4(opt, (1,))
-            self.require(opt, _icmp_type(self.take(opt)), negate=negate)
+            self.require(opt, _icmp_type(self.take(opt), ICMP_TYPES, "ICMP"), negate=negate)
+        elif opt == "--icmpv6-type":
+            self.need_l4(opt, (58,))
+            self.require(opt, _icmp_type(self.take(opt), ICMPV6_TYPES, "ICMPv6"), negate=negate)
         elif opt in ("--state", "--ctstate"):
             self.require(opt, Match.of(state=_states(self.take(opt))), negate=negate)
         elif opt == "--comment":
             self.comment = self.take(opt)
         elif opt in ("--src-range", "--dst-range"):
             first, _, last = self.take(opt).partition("-")
-            a, b = _address(first), _address(last or first)
-            s = IntSet.of(1 << 32, [(a.spans[0][0], b.spans[0][0])])
+            a, b = _address(first, self.family), _address(last or first, self.family)
+            s = IntSet.of(a.size, [(a.spans[0][0], b.spans[0][0])])
             if s.empty:
                 raise AclError(f"{opt} runs backwards")
-            name = "src" if opt == "--src-range" else "dst"
+            name = ADDRESS_FIELDS[self.family][0 if opt == "--src-range" else 1]
             self.require(opt, Match.of(**{name: s}), negate=negate)
 
 
 def parse_save(
-    text: str, ports: Mapping[str, int] | None = None, skip_unsupported: bool = False
+    text: str,
+    ports: Mapping[str, int] | None = None,
+    skip_unsupported: bool = False,
+    family: int | None = None,
 ) -> Ruleset:
-    """An iptables-save dump -> its filter table.  Raises IptablesError
-    naming every line it cannot read or translate."""
+    """An iptables-save or ip6tables-save dump -> its filter table, of
+    'family' (by default, detect_family()'s).  Raises IptablesError naming
+    every line it cannot read or translate."""
     ports = ports or {}
-    rs = Ruleset()
+    found = detect_family(text)
+    if family is not None and family != found:
+        raise IptablesError([f"an IPv{found} dump ({DUMP_NAMES[found]}), not IPv{family} as asked"])
+    rs = Ruleset(family=found)
     problems: list[str] = []
     table: str | None = None
     other_rules: dict[str, int] = {}
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        if line.startswith("#") and "ip6tables-save" in line:
-            raise IptablesError([f"line {n}: an ip6tables-save dump: {IPV4_ONLY}"])
         if not line or line.startswith("#"):
             continue
         if line.startswith("*"):
@@ -509,7 +578,7 @@ def parse_save(
         if chain not in rs.chains:
             problems.append(f"line {n}: chain {chain} is not declared (':{chain} ...')")
             continue
-        p = _RuleParser(tokens[2:], ports)
+        p = _RuleParser(tokens[2:], ports, rs.family)
         try:
             p.parse()
         except _Unsupported as e:

@@ -1,4 +1,5 @@
-"""ACL rules: what bpf/acl.c classifies on, as sets of values per field.
+"""ACL rules: what bpf/acl.c (IPv4) and bpf/acl6.c (IPv6) classify on, as
+sets of values per field.
 
 A rule is a conjunction: for each field, the set of values it allows (or
 any value).  Rules translated from iptables may need a disjunction (a
@@ -41,17 +42,42 @@ class Field:
         return flags_key(value) if self.reordered else value
 
 
-FIELDS: tuple[Field, ...] = (
-    Field("in_port", 0, 1 << 32, 32),
-    Field("src", 1, 1 << 32, 32, "addr"),
-    Field("dst", 2, 1 << 32, 32, "addr"),
+_IN_PORT = Field("in_port", 0, 1 << 32, 32)
+_L4 = (
     Field("proto", 3, 256, 0),
     Field("sport", 4, 1 << 16, 16),
     Field("dport", 5, 1 << 16, 16),
     Field("flags", 6, 256, 8, reordered=True),
     Field("state", 7, 5, 0),
 )
-FIELD = {f.name: f for f in FIELDS}
+# bpf/acl.c (IPv4).
+FIELDS: tuple[Field, ...] = (
+    _IN_PORT,
+    Field("src", 1, 1 << 32, 32, "addr"),
+    Field("dst", 2, 1 << 32, 32, "addr"),
+    *_L4,
+)
+# bpf/acl6.c (IPv6): the same fields, but for the addresses, whose tries
+# are 'src6' and 'dst6'.  'proto' is the upper-layer header there.
+FIELDS6: tuple[Field, ...] = (
+    _IN_PORT,
+    Field("src6", 1, 1 << 128, 128, "addr"),
+    Field("dst6", 2, 1 << 128, 128, "addr"),
+    *_L4,
+)
+FAMILIES = {4: FIELDS, 6: FIELDS6}
+FIELD = {f.name: f for fields in FAMILIES.values() for f in fields}
+# The program that classifies each family, in the checkout.
+SOURCES = {4: "bpf/acl.c", 6: "bpf/acl6.c"}
+
+
+def family_fields(family: int) -> tuple[Field, ...]:
+    """The fields of the program classifying address family 'family'."""
+    try:
+        return FAMILIES[family]
+    except KeyError:
+        raise AclError(f"address family {family}: 4 (IPv4) or 6 (IPv6)") from None
+
 
 # TCP flag bits, least significant first (FIN SYN RST PSH ACK URG ECE
 # CWR), in the order bpf/acl.c's flags trie keys them, most significant

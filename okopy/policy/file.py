@@ -214,6 +214,7 @@ MATCH_FIELDS: dict[str, Callable[[Any], Any]] = {
     "tcp_dst": _int_range(0, 65535),
     "udp_src": _int_range(0, 65535),
     "udp_dst": _int_range(0, 65535),
+    "icmpv6_type": _int_range(0, 255),
     "bpf_verdict": _verdict,
 }
 # Prerequisites OpenFlow requires, checked so the switch never refuses.
@@ -225,6 +226,7 @@ PREREQUISITES = {
     "tcp_dst": ("ip_proto", {6}),
     "udp_src": ("ip_proto", {17}),
     "udp_dst": ("ip_proto", {17}),
+    "icmpv6_type": ("ip_proto", {58}),
 }
 SIMPLE_ACTIONS = ("drop", "normal", "controller", "in_port", "flood")
 # Every mapping of the policy, by where it sits: (required keys, optional

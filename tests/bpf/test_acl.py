@@ -141,18 +141,28 @@ COMMIT
 
 def test_an_acl_whose_maps_are_not_written_aborts(objects: dict[str, bytes]) -> None:
     run_cases(objects["acl"], [Case("no tries yet", p.udp4(C, S, 1, 2), "aborted")])
+    run_cases(
+        objects["acl6"],
+        [
+            Case("no tries yet", p.udp6("2001:db8::1", "2001:db8::2", 1, 2), "aborted"),
+            Case("IPv4 is not acl6's", p.udp4(C, S, 1, 2), "pass"),
+        ],
+    )
     with pytest.raises(CaseFailure):
         run_cases(objects["acl"], [Case("the oracle can fail", p.udp4(C, S, 1, 2), "pass")])
 
 
+@pytest.mark.parametrize("name", ["acl", "acl6"])
 @pytest.mark.parametrize("rules", [4096, 16384])
-def test_the_kernel_admits_large_rule_sets(tmp_path: Path, kernel_bpf: None, rules: int) -> None:
+def test_the_kernel_admits_large_rule_sets(
+    tmp_path: Path, kernel_bpf: None, rules: int, name: str
+) -> None:
     obj = compile_program(
-        ROOT / "bpf/acl.c", tmp_path / "acl.o", defines=[f"ACL_MAX_RULES={rules}"]
+        ROOT / f"bpf/{name}.c", tmp_path / f"{name}.o", defines=[f"ACL_MAX_RULES={rules}"]
     ).read_bytes()
     with KernelProgram(obj) as k:
         assert k.maps["rules"].value_size == 32
-    prog = vm.Namespace("acl").load(obj)
+    prog = vm.Namespace(name).load(obj)
     assert prog.info.kernel_verified
 
 
