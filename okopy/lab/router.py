@@ -3,8 +3,9 @@
 The router namespace forwards between two links, 'fa' (side A) and 'fb'
 (side B), whatever the destination: policy routing by input interface
 sends everything from one side out of the other, to a permanent neighbour
-(the link's outer end).  The outer ends, 'ea' and 'eb', live in a second
-namespace with no addresses, from which packets are sent and seen.  The
+(the link's outer end).  It forwards IPv4, and IPv6 too if asked (else
+IPv6 is off).  The outer ends, 'ea' and 'eb', live in a second namespace
+with no addresses (and no IPv6), from which packets are sent and seen.  The
 router's FORWARD path is where iptables and nftables rule sets are
 loaded, and its links are where XDP programs run.
 """
@@ -21,6 +22,15 @@ MACS = {
 }
 
 
+# The outer ends' addresses as the router's gateways, per family: outside
+# what traffic through the router uses (the traffic generators draw no
+# link-local addresses).
+GATEWAYS = {
+    4: {"ea": "169.254.1.2", "eb": "169.254.2.2"},
+    6: {"ea": "fe80::a:1", "eb": "fe80::b:1"},
+}
+
+
 def mac_bytes(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", ""))
 
@@ -30,15 +40,38 @@ class Router:
 
     With 'split', side B's outer end 'eb' lives in a namespace of its own
     ('sink'), so that the two outer ends can talk through the router
-    (a ping: see address_ends())."""
+    (a ping: see address_ends()).  With 'ipv6', the router forwards IPv6
+    as well (its links then have link-local addresses, and nothing else
+    of IPv6's)."""
 
-    def __init__(self, split: bool = False) -> None:
+    def __init__(self, split: bool = False, ipv6: bool = False) -> None:
+        self.ipv6 = ipv6
         self.fw = Namespace.create("router")
         self.edge: Namespace | None = None
         self.sink: Namespace | None = None
         try:
             self.edge = Namespace.create("edge")
             self.sink = Namespace.create("sink") if split else self.edge
+            # Before the links exist (links take the namespace's defaults),
+            # so that no IPv6 chatter (router solicitations, neighbour
+            # discovery, MLD reports) ever crosses them: what crosses them
+            # is what was sent.
+            for ns in (self.fw, self.edge, *([self.sink] if split else [])):
+                if ns is self.fw and ipv6:
+                    continue
+                ns.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"], check=False)
+                ns.run(["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"], check=False)
+            if ipv6:
+                for key in (
+                    # Link-local addresses usable at once: no duplicate
+                    # address detection probes on the links.
+                    "net.ipv6.conf.default.accept_dad=0",
+                    "net.ipv6.conf.default.accept_ra=0",
+                    "net.ipv6.conf.default.autoconf=0",
+                    "net.ipv6.conf.all.forwarding=1",
+                    "net.ipv6.conf.default.forwarding=1",
+                ):
+                    self.fw.run(["sysctl", "-q", "-w", key])
             add_veth(self.edge, "ea", self.fw, "fa")
             add_veth(self.sink, "eb", self.fw, "fb")
             for ns, ifname in (
@@ -50,11 +83,6 @@ class Router:
                 ns.run(["ip", "link", "set", ifname, "address", MACS[ifname]])
                 ns.run(["ip", "link", "set", ifname, "up"])
                 ns.run(["ethtool", "-K", ifname, "rx", "off", "tx", "off"], check=False)
-            for ns in (self.fw, self.edge, *([self.sink] if split else [])):
-                # No IPv6 chatter (router solicitations, neighbour
-                # discovery) on the links: what crosses them is what was sent.
-                ns.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"], check=False)
-                ns.run(["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"], check=False)
             fw = self.fw
             for key in (
                 "net.ipv4.ip_forward=1",
@@ -66,26 +94,24 @@ class Router:
                 fw.run(["sysctl", "-q", "-w", key])
             fw.run(["ip", "addr", "add", "169.254.1.1/30", "dev", "fa"])
             fw.run(["ip", "addr", "add", "169.254.2.1/30", "dev", "fb"])
-            for gw, mac, dev in (
-                ("169.254.1.2", MACS["ea"], "fa"),
-                ("169.254.2.2", MACS["eb"], "fb"),
-            ):
-                fw.run(
-                    ["ip", "neigh", "replace", gw, "lladdr", mac, "dev", dev, "nud", "permanent"]
-                )
-            # Whatever the destination, a packet from one side leaves by
-            # the other.
-            fw.run(
-                ["ip", "route", "add", "default", "via", "169.254.2.2", "dev", "fb", "table", "101"]
-            )
-            fw.run(
-                ["ip", "route", "add", "default", "via", "169.254.1.2", "dev", "fa", "table", "102"]
-            )
-            fw.run(["ip", "rule", "add", "iif", "fa", "lookup", "101", "priority", "10"])
-            fw.run(["ip", "rule", "add", "iif", "fb", "lookup", "102", "priority", "11"])
+            for family in (4, 6) if ipv6 else (4,):
+                self._route_across(family)
         except BaseException:
             self.close()
             raise
+
+    def _route_across(self, family: int) -> None:
+        """Whatever the destination, a packet from one side leaves by the
+        other, to that link's outer end, a permanent neighbour (no ARP or
+        neighbour discovery is ever needed)."""
+        ip = ["ip", f"-{family}"]
+        for dev, end, table in (("fa", "ea", "102"), ("fb", "eb", "101")):
+            gw = GATEWAYS[family][end]
+            self.fw.run([*ip, "neigh", "replace", gw, "lladdr", MACS[end], "dev", dev,
+                         "nud", "permanent"])  # fmt: skip
+            self.fw.run([*ip, "route", "add", "default", "via", gw, "dev", dev, "table", table])
+        self.fw.run([*ip, "rule", "add", "iif", "fa", "lookup", "101", "priority", "10"])
+        self.fw.run([*ip, "rule", "add", "iif", "fb", "lookup", "102", "priority", "11"])
 
     @property
     def edge_path(self) -> str:
@@ -124,9 +150,11 @@ class Router:
 
     def iptables_restore(self, save: str, iptables: str = "iptables") -> None:
         """Load an iptables-save (replacing the tables it names), with
-        'iptables' 'iptables' (nf_tables) or 'iptables-legacy'."""
+        'iptables' 'iptables' (nf_tables) or 'iptables-legacy', or an
+        ip6tables-save with 'ip6tables' or 'ip6tables-legacy'."""
         self.fw.run([f"{iptables}-restore"], input_text=save)
-        # Windows are not tracked by bpf/acl.c: the kernel is told the same.
+        # Windows are not tracked by bpf/acl.c: the kernel is told the same
+        # (the setting is conntrack's, for both families).
         self.fw.run(
             ["sysctl", "-q", "-w", "net.netfilter.nf_conntrack_tcp_be_liberal=1"], check=False
         )
@@ -137,12 +165,11 @@ class Router:
 
     def flush(self) -> None:
         """No rules left: iptables (both kinds) and nftables flushed."""
-        for argv in (
-            ["iptables-legacy", "-F"],
-            ["iptables-legacy", "-P", "FORWARD", "ACCEPT"],
-            ["nft", "flush", "ruleset"],
-        ):
-            self.fw.run(argv, check=False)
+        legacy = ["iptables-legacy", *(["ip6tables-legacy"] if self.ipv6 else [])]
+        for binary in legacy:
+            self.fw.run([binary, "-F"], check=False)
+            self.fw.run([binary, "-P", "FORWARD", "ACCEPT"], check=False)
+        self.fw.run(["nft", "flush", "ruleset"], check=False)
 
     def save(self, iptables: str = "iptables") -> str:
         return self.fw.run([f"{iptables}-save", "-c"], check=False)
@@ -154,4 +181,4 @@ class Router:
         self.edge = self.sink = None
 
 
-__all__ = ["MACS", "Router", "mac_bytes"]
+__all__ = ["GATEWAYS", "MACS", "Router", "mac_bytes"]

@@ -1,20 +1,21 @@
 """Traffic for ACL rule sets, and a real iptables to compare with.
 
-`conversations()` makes IPv4 traffic aimed at a rule set's edges: the
-addresses, ports and protocols its rules name, their neighbours just
-outside, and values no rule names, carried by well-formed conversations
-(TCP handshakes, data and closes, resets, connections picked up in the
-middle, UDP and other protocols both ways, ICMP queries and errors about
-earlier packets) and by packets connection tracking calls invalid (stray
-SYN-ACKs, FINs and resets, impossible TCP flag sets).  Conversations are
-interleaved, each with a 5-tuple of its own, and every packet carries its
-index in the IPv4 identification field.
+`conversations()` makes IPv4 or IPv6 traffic aimed at a rule set's
+edges: the addresses, ports and protocols its rules name, their
+neighbours just outside, and values no rule names, carried by well-formed
+conversations (TCP handshakes, data and closes, resets, connections
+picked up in the middle, UDP and other protocols both ways, ICMP queries
+and errors about earlier packets) and by packets connection tracking
+calls invalid (stray SYN-ACKs, FINs and resets, impossible TCP flag sets,
+ICMP replies and errors about nothing).  Conversations are interleaved,
+each with a 5-tuple of its own, and every packet carries its index: in
+the IPv4 identification field, or the IPv6 flow label.
 
 `IptablesWire` is the kernel oracle: a router namespace
 (okopy.lab.router) that forwards between two veth links and runs an
-iptables-save through iptables-restore; `fates()` sends the packets in
-order from the side each belongs to and reports which came out on the
-other side.
+iptables-save (ip6tables-save) through iptables-restore
+(ip6tables-restore); `fates()` sends the packets in order from the side
+each belongs to and reports which came out on the other side.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ import random
 import struct
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from okopy.acl.rules import AclRule
 from okopy.lab.router import MACS, Router, mac_bytes
 from okopy.traffic import packets as pk
 
 SIDE_A, SIDE_B = 1, 2
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class WirePacket:
     what: str
 
 
-def _routable(addr: int) -> bool:
+def _routable4(addr: int) -> bool:
     a = ipaddress.IPv4Address(addr)
     return not (
         a.is_multicast
@@ -55,12 +58,120 @@ def _routable(addr: int) -> bool:
     )
 
 
+def _routable6(addr: int) -> bool:
+    """Whether Linux forwards packets both from and to 'addr', whatever
+    the rule set.  It does not for multicast (ff00::/8), loopback (::1)
+    or link-local (fe80::/10) addresses, either way, nor from the
+    unspecified address (::; to it, it does).  Everything else crosses
+    the router, tried in both directions on Linux 6.18: reserved ranges,
+    site-local (fec0::/10), v4-compatible (::a.b.c.d) and even v4-mapped
+    (::ffff:a.b.c.d) addresses."""
+    a = ipaddress.IPv6Address(addr)
+    return not (a.is_multicast or a.is_loopback or a.is_unspecified or a.is_link_local)
+
+
+@dataclass(frozen=True)
+class _Family:
+    """What IPv4 and IPv6 traffic differ in."""
+
+    version: int
+    src: str  # the ACL fields of the addresses
+    dst: str
+    size: int  # the addresses' universe
+    routable: Callable[[int], bool]
+    icmp: int  # ICMP's protocol number
+    icmp_name: str
+    # ICMP queries connection tracking follows (request, reply).
+    echo: tuple[int, int]
+    query: tuple[int, int]
+    # ICMP types sent with no query before them.
+    strays: tuple[int, ...]
+    # Errors about an earlier datagram (type, code, what it says).
+    udp_errors: tuple[tuple[int, int, str], ...]
+    # Errors about nothing that was sent.
+    errors: tuple[tuple[int, int], ...]
+
+    def text(self, v: int) -> str:
+        return str(ipaddress.IPv4Address(v) if self.version == 4 else ipaddress.IPv6Address(v))
+
+    def arrows(self, c: str, s: str, cp: int, sp: int) -> tuple[str, str]:
+        """'c:cp > s:sp' and back, for people."""
+        ends = [f"{a}:{p}" if self.version == 4 else f"[{a}]:{p}" for a, p in ((c, cp), (s, sp))]
+        return f"{ends[0]} > {ends[1]}", f"{ends[1]} > {ends[0]}"
+
+    def packet(self, src: str, dst: str, proto: int, payload: bytes) -> bytes:
+        """An IP packet; IPv6's hop limit (64) outlives the router."""
+        if self.version == 4:
+            return pk.ipv4(src, dst, proto, payload)
+        return pk.ipv6(src, dst, proto, payload)
+
+    @property
+    def quote(self) -> int:
+        """How much of a packet an ICMP error here quotes: its IP header
+        and 8 bytes of what follows."""
+        return 28 if self.version == 4 else 48
+
+    def icmp_msg(
+        self, src: str, dst: str, type_: int, code: int, rest: bytes, payload: bytes = b""
+    ) -> bytes:
+        """An ICMP message from 'src' to 'dst'; ICMPv6's checksum covers
+        the IPv6 pseudo-header, ICMP's only the message."""
+        msg = struct.pack("!BBH", type_, code, 0) + rest + payload
+        pseudo = pk._pseudo(src, dst, self.icmp, len(msg)) if self.version == 6 else b""
+        return msg[:2] + struct.pack("!H", pk.checksum(pseudo + msg)) + msg[4:]
+
+
+_FAMILIES = {
+    4: _Family(
+        version=4,
+        src="src",
+        dst="dst",
+        size=1 << 32,
+        routable=_routable4,
+        icmp=pk.IPPROTO_ICMP,
+        icmp_name="icmp",
+        echo=(8, 0),
+        query=(13, 14),  # timestamp
+        strays=(0, 14, 9, 10),
+        udp_errors=((3, 3, "port unreachable"),),
+        errors=((3, 1), (11, 0), (3, 3)),
+    ),
+    6: _Family(
+        version=6,
+        src="src6",
+        dst="dst6",
+        size=1 << 128,
+        routable=_routable6,
+        icmp=pk.IPPROTO_ICMPV6,
+        icmp_name="icmp6",
+        echo=(128, 129),
+        query=(139, 140),  # node information
+        # Sent with no request before them: replies, and types meant for
+        # one link that a router forwards like any other ICMPv6 all the
+        # same.  Connection tracking calls replies, redirects (137) and
+        # types it does not follow (144: home agent discovery) invalid,
+        # but leaves MLD (130, 143), neighbour discovery (133-136) and
+        # multicast router discovery (151) untracked (Linux 6.18).
+        strays=(129, 140, 130, 133, 134, 135, 136, 137, 143, 144, 151),
+        udp_errors=((1, 4, "port unreachable"), (3, 0, "hop limit exceeded")),
+        # Destination unreachable (no route, address), packet too big,
+        # hop limit exceeded, parameter problem: all errors (types < 128).
+        errors=((1, 0), (1, 3), (2, 0), (3, 0), (4, 0), (1, 4)),
+    ),
+}
+
+
 class _Values:
     """Values to draw a field from: the edges of the rules' sets, their
     neighbours, and random ones."""
 
     def __init__(
-        self, rng: random.Random, rules: Sequence[AclRule], name: str, size: int, ok: object = None
+        self,
+        rng: random.Random,
+        rules: Sequence[AclRule],
+        name: str,
+        size: int,
+        ok: Callable[[int], bool] | None = None,
     ) -> None:
         self.rng = rng
         self.size = size
@@ -75,7 +186,7 @@ class _Values:
         self.edges = sorted(v for v in edges if 0 <= v < size and self._fine(v))
 
     def _fine(self, v: int) -> bool:
-        return self.ok is None or bool(self.ok(v))  # type: ignore[operator]
+        return self.ok is None or self.ok(v)
 
     def draw(self, lo: int = 0) -> int:
         for _ in range(100):
@@ -88,23 +199,20 @@ class _Values:
         raise ValueError("no value to draw")
 
 
-def _ip(v: int) -> str:
-    return str(ipaddress.IPv4Address(v))
-
-
-def _icmp(type_: int, code: int, rest: bytes, payload: bytes = b"") -> bytes:
-    msg = struct.pack("!BBH", type_, code, 0) + rest + payload
-    return msg[:2] + struct.pack("!H", pk.checksum(msg)) + msg[4:]
-
-
 class _Builder:
-    def __init__(self, rules: Sequence[AclRule], rng: random.Random) -> None:
+    def __init__(self, rules: Sequence[AclRule], rng: random.Random, fam: _Family) -> None:
         self.rng = rng
-        self.addr = _Values(rng, rules, "src", 1 << 32, _routable)
-        self.addr_d = _Values(rng, rules, "dst", 1 << 32, _routable)
+        self.fam = fam
+        self.addr = _Values(rng, rules, fam.src, fam.size, fam.routable)
+        self.addr_d = _Values(rng, rules, fam.dst, fam.size, fam.routable)
         self.sport = _Values(rng, rules, "sport", 1 << 16)
         self.dport = _Values(rng, rules, "dport", 1 << 16)
         self.used: set[tuple[int, int, int, int, int]] = set()
+
+    def pick(self, options: Sequence[T]) -> T:
+        """One of 'options'; a lone option draws no random number, so that
+        a seed's IPv4 traffic stays what it always was."""
+        return options[0] if len(options) == 1 else self.rng.choice(options)
 
     def endpoints(self, proto: int) -> tuple[str, str, int, int]:
         """Client address, server address, client port, server port: a
@@ -122,7 +230,7 @@ class _Builder:
             if key in self.used:
                 continue
             self.used.add(key)
-            return _ip(c), _ip(s), cp, sp
+            return self.fam.text(c), self.fam.text(s), cp, sp
         raise ValueError("ran out of fresh 5-tuples")
 
     def tcp(self) -> list[tuple[int, bytes, str]]:
@@ -130,14 +238,16 @@ class _Builder:
         a, b = (SIDE_A, SIDE_B) if self.rng.random() < 0.6 else (SIDE_B, SIDE_A)
         cs, ss = self.rng.getrandbits(32), self.rng.getrandbits(32)
         A, S, F, R, P = pk.TCP_ACK, pk.TCP_SYN, pk.TCP_FIN, pk.TCP_RST, pk.TCP_PSH
+        ip = self.fam.packet
+        to, back = self.fam.arrows(c, s, cp, sp)
 
         def fwd(flags: int, seq: int, ack: int, data: bytes = b"") -> tuple[int, bytes, str]:
             seg = pk.tcp(c, s, cp, sp, flags, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, payload=data)
-            return a, pk.ipv4(c, s, pk.IPPROTO_TCP, seg), f"tcp {c}:{cp} > {s}:{sp} {flags:#x}"
+            return a, ip(c, s, pk.IPPROTO_TCP, seg), f"tcp {to} {flags:#x}"
 
         def rev(flags: int, seq: int, ack: int, data: bytes = b"") -> tuple[int, bytes, str]:
             seg = pk.tcp(s, c, sp, cp, flags, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, payload=data)
-            return b, pk.ipv4(s, c, pk.IPPROTO_TCP, seg), f"tcp {s}:{sp} > {c}:{cp} {flags:#x}"
+            return b, ip(s, c, pk.IPPROTO_TCP, seg), f"tcp {back} {flags:#x}"
 
         kind = self.rng.choices(
             ["full", "reset", "syn", "midstream", "stray", "badflags"], [40, 10, 10, 10, 15, 15]
@@ -169,82 +279,81 @@ class _Builder:
     def udp(self, proto: int = pk.IPPROTO_UDP) -> list[tuple[int, bytes, str]]:
         c, s, cp, sp = self.endpoints(proto)
         a, b = (SIDE_A, SIDE_B) if self.rng.random() < 0.6 else (SIDE_B, SIDE_A)
+        fam, ip = self.fam, self.fam.packet
         if proto != pk.IPPROTO_UDP:
 
             def other(src: str, dst: str) -> bytes:
-                return pk.ipv4(src, dst, proto, b"payload!")
+                return ip(src, dst, proto, b"payload!")
 
             out = [(a, other(c, s), f"proto {proto} {c} > {s}")]
             if self.rng.random() < 0.7:
                 out.append((b, other(s, c), f"proto {proto} {s} > {c}"))
             return out
-        out = [
-            (
-                a,
-                pk.ipv4(c, s, pk.IPPROTO_UDP, pk.udp(c, s, cp, sp, b"ask")),
-                f"udp {c}:{cp} > {s}:{sp}",
-            )
-        ]
+
+        def datagram(src: str, dst: str, sport: int, dport: int, data: bytes) -> bytes:
+            return ip(src, dst, pk.IPPROTO_UDP, pk.udp(src, dst, sport, dport, data))
+
+        to, back = fam.arrows(c, s, cp, sp)
+        out = [(a, datagram(c, s, cp, sp, b"ask"), f"udp {to}")]
         if self.rng.random() < 0.7:
-            out.append(
-                (
-                    b,
-                    pk.ipv4(s, c, pk.IPPROTO_UDP, pk.udp(s, c, sp, cp, b"answer")),
-                    f"udp {s}:{sp} > {c}:{cp}",
-                )
-            )
+            out.append((b, datagram(s, c, sp, cp, b"answer"), f"udp {back}"))
             if self.rng.random() < 0.4:
                 # The server's side sends an error about the client's datagram.
-                quoted = pk.ipv4(c, s, pk.IPPROTO_UDP, pk.udp(c, s, cp, sp, b"ask"))[:28]
+                quoted = datagram(c, s, cp, sp, b"ask")[: fam.quote]
+                t, code, says = self.pick(fam.udp_errors)
                 out.append(
                     (
                         b,
-                        pk.ipv4(s, c, pk.IPPROTO_ICMP, _icmp(3, 3, b"\0" * 4, quoted)),
-                        f"icmp port unreachable {s} > {c} about udp {cp}>{sp}",
+                        ip(s, c, fam.icmp, fam.icmp_msg(s, c, t, code, b"\0" * 4, quoted)),
+                        f"{fam.icmp_name} {says} {s} > {c} about udp {cp}>{sp}",
                     )
                 )
-        out.append(
-            (
-                a,
-                pk.ipv4(c, s, pk.IPPROTO_UDP, pk.udp(c, s, cp, sp, b"again")),
-                f"udp {c}:{cp} > {s}:{sp}",
-            )
-        )
+        out.append((a, datagram(c, s, cp, sp, b"again"), f"udp {to}"))
         return out
 
     def icmp(self) -> list[tuple[int, bytes, str]]:
-        c, s, ident, _ = self.endpoints(pk.IPPROTO_ICMP)
+        fam = self.fam
+        c, s, ident, _ = self.endpoints(fam.icmp)
         a, b = (SIDE_A, SIDE_B) if self.rng.random() < 0.6 else (SIDE_B, SIDE_A)
-        kind = self.rng.choices(["echo", "timestamp", "stray", "error"], [50, 10, 20, 20])[0]
+        kind = self.rng.choices(["echo", "query", "stray", "error"], [50, 10, 20, 20])[0]
         rest = struct.pack("!HH", ident, 1)
-        if kind in ("echo", "timestamp"):
-            req, rep = (8, 0) if kind == "echo" else (13, 14)
+        name = fam.icmp_name
+
+        def msg(src: str, dst: str, t: int, code: int, head: bytes, body: bytes) -> bytes:
+            return fam.packet(src, dst, fam.icmp, fam.icmp_msg(src, dst, t, code, head, body))
+
+        if kind in ("echo", "query"):
+            req, rep = fam.echo if kind == "echo" else fam.query
             body = b"ping" * 3
             return [
-                (a, pk.ipv4(c, s, 1, _icmp(req, 0, rest, body)), f"icmp {req} {c} > {s}"),
-                (b, pk.ipv4(s, c, 1, _icmp(rep, 0, rest, body)), f"icmp {rep} {s} > {c}"),
-                (a, pk.ipv4(c, s, 1, _icmp(req, 0, rest, body)), f"icmp {req} {c} > {s}"),
+                (a, msg(c, s, req, 0, rest, body), f"{name} {req} {c} > {s}"),
+                (b, msg(s, c, rep, 0, rest, body), f"{name} {rep} {s} > {c}"),
+                (a, msg(c, s, req, 0, rest, body), f"{name} {req} {c} > {s}"),
             ]
         if kind == "stray":
-            t = self.rng.choice([0, 14, 9, 10])
-            return [(a, pk.ipv4(c, s, 1, _icmp(t, 0, rest, b"x" * 8)), f"icmp {t} {c} > {s}")]
+            t = self.rng.choice(fam.strays)
+            return [(a, msg(c, s, t, 0, rest, b"x" * 8), f"{name} {t} {c} > {s}")]
         # An error about a datagram nobody sent.
-        quoted = pk.ipv4(s, c, pk.IPPROTO_UDP, pk.udp(s, c, 4000, 5000, b"q"))[:28]
-        t, code = self.rng.choice([(3, 1), (11, 0), (3, 3)])
+        quoted = fam.packet(s, c, pk.IPPROTO_UDP, pk.udp(s, c, 4000, 5000, b"q"))[: fam.quote]
+        t, code = self.rng.choice(fam.errors)
         return [
             (
                 a,
-                pk.ipv4(c, s, 1, _icmp(t, code, b"\0" * 4, quoted)),
-                f"icmp error {t}/{code} {c} > {s} about nothing",
+                msg(c, s, t, code, b"\0" * 4, quoted),
+                f"{name} error {t}/{code} {c} > {s} about nothing",
             )
         ]
 
 
-def conversations(rules: Sequence[AclRule], seed: int, count: int) -> list[WirePacket]:
-    """At least 'count' packets of interleaved conversations aimed at the
-    edges of 'rules'; packet i carries i in its IPv4 identification."""
+def conversations(
+    rules: Sequence[AclRule], seed: int, count: int, family: int = 4
+) -> list[WirePacket]:
+    """At least 'count' IPv4 (IPv6, with 'family' 6) packets of
+    interleaved conversations aimed at the edges of 'rules' (IPv6 ones
+    name their addresses in fields "src6" and "dst6"); packet i carries i
+    in its IPv4 identification (IPv6 flow label)."""
     rng = random.Random(seed)
-    b = _Builder(rules, rng)
+    b = _Builder(rules, rng, _FAMILIES[family])
     convs: list[list[tuple[int, bytes, str]]] = []
     total = 0
     while total < count:
@@ -275,8 +384,14 @@ def conversations(rules: Sequence[AclRule], seed: int, count: int) -> list[WireP
 
 
 def _tag(ip: bytes, index: int) -> bytes:
-    """'ip' with identification 'index', inside an Ethernet frame from the
-    side's outer end to the firewall."""
+    """'ip' carrying 'index': in its identification (IPv4), or its flow
+    label (IPv6, which has no identification outside fragments and whose
+    routers leave the flow label as it is)."""
+    if ip[0] >> 4 == 6:
+        if index >= 1 << 20:
+            raise ValueError("at most 2**20 packets: the flow label tags them")
+        (first,) = struct.unpack("!I", ip[:4])
+        return struct.pack("!I", (first & ~0xFFFFF) | index) + ip[4:]
     if index > 0xFFFF:
         raise ValueError("at most 65536 packets: the identification field tags them")
     hdr = bytearray(ip[:20])
@@ -286,19 +401,29 @@ def _tag(ip: bytes, index: int) -> bytes:
     return bytes(hdr) + ip[20:]
 
 
+def _framed(ip: bytes, src: bytes, dst: bytes) -> bytes:
+    return pk.ethernet(pk.ETH_P_IPV6 if ip[0] >> 4 == 6 else pk.ETH_P_IP, ip, src=src, dst=dst)
+
+
 def frame(p: WirePacket) -> bytes:
+    """The packet in an Ethernet frame from its side's outer end to the
+    firewall."""
     src, dst = ("ea", "fa") if p.side == SIDE_A else ("eb", "fb")
-    return pk.ethernet(pk.ETH_P_IP, p.frame, src=mac_bytes(MACS[src]), dst=mac_bytes(MACS[dst]))
+    return _framed(p.frame, mac_bytes(MACS[src]), mac_bytes(MACS[dst]))
 
 
 # The sender and receiver: a child process (so this one never changes
 # namespace) that opens one packet socket per side, each inside that
-# side's namespace, sends the frames in order and records what arrives.
-# With 'settle', before a packet from the other side than the previous
-# one it waits until the previous one came out (or 'settle' seconds): a
-# switch polls its ports in turn, and conntrack needs the order kept.
+# side's namespace, sends the frames in order, records what arrives and
+# answers, for each frame, whether it came out on the other side.  A
+# packet is known there by its addresses, protocol (next header), tag
+# (IPv4 identification, IPv6 flow label) and length: all a router leaves
+# alone.  With 'settle', before a packet from the other side than the
+# previous one it waits until the previous one came out (or 'settle'
+# seconds): a switch polls its ports in turn, and conntrack needs the
+# order kept.
 _WIRE_SCRIPT = r"""
-import ctypes, json, os, socket, struct, sys, time
+import ctypes, json, os, socket, sys, time
 job = json.load(sys.stdin)
 libc = ctypes.CDLL(None, use_errno=True)
 def enter(path):
@@ -319,8 +444,15 @@ for side, (nspath, ifname) in job["sides"].items():
     s.setblocking(False)
     socks[side] = s
     libc.setns(home_fd, 0x40000000)
-seen = {side: [] for side in socks}
-tags = {side: set() for side in socks}
+other = {a: b for a in socks for b in socks if a != b}
+def key(frame):
+    ethertype, ip = frame[12:14], frame[14:]
+    if ethertype == b"\x08\x00" and len(ip) >= 20:
+        return (ip[12:20], ip[9], ip[4:6], ip[2:4])
+    if ethertype == b"\x86\xdd" and len(ip) >= 40:
+        return (ip[8:40], ip[6], bytes([ip[1] & 0x0F]) + ip[2:4], ip[4:6])
+    return None
+arrived = {side: set() for side in socks}
 def drain():
     for side, s in socks.items():
         while True:
@@ -328,36 +460,28 @@ def drain():
                 data, addr = s.recvfrom(65535)
             except BlockingIOError:
                 break
-            if addr[2] == socket.PACKET_OUTGOING or len(data) < 34:
-                continue
-            if data[12:14] != b"\x08\x00":
-                continue
-            ip = data[14:]
-            row = [ip[12:20].hex(), ip[9], struct.unpack("!H", ip[4:6])[0],
-                   struct.unpack("!H", ip[2:4])[0]]
-            seen[side].append(row)
-            tags[side].add(row[2])
+            if addr[2] != socket.PACKET_OUTGOING:
+                arrived[side].add(key(data))
+frames = [(str(side), bytes.fromhex(hexframe)) for side, hexframe in job["frames"]]
+keys = [key(data) for _, data in frames]
 settle = job["settle"]
-prev = None
-for i, (side, hexframe) in enumerate(job["frames"]):
-    side = str(side)
-    if settle and prev is not None and prev[0] != side:
-        other = [x for x in socks if x != prev[0]][0]
+for i, (side, data) in enumerate(frames):
+    if settle and i > 0 and frames[i - 1][0] != side:
         deadline = time.monotonic() + settle
         while time.monotonic() < deadline:
             drain()
-            if prev[1] in tags[other]:
+            if keys[i - 1] in arrived[other[frames[i - 1][0]]]:
                 break
             time.sleep(0.0002)
-    socks[side].send(bytes.fromhex(hexframe))
-    prev = (side, i)
+    socks[side].send(data)
     if i % 64 == 63:
         drain()
 deadline = time.time() + 1.0 + 10 * settle
 while time.time() < deadline:
     drain()
     time.sleep(0.05)
-json.dump(seen, sys.stdout)
+json.dump([k is not None and k in arrived[other[side]]
+           for k, (side, _) in zip(keys, frames)], sys.stdout)
 """
 
 
@@ -369,12 +493,8 @@ def send_and_listen(
 ) -> list[bool]:
     """Send each packet from its side's (namespace path, interface) with
     the side's (source, destination) MACs, in order; whether each came out
-    on the other side (same addresses, protocol, identification and
-    length)."""
-    frames = []
-    for p in packets:
-        src, dst = macs[p.side]
-        frames.append([p.side, pk.ethernet(pk.ETH_P_IP, p.frame, src=src, dst=dst).hex()])
+    on the other side (same addresses, protocol, tag and length)."""
+    frames = [[p.side, _framed(p.frame, *macs[p.side]).hex()] for p in packets]
     job = {"sides": {str(k): list(v) for k, v in sides.items()}, "frames": frames, "settle": settle}
     argv = ["taskset", "-c", "0", sys.executable, "-c", _WIRE_SCRIPT]
     done = subprocess.run(
@@ -387,23 +507,18 @@ def send_and_listen(
     )
     if done.returncode != 0:
         raise RuntimeError(f"wire sender failed: {done.stderr.strip()}")
-    seen = json.loads(done.stdout)
-    arrived = {int(side): {tuple(x) for x in rows} for side, rows in seen.items()}
-    out = []
-    for i, p in enumerate(packets):
-        ip = p.frame
-        key = (ip[12:20].hex(), ip[9], i, len(ip))
-        other = SIDE_B if p.side == SIDE_A else SIDE_A
-        out.append(key in arrived[other])
-    return out
+    return [bool(came_out) for came_out in json.loads(done.stdout)]
 
 
 class IptablesWire:
     """A router namespace (okopy.lab.router) with an iptables-save loaded
-    in its FORWARD path: 'fa' is side A's link, 'fb' side B's."""
+    in its FORWARD path: 'fa' is side A's link, 'fb' side B's.  'iptables'
+    is "iptables" or "iptables-legacy" for IPv4, "ip6tables" or
+    "ip6tables-legacy" (with an ip6tables-save) for IPv6."""
 
     def __init__(self, save: str, iptables: str = "iptables") -> None:
-        self.router = Router()
+        self.iptables = iptables
+        self.router = Router(ipv6=iptables.startswith("ip6tables"))
         try:
             self.router.iptables_restore(save, iptables)
         except BaseException:
@@ -424,7 +539,7 @@ class IptablesWire:
         )
 
     def counters(self) -> str:
-        return self.router.save()
+        return self.router.save(self.iptables)
 
     def close(self) -> None:
         self.router.close()

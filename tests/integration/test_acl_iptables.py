@@ -1,5 +1,7 @@
 """The kernel as oracle: the same iptables-save in a real iptables and in
-bpf/acl.c, the same traffic through both, the same fate for every packet.
+bpf/acl.c, the same traffic through both, the same fate for every packet;
+and the same for IPv6, an ip6tables-save in a real ip6tables and in
+bpf/acl6.c.
 
 iptables runs in a namespace that forwards between two links (its FORWARD
 chain sees every packet); bpf/acl.c runs the maps `okopy import iptables`
@@ -30,20 +32,34 @@ from .test_controller_programs import controlling
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SAVE = (ROOT / "tests/rulesets/overlap.save").read_text()
+SAVE6 = (ROOT / "tests/rulesets/overlap6.save").read_text()
+SAVES = {4: SAVE, 6: SAVE6}
 # in_ports of the two sides: devices the kernel's test runner can present.
 PORTS = {"fa": 1, "fb": 2}
 N_PACKETS = 10_000
 
 
+def build(tmp_path_factory: pytest.TempPathFactory, name: str) -> bytes:
+    out = tmp_path_factory.mktemp(name) / f"{name}.o"
+    return compile_program(ROOT / f"bpf/{name}.c", out).read_bytes()
+
+
 @pytest.fixture(scope="module")
 def acl_object(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    out = tmp_path_factory.mktemp("acl") / "acl.o"
-    return compile_program(ROOT / "bpf/acl.c", out).read_bytes()
+    return build(tmp_path_factory, "acl")
 
 
-def iptables_fates(packets: Sequence[wire.WirePacket], iptables: str = "iptables") -> list[bool]:
-    """What a real iptables holding SAVE does with each packet, in order."""
-    kernel = wire.IptablesWire(SAVE, iptables)
+@pytest.fixture(scope="module")
+def acl6_object(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return build(tmp_path_factory, "acl6")
+
+
+def iptables_fates(
+    packets: Sequence[wire.WirePacket], iptables: str = "iptables", save: str = SAVE
+) -> list[bool]:
+    """What a real iptables (ip6tables) holding 'save' does with each
+    packet, in order."""
+    kernel = wire.IptablesWire(save, iptables)
     try:
         return kernel.fates(packets)
     finally:
@@ -51,9 +67,15 @@ def iptables_fates(packets: Sequence[wire.WirePacket], iptables: str = "iptables
 
 
 def okopy_verdicts(
-    obj: bytes, rules: Sequence[AclRule], default: int, packets: Sequence[wire.WirePacket]
+    obj: bytes,
+    rules: Sequence[AclRule],
+    default: int,
+    packets: Sequence[wire.WirePacket],
+    family: int = 4,
 ) -> tuple[list[int], list[int]]:
-    acl = compile_rules(rules, default)
+    """bpf/acl.c's (with 'family' 6, bpf/acl6.c's) verdicts, in the VM and
+    in the kernel, with the maps compile_rules() makes of 'rules'."""
+    acl = compile_rules(rules, default, family=family)
     seeds = {name: [(e["key"], e["value"]) for e in entries] for name, entries in acl.maps.items()}
     side_port = {wire.SIDE_A: PORTS["fa"], wire.SIDE_B: PORTS["fb"]}
     return run_verdicts(obj, [(wire.frame(p), side_port[p.side]) for p in packets], seeds=seeds)
@@ -70,12 +92,14 @@ def disagreements(
     ]
 
 
-@pytest.mark.parametrize("iptables", ["iptables", "iptables-legacy"])
-def test_acl_agrees_with_iptables(acl_object: bytes, iptables: str) -> None:
-    rules, default = ipt.flatten(ipt.parse_save(SAVE, PORTS))
-    packets = wire.conversations(rules, seed=11, count=N_PACKETS)
-    fates = iptables_fates(packets, iptables)
-    in_vm, in_kernel = okopy_verdicts(acl_object, rules, default, packets)
+def agrees_with_iptables(obj: bytes, family: int, iptables: str) -> None:
+    """SAVES[family] in a real 'iptables' and translated for 'obj': the
+    same fate for each of N_PACKETS packets."""
+    save = SAVES[family]
+    rules, default = ipt.flatten(ipt.parse_save(save, PORTS))
+    packets = wire.conversations(rules, seed=11, count=N_PACKETS, family=family)
+    fates = iptables_fates(packets, iptables, save)
+    in_vm, in_kernel = okopy_verdicts(obj, rules, default, packets, family)
     assert len(packets) >= N_PACKETS
     # Traffic that exercises the rule set: much delivered, much dropped.
     assert 0.2 < sum(fates) / len(fates) < 0.9, collections.Counter(fates)
@@ -84,15 +108,35 @@ def test_acl_agrees_with_iptables(acl_object: bytes, iptables: str) -> None:
     assert in_kernel == in_vm
 
 
-def test_a_wrong_translation_is_caught(acl_object: bytes) -> None:
+def wrong_translation_is_caught(obj: bytes, family: int, iptables: str) -> None:
     """The comparison can fail: one rule's verdict flipped on okopy's side."""
-    rules, default = ipt.flatten(ipt.parse_save(SAVE, PORTS))
-    packets = wire.conversations(rules, seed=12, count=3000)
-    fates = iptables_fates(packets)
+    save = SAVES[family]
+    rules, default = ipt.flatten(ipt.parse_save(save, PORTS))
+    packets = wire.conversations(rules, seed=12, count=3000, family=family)
+    fates = iptables_fates(packets, iptables, save)
     # The ESTABLISHED,RELATED rule becomes a drop.
-    wrong = [AclRule(r.match, 1 if i == 1 else r.verdict, r.origin) for i, r in enumerate(rules)]
-    in_vm, _ = okopy_verdicts(acl_object, wrong, default, packets)
+    flip = next(i for i, r in enumerate(rules) if "RELATED,ESTABLISHED" in r.origin)
+    wrong = [AclRule(r.match, 1 if i == flip else r.verdict, r.origin) for i, r in enumerate(rules)]
+    in_vm, _ = okopy_verdicts(obj, wrong, default, packets, family)
     assert len(disagreements(packets, fates, in_vm)) > 100
+
+
+@pytest.mark.parametrize("iptables", ["iptables", "iptables-legacy"])
+def test_acl_agrees_with_iptables(acl_object: bytes, iptables: str) -> None:
+    agrees_with_iptables(acl_object, 4, iptables)
+
+
+@pytest.mark.parametrize("iptables", ["ip6tables", "ip6tables-legacy"])
+def test_acl6_agrees_with_ip6tables(acl6_object: bytes, iptables: str) -> None:
+    agrees_with_iptables(acl6_object, 6, iptables)
+
+
+def test_a_wrong_translation_is_caught(acl_object: bytes) -> None:
+    wrong_translation_is_caught(acl_object, 4, "iptables")
+
+
+def test_a_wrong_ipv6_translation_is_caught(acl6_object: bytes) -> None:
+    wrong_translation_is_caught(acl6_object, 6, "ip6tables")
 
 
 def test_switch_runs_the_imported_policy_like_iptables(
