@@ -17,8 +17,9 @@
  * Connection state follows nf_conntrack's IPv6 rules: ICMPv6 echo (128,
  * 129) and node information (139, 140) are queries and replies; types
  * below 128 are errors, RELATED when the header they quote is a known
- * connection's; neighbour discovery and multicast listener messages (130
- * to 136, 143) are UNTRACKED; other types are INVALID.
+ * connection's; neighbour discovery, multicast listener and multicast
+ * router discovery messages (130 to 136, 143, 151, 152) are UNTRACKED;
+ * other types are INVALID.
  *
  * Verdicts: the matching rule's; XDP_PASS for frames that are not IPv6,
  * which this ACL does not classify. */
@@ -74,7 +75,7 @@ icmp6_kind(__u8 type, __u8 *query)
         *query = type - 1;
         return ACL_ICMP_REPLY;
     case 130: case 131: case 132: case 133: case 134: case 135: case 136:
-    case 143:
+    case 143: case 151: case 152:
         return ACL_ICMP_UNTRACKED;
     }
     return ACL_ICMP_OTHER;

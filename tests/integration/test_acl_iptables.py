@@ -21,7 +21,7 @@ import pytest
 from okopy.acl import iptables as ipt
 from okopy.acl.compile import compile_rules
 from okopy.acl.policy import CustomVerdict, PolicyOptions, from_iptables
-from okopy.acl.rules import VERDICT_PASS, AclRule
+from okopy.acl.rules import SOURCES, VERDICT_PASS, AclRule
 from okopy.bpf.toolchain import compile_program
 from okopy.ovs.instance import OvsInstance, flow_packets
 from okopy.testing import acl as wire
@@ -82,11 +82,15 @@ def okopy_verdicts(
 
 
 def disagreements(
-    packets: Sequence[wire.WirePacket], fates: Sequence[bool], verdicts: Sequence[int]
+    packets: Sequence[wire.WirePacket],
+    fates: Sequence[bool],
+    verdicts: Sequence[int],
+    family: int = 4,
 ) -> list[str]:
+    program = SOURCES[family]
     return [
         f"packet {i} ({p.what}, from side {p.side}): iptables "
-        f"{'delivered' if fate else 'dropped'} it, bpf/acl.c gave verdict {v}"
+        f"{'delivered' if fate else 'dropped'} it, {program} gave verdict {v}"
         for i, (p, fate, v) in enumerate(zip(packets, fates, verdicts, strict=True))
         if fate != (v == VERDICT_PASS)
     ]
@@ -103,7 +107,7 @@ def agrees_with_iptables(obj: bytes, family: int, iptables: str) -> None:
     assert len(packets) >= N_PACKETS
     # Traffic that exercises the rule set: much delivered, much dropped.
     assert 0.2 < sum(fates) / len(fates) < 0.9, collections.Counter(fates)
-    problems = disagreements(packets, fates, in_vm)
+    problems = disagreements(packets, fates, in_vm, family)
     assert not problems, "\n".join(problems[:20])
     assert in_kernel == in_vm
 
@@ -118,7 +122,7 @@ def wrong_translation_is_caught(obj: bytes, family: int, iptables: str) -> None:
     flip = next(i for i, r in enumerate(rules) if "RELATED,ESTABLISHED" in r.origin)
     wrong = [AclRule(r.match, 1 if i == flip else r.verdict, r.origin) for i, r in enumerate(rules)]
     in_vm, _ = okopy_verdicts(obj, wrong, default, packets, family)
-    assert len(disagreements(packets, fates, in_vm)) > 100
+    assert len(disagreements(packets, fates, in_vm, family)) > 100
 
 
 @pytest.mark.parametrize("iptables", ["iptables", "iptables-legacy"])
