@@ -229,7 +229,7 @@ def previous_maps(
     name = _program_name(opts, family)
     try:
         doc = yaml.safe_load(text)
-        if name not in doc["programs"] and family == 6:
+        if name not in (doc.get("programs") or {}):
             return None
         prog = doc["programs"][name]
         maps = doc["switches"][opts.switch]["maps"][name]
@@ -282,13 +282,22 @@ def from_iptables(
     skipped: list[str] = []
     notes: list[str] = []
     changes: tuple[int, int] | None = None
+    earlier = {
+        rs.family: previous_maps(previous, opts, rs.family) if previous is not None else None
+        for _, rs in parsed
+    }
+    if previous is not None and not any(earlier.values()):
+        raise AclError(
+            f"the previous policy has no ACL program "
+            f"({' or '.join(_program_name(opts, f) for f in earlier)}) on switch {opts.switch}"
+        )
     for dump_name, rs in parsed:
         rules, default = iptables.flatten(rs, chain, {v.chain: v.number for v in opts.verdicts})
         old: dict[str, list[dict[str, Any]]] | None = None
         reuse: dict[str, list[dict[str, Any]]] = {}
         notes += rs.notes
         if previous is not None:
-            found = previous_maps(previous, opts, rs.family)
+            found = earlier[rs.family]
             old = found[0] if found else {}
             if found and found[1] == max_rules:
                 reuse = old

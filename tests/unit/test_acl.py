@@ -486,6 +486,12 @@ def test_one_policy_runs_both_families() -> None:
     # A reload against the policy finds both ACLs' positions: nothing to write.
     same = from_iptables([("rules.v4", v4), ("rules.v6", SAVE6)], opts, previous=result.text)
     assert same.changes == (0, 0)
+    # An IPv6 dump added to an IPv4 policy: its ACL is all new.
+    only4 = from_iptables(v4, opts)
+    both = from_iptables([("rules.v4", v4), ("rules.v6", SAVE6)], opts, previous=only4.text)
+    assert both.changes == (result.acls[1].entry_count(), 0)
+    with pytest.raises(AclError, match=r"the previous policy has no ACL program \(acl or acl6\)"):
+        from_iptables([("rules.v4", v4), ("rules.v6", SAVE6)], opts, previous="version: 1\n")
 
 
 def test_every_problem_is_reported_at_once() -> None:
