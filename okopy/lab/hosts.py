@@ -76,6 +76,16 @@ def port_name(bridge: str, ofport: int) -> str:
     return f"{bridge}-p{ofport}"[:15]
 
 
+def add_addresses(ns: Namespace, ifname: str, *cidrs: str | None) -> None:
+    """Give 'ifname' in 'ns' each address of 'cidrs' (None: none).  IPv6
+    ones skip duplicate address detection: usable at once, not after the
+    second or so of probes (the lab's addresses are its own)."""
+    for cidr in cidrs:
+        if cidr:
+            nodad = ["nodad"] if ":" in cidr else []
+            ns.run(["ip", "addr", "add", cidr, "dev", ifname, *nodad])
+
+
 def plug(
     ns: Namespace,
     switch: OvsInstance,
@@ -84,10 +94,12 @@ def plug(
     ofport: int,
     mac: str | None = None,
     port_type: str = "afpacket",
+    ip6: str | None = None,
 ) -> str:
-    """Give 'ns' an `eth0` with address 'ip' (CIDR) on 'bridge' port 'ofport'
-    of 'switch' (which runs in its own namespace), read by the switch as
-    'port_type' ("afpacket" or "afxdp"); returns the port name."""
+    """Give 'ns' an `eth0` with address 'ip' (CIDR; and 'ip6' too) on
+    'bridge' port 'ofport' of 'switch' (which runs in its own namespace),
+    read by the switch as 'port_type' ("afpacket" or "afxdp"); returns the
+    port name."""
     if switch.netns is None:
         raise ValueError("the switch must run in its own network namespace")
     port = port_name(bridge, ofport)
@@ -96,7 +108,7 @@ def plug(
     disable_tx_offload(switch.netns, port)
     if mac:
         ns.run(["ip", "link", "set", "eth0", "address", mac])
-    ns.run(["ip", "addr", "add", ip, "dev", "eth0"])
+    add_addresses(ns, "eth0", ip, ip6)
     switch.add_port(bridge, port, ofport, port_type)
     return port
 

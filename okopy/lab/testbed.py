@@ -48,7 +48,7 @@ from okopy.lab import shell
 from okopy.lab.controller import ControllerProcess
 from okopy.lab.dpdk import PEER_MB, HugePages, HugePagesUnavailable, TestpmdError, start_host_nic
 from okopy.lab.etcd import EtcdError, EtcdProcess
-from okopy.lab.hosts import Host, plug, port_name
+from okopy.lab.hosts import Host, add_addresses, plug, port_name
 from okopy.netns import Namespace, add_veth, disable_tx_offload
 from okopy.ovs.instance import DpdkSettings, OvsInstance, OvsTools
 from okopy.paths import Layout
@@ -87,6 +87,8 @@ class LabHost:
     # or a vhost-user port whose peer, a dpdk-testpmd in the host's
     # namespace, is the host's NIC ("vhost", a PMD thread too).
     port_type: str = "afpacket"
+    # A second address, IPv6, beside 'ip' (a dual-stack host).
+    ip6: str | None = None
 
 
 HOST_PORT_TYPES = ("afpacket", "afxdp", "vhost")
@@ -188,25 +190,36 @@ def parse_topology(
             # Each field is checked on its own, so that one bad field does
             # not hide the problems of the others.
             hname = _name(v, k, "host name")
-            f = v.mapping(hv, f"host {k.value}", ("switch", "port", "ip"), ("mac", "port_type"))
+            f = v.mapping(
+                hv, f"host {k.value}", ("switch", "port", "ip"), ("mac", "port_type", "ip6")
+            )
             if f is None:
                 continue
             who = f"host {hname or k.value}"
             sw = v.scalar(f["switch"], "switch") if "switch" in f else None
             port = v.integer(f["port"], "port", 1, 0xFF00) if "port" in f else None
-            iface = None
-            if "ip" in f:
-                ip = v.scalar(f["ip"], "ip")
+            iface = iface6 = None
+            for key in ("ip", "ip6"):
+                if key not in f:
+                    continue
+                ip = v.scalar(f[key], key)
                 try:
                     if "/" not in str(ip):
                         raise ValueError
-                    iface = ipaddress.ip_interface(str(ip))
+                    got = ipaddress.ip_interface(str(ip))
+                    if key == "ip6" and got.version != 6:
+                        raise ValueError
                 except ValueError:
-                    v.error(f["ip"], f"{who} ip {ip!r}: give an address with prefix length")
+                    kind = "an IPv6 address" if key == "ip6" else "an address"
+                    v.error(f[key], f"{who} {key} {ip!r}: give {kind} with prefix length")
+                    continue
+                if str(got.ip) in addrs:
+                    v.error(f[key], f"{who}: {got.ip} is also {addrs[str(got.ip)]}")
+                addrs[str(got.ip)] = hname or str(k.value)
+                if key == "ip":
+                    iface = got
                 else:
-                    if str(iface.ip) in addrs:
-                        v.error(f["ip"], f"{who}: {iface.ip} is also {addrs[str(iface.ip)]}")
-                    addrs[str(iface.ip)] = hname or str(k.value)
+                    iface6 = got
             mac = v.scalar(f["mac"], "mac") if "mac" in f else None
             port_type = v.scalar(f["port_type"], "port_type") if "port_type" in f else "afpacket"
             if port_type not in HOST_PORT_TYPES:
@@ -224,7 +237,8 @@ def parse_topology(
                 and iface
                 and port_type is not None
             ):
-                hosts.append(LabHost(hname, sw, port, str(iface), mac, port_type))
+                ip6 = str(iface6) if iface6 else None
+                hosts.append(LabHost(hname, sw, port, str(iface), mac, port_type, ip6))
     links: list[LabLink] = []
     lnode = top.get("links")
     if lnode is not None and not isinstance(lnode, SequenceNode):
@@ -384,7 +398,8 @@ class Lab:
                     assert pages is not None
                     self._plug_vhost(self._ns(h.name), inst, h, pages)
                 else:
-                    plug(self._ns(h.name), inst, h.switch, h.ip, h.port, h.mac, h.port_type)
+                    plug(self._ns(h.name), inst, h.switch, h.ip, h.port, h.mac, h.port_type,
+                         h.ip6)  # fmt: skip
             for link in topo.links:
                 pa, pb = f"{link.a}-p{link.a_port}", f"{link.b}-p{link.b_port}"
                 add_veth(swns, pa, swns, pb)
@@ -433,7 +448,7 @@ class Lab:
         self.state.helpers[f"nic-{h.name}"] = pid
         self.save()
         disable_tx_offload(ns, "eth0")
-        ns.run(["ip", "addr", "add", h.ip, "dev", "eth0"])
+        add_addresses(ns, "eth0", h.ip, h.ip6)
         ns.run(["ip", "link", "set", "eth0", "up"])
 
     @property
@@ -615,7 +630,13 @@ class Lab:
             "daemons": {n: {"pid": p, "running": inst.running(n)} for n, p in inst.pids.items()},
             "switches": {},
             "hosts": {
-                h.name: {"ip": h.ip, "switch": h.switch, "port": h.port, "port_type": h.port_type}
+                h.name: {
+                    "ip": h.ip,
+                    **({"ip6": h.ip6} if h.ip6 else {}),
+                    "switch": h.switch,
+                    "port": h.port,
+                    "port_type": h.port_type,
+                }
                 for h in topo.hosts
             },
         }

@@ -40,6 +40,11 @@ BASE = "switches: {s1: {dpid: 1}}\nhosts:\n"
         ("switches: {}\nhosts: {}\n", "at least one switch"),
         (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24, port_type: dpdk}\n",
          "host h1 port_type 'dpdk': one of afpacket, afxdp, vhost"),
+        (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24, ip6: 10.0.0.2/24}\n",
+         "host h1 ip6 '10.0.0.2/24': give an IPv6 address with prefix length"),
+        (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24, ip6: '2001:db8::1/64'}\n"
+         "  h2: {switch: s1, port: 2, ip: 10.0.0.2/24, ip6: '2001:db8::1/64'}\n",
+         "2001:db8::1 is also h1"),
         ("hosts: {}\n", "needs 'switches'"),
         (BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24}\n"
          "controller: {policy: p.yaml, api_port: 65536}\n", "api_port must be between 0"),
@@ -50,6 +55,12 @@ def test_problems(text: str, message: str) -> None:
         testbed.parse_topology(text, "t.yaml")
     assert any(message in str(p) for p in info.value.problems), info.value.problems
     assert all(str(p).startswith("t.yaml:") for p in info.value.problems)
+
+
+def test_a_dual_stack_host() -> None:
+    text = BASE + "  h1: {switch: s1, port: 1, ip: 10.0.0.1/24, ip6: '2001:db8::1/64'}\n"
+    topo = testbed.parse_topology(text, "t.yaml")
+    assert topo.host("h1").ip6 == "2001:db8::1/64"
 
 
 def test_all_problems_at_once() -> None:
