@@ -117,7 +117,7 @@ class _Family:
         """An ICMP message from 'src' to 'dst'; ICMPv6's checksum covers
         the IPv6 pseudo-header, ICMP's only the message."""
         msg = struct.pack("!BBH", type_, code, 0) + rest + payload
-        pseudo = pk._pseudo(src, dst, self.icmp, len(msg)) if self.version == 6 else b""
+        pseudo = pk.pseudo_header(src, dst, self.icmp, len(msg)) if self.version == 6 else b""
         return msg[:2] + struct.pack("!H", pk.checksum(pseudo + msg)) + msg[4:]
 
 

@@ -65,7 +65,9 @@ def ipv6(src: str, dst: str, nexthdr: int, payload: bytes, hop: int = 64) -> byt
     )
 
 
-def _pseudo(src: str, dst: str, proto: int, length: int) -> bytes:
+def pseudo_header(src: str, dst: str, proto: int, length: int) -> bytes:
+    """The pseudo-header a TCP, UDP or ICMPv6 checksum covers, for either
+    family."""
     a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
     if a.version == 4:
         return a.packed + b.packed + struct.pack("!BBH", 0, proto, length)
@@ -78,13 +80,13 @@ def tcp(src: str, dst: str, sport: int, dport: int, flags: int = TCP_SYN,
     off = (20 + len(options)) // 4
     hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, off << 4, flags, window, 0, 0)
     seg = hdr + options + payload
-    csum = checksum(_pseudo(src, dst, IPPROTO_TCP, len(seg)) + seg)
+    csum = checksum(pseudo_header(src, dst, IPPROTO_TCP, len(seg)) + seg)
     return seg[:16] + struct.pack("!H", csum) + seg[18:]
 
 
 def udp(src: str, dst: str, sport: int, dport: int, payload: bytes = b"") -> bytes:
     seg = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    csum = checksum(_pseudo(src, dst, IPPROTO_UDP, len(seg)) + seg) or 0xFFFF
+    csum = checksum(pseudo_header(src, dst, IPPROTO_UDP, len(seg)) + seg) or 0xFFFF
     return seg[:6] + struct.pack("!H", csum) + seg[8:]
 
 
@@ -161,7 +163,7 @@ def icmp6_echo(src: str, dst: str, ident: int = 1, seq: int = 1,
     """An ICMPv6 echo request; unlike ICMPv4 its checksum covers the
     IPv6 pseudo-header."""
     msg = struct.pack("!BBHHH", 128, 0, 0, ident, seq) + payload
-    csum = checksum(_pseudo(src, dst, IPPROTO_ICMPV6, len(msg)) + msg)
+    csum = checksum(pseudo_header(src, dst, IPPROTO_ICMPV6, len(msg)) + msg)
     return msg[:2] + struct.pack("!H", csum) + msg[4:]
 
 
