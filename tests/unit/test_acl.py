@@ -817,3 +817,19 @@ def test_one_rule_changed_is_a_few_map_writes(tmp_path: Path) -> None:
     done = _okopy("import", "iptables", str(save), "--previous", str(save))
     assert done.returncode == 1
     assert "the previous policy has no map entries of program acl" in done.stderr
+
+
+def test_import_takes_a_dump_of_each_family(tmp_path: Path) -> None:
+    v4, v6 = tmp_path / "rules.v4", tmp_path / "rules.v6"
+    v4.write_text(HEAD + "-A FORWARD -s 10.0.0.0/8 -j ACCEPT\nCOMMIT\n")
+    v6.write_text(SAVE6)
+    out = tmp_path / "p.yaml"
+    done = _okopy("import", "iptables", str(v4), str(v6), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert set(yaml.safe_load(out.read_text())["programs"]) == {"acl", "acl6"}
+    done = _okopy("import", "iptables", str(v4), str(v4))
+    assert done.returncode == 1
+    assert "give one dump per address family" in done.stderr
+    done = _okopy("import", "iptables", "-", "-", stdin=SAVE6)
+    assert done.returncode == 1
+    assert "standard input ('-') can be read once" in done.stderr
