@@ -115,6 +115,14 @@ parse_icmp6_inner(struct cursor *c, struct acl6_pkt *p)
     p->l4.inner_ok = 1;
 }
 
+static __always_inline int
+is_ext_header(__u8 nh)
+{
+    return nh == ACL6_NEXTHDR_HOP || nh == ACL6_NEXTHDR_ROUTING
+           || nh == ACL6_NEXTHDR_DEST || nh == ACL6_NEXTHDR_FRAGMENT
+           || nh == ACL6_NEXTHDR_AUTH;
+}
+
 /* Follows the extension headers from 'nh' (the fixed header's next
  * header) to the upper-layer header.  Returns its number, or -1 when the
  * packet has no transport header to read: a later fragment, or more
@@ -128,9 +136,7 @@ skip_ext_headers(struct cursor *c, __u8 nh, __u8 *last)
         __u8 *h = c->pos;
 
         *last = nh;
-        if (nh != ACL6_NEXTHDR_HOP && nh != ACL6_NEXTHDR_ROUTING
-            && nh != ACL6_NEXTHDR_DEST && nh != ACL6_NEXTHDR_FRAGMENT
-            && nh != ACL6_NEXTHDR_AUTH)
+        if (!is_ext_header(nh))
             return nh;
         if ((void *)(h + 8) > c->end)
             return -1;
@@ -147,7 +153,7 @@ skip_ext_headers(struct cursor *c, __u8 nh, __u8 *last)
         nh = h[0];
     }
     *last = nh;
-    return -1;
+    return is_ext_header(nh) ? -1 : nh;
 }
 
 /* Returns 0 for an IPv6 packet parsed into 'p', -1 for anything else. */
