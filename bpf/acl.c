@@ -172,6 +172,7 @@ parse_packet(struct xdp_md *ctx, struct acl_pkt *p)
 {
     struct cursor c;
     struct iphdr *iph;
+    __u8 *ic;
     int proto;
 
     cursor_init(&c, ctx);
@@ -186,37 +187,11 @@ parse_packet(struct xdp_md *ctx, struct acl_pkt *p)
     p->l4.is_icmp = proto == IPPROTO_ICMP;
     if (ipv4_is_later_fragment(iph))
         return 0;
-    if (proto == IPPROTO_TCP) {
-        struct tcphdr *th;
-
-        if (parse_tcp(&c, &th) < 0)
-            return 0;
-        p->l4.sport = bpf_ntohs(th->source);
-        p->l4.dport = bpf_ntohs(th->dest);
-        p->l4.tcp_flags = tcp_flags(th);
-        p->l4.has_l4 = 1;
-    } else if (proto == IPPROTO_UDP) {
-        struct udphdr *uh = c.pos;
-
-        if ((void *)(uh + 1) > c.end)
-            return 0;
-        p->l4.sport = bpf_ntohs(uh->source);
-        p->l4.dport = bpf_ntohs(uh->dest);
-        p->l4.has_l4 = 1;
-    } else if (proto == IPPROTO_ICMP) {
-        __u8 *ic = c.pos;
-
-        if ((void *)(ic + 8) > c.end)
-            return 0;
-        p->l4.sport = ic[0];
-        p->l4.dport = ic[1];
-        p->l4.icmp_id = (ic[4] << 8) | ic[5];
+    ic = acl_parse_l4(&c, &p->l4);
+    if (ic) {
         p->l4.icmp = icmp_kind(ic[0], &p->l4.icmp_query);
-        p->l4.has_l4 = 1;
-        if (p->l4.icmp == ACL_ICMP_ERROR) {
-            c.pos = ic + 8;
+        if (p->l4.icmp == ACL_ICMP_ERROR)
             parse_icmp_inner(&c, p);
-        }
     }
     return 0;
 }

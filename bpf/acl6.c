@@ -162,7 +162,7 @@ parse_packet(struct xdp_md *ctx, struct acl6_pkt *p)
 {
     struct cursor c;
     struct ipv6hdr *ip6h;
-    __u8 last;
+    __u8 last, *ic;
     int nh;
 
     cursor_init(&c, ctx);
@@ -178,37 +178,11 @@ parse_packet(struct xdp_md *ctx, struct acl6_pkt *p)
     p->l4.is_icmp = last == ACL6_NEXTHDR_ICMP;
     if (nh < 0)
         return 0;
-    if (nh == IPPROTO_TCP) {
-        struct tcphdr *th;
-
-        if (parse_tcp(&c, &th) < 0)
-            return 0;
-        p->l4.sport = bpf_ntohs(th->source);
-        p->l4.dport = bpf_ntohs(th->dest);
-        p->l4.tcp_flags = tcp_flags(th);
-        p->l4.has_l4 = 1;
-    } else if (nh == IPPROTO_UDP) {
-        struct udphdr *uh = c.pos;
-
-        if ((void *)(uh + 1) > c.end)
-            return 0;
-        p->l4.sport = bpf_ntohs(uh->source);
-        p->l4.dport = bpf_ntohs(uh->dest);
-        p->l4.has_l4 = 1;
-    } else if (nh == ACL6_NEXTHDR_ICMP) {
-        __u8 *ic = c.pos;
-
-        if ((void *)(ic + 8) > c.end)
-            return 0;
-        p->l4.sport = ic[0];
-        p->l4.dport = ic[1];
-        p->l4.icmp_id = (ic[4] << 8) | ic[5];
+    ic = acl_parse_l4(&c, &p->l4);
+    if (ic) {
         p->l4.icmp = icmp6_kind(ic[0], &p->l4.icmp_query);
-        p->l4.has_l4 = 1;
-        if (p->l4.icmp == ACL_ICMP_ERROR) {
-            c.pos = ic + 8;
+        if (p->l4.icmp == ACL_ICMP_ERROR)
             parse_icmp6_inner(&c, p);
-        }
     }
     return 0;
 }

@@ -228,6 +228,46 @@ tcp_flags_valid(__u8 f)
     return (valid >> (f & 0x37)) & 1;
 }
 
+/* Reads the transport header at 'c' of a packet whose transport protocol
+ * is 'p->proto' and whose family's ICMP is 'p->is_icmp': TCP's and UDP's
+ * ports (and TCP's flags), or an ICMP message's type and code (as the
+ * ports) and id.  Returns the ICMP message, its first 8 bytes in the
+ * packet, for the caller to classify (p->icmp), or NULL. */
+static __always_inline __u8 *
+acl_parse_l4(struct cursor *c, struct acl_l4 *p)
+{
+    if (p->proto == IPPROTO_TCP) {
+        struct tcphdr *th;
+
+        if (parse_tcp(c, &th) < 0)
+            return NULL;
+        p->sport = bpf_ntohs(th->source);
+        p->dport = bpf_ntohs(th->dest);
+        p->tcp_flags = tcp_flags(th);
+        p->has_l4 = 1;
+    } else if (p->proto == IPPROTO_UDP) {
+        struct udphdr *uh = c->pos;
+
+        if ((void *)(uh + 1) > c->end)
+            return NULL;
+        p->sport = bpf_ntohs(uh->source);
+        p->dport = bpf_ntohs(uh->dest);
+        p->has_l4 = 1;
+    } else if (p->is_icmp) {
+        __u8 *ic = c->pos;
+
+        if ((void *)(ic + 8) > c->end)
+            return NULL;
+        p->sport = ic[0];
+        p->dport = ic[1];
+        p->icmp_id = (ic[4] << 8) | ic[5];
+        p->has_l4 = 1;
+        c->pos = ic + 8;
+        return ic;
+    }
+    return NULL;
+}
+
 /* The ports of 'p''s connection key, network order: a TCP or UDP
  * packet's, an ICMP query's id and request type (both directions of a
  * query share them, so the caller keys them as they are, not ordered by
