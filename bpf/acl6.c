@@ -17,7 +17,8 @@
  * Connection state follows nf_conntrack's IPv6 rules: ICMPv6 echo (128,
  * 129) and node information (139, 140) are queries and replies; types
  * below 128 are errors, RELATED when the header they quote is a known
- * connection's; neighbour discovery, multicast listener and multicast
+ * connection's (past the quoted packet's extension headers when the
+ * error has none of its own: parse_icmp6_inner()); neighbour discovery, multicast listener and multicast
  * router discovery messages (130 to 136, 143, 151, 152) are UNTRACKED;
  * other types are INVALID.
  *
@@ -81,40 +82,6 @@ icmp6_kind(__u8 type, __u8 *query)
     return ACL_ICMP_OTHER;
 }
 
-/* Parses the IPv6 header an ICMPv6 error quotes, and the transport header
- * right after it, into 'p->inner'.  Extension headers in the quoted packet
- * are not followed: such an error is not RELATED here. */
-static __always_inline void
-parse_icmp6_inner(struct cursor *c, struct acl6_pkt *p)
-{
-    struct ipv6hdr *ip6h = c->pos;
-    okopy_ipv6_t s, d;
-    __u8 *l4 = (__u8 *)(ip6h + 1);
-    __u16 a = 0, b = 0;
-
-    if ((void *)(l4 + 8) > c->end)
-        return;
-    if (ip6h->nexthdr == IPPROTO_TCP || ip6h->nexthdr == IPPROTO_UDP) {
-        a = bpf_htons((l4[0] << 8) | l4[1]);
-        b = bpf_htons((l4[2] << 8) | l4[3]);
-    } else if (ip6h->nexthdr == ACL6_NEXTHDR_ICMP) {
-        __u8 q, kind = icmp6_kind(l4[0], &q);
-
-        if (kind != ACL_ICMP_REQUEST && kind != ACL_ICMP_REPLY)
-            q = 0xff;
-        a = bpf_htons((l4[4] << 8) | l4[5]);
-        b = bpf_htons(q);
-    }
-    __builtin_memcpy(&s, &ip6h->saddr, sizeof s);
-    __builtin_memcpy(&d, &ip6h->daddr, sizeof d);
-    flow6_key_init(&p->inner, &s, &d, a, b, ip6h->nexthdr);
-    if (ip6h->nexthdr == ACL6_NEXTHDR_ICMP) {
-        p->inner.port_a = a;
-        p->inner.port_b = b;
-    }
-    p->l4.inner_ok = 1;
-}
-
 static __always_inline int
 is_ext_header(__u8 nh)
 {
@@ -129,13 +96,14 @@ is_ext_header(__u8 nh)
  * extension headers than ACL6_MAX_EXT_HEADERS ('*last': the last header
  * number seen, the protocol rules match then). */
 static __always_inline int
-skip_ext_headers(struct cursor *c, __u8 nh, __u8 *last)
+skip_ext_headers(struct cursor *c, __u8 nh, __u8 *last, int *count)
 {
 #pragma unroll
     for (int i = 0; i < ACL6_MAX_EXT_HEADERS; i++) {
         __u8 *h = c->pos;
 
         *last = nh;
+        *count = i;
         if (!is_ext_header(nh))
             return nh;
         if ((void *)(h + 8) > c->end)
@@ -153,7 +121,51 @@ skip_ext_headers(struct cursor *c, __u8 nh, __u8 *last)
         nh = h[0];
     }
     *last = nh;
+    *count = ACL6_MAX_EXT_HEADERS;
     return is_ext_header(nh) ? -1 : nh;
+}
+
+/* Parses the IPv6 header an ICMPv6 error quotes and the transport header
+ * after it into 'p->inner'.  When the error itself came with no extension
+ * headers ('plain'), the quoted packet's are followed (as conntrack
+ * finds the connection an error is about); otherwise a quoted packet with
+ * extension headers is not RELATED here: following both kinds would
+ * multiply the paths the kernel verifier walks past its budget. */
+static __always_inline void
+parse_icmp6_inner(struct cursor *c, struct acl6_pkt *p, int plain)
+{
+    struct ipv6hdr *ip6h = c->pos;
+    okopy_ipv6_t s, d;
+    __u16 a = 0, b = 0;
+    __u8 *l4, last;
+    int nh, n;
+
+    if ((void *)(ip6h + 1) > c->end)
+        return;
+    c->pos = ip6h + 1;
+    nh = plain ? skip_ext_headers(c, ip6h->nexthdr, &last, &n) : ip6h->nexthdr;
+    l4 = c->pos;
+    if (nh < 0 || (void *)(l4 + 8) > c->end)
+        return;
+    if (nh == IPPROTO_TCP || nh == IPPROTO_UDP) {
+        a = bpf_htons((l4[0] << 8) | l4[1]);
+        b = bpf_htons((l4[2] << 8) | l4[3]);
+    } else if (nh == ACL6_NEXTHDR_ICMP) {
+        __u8 q, kind = icmp6_kind(l4[0], &q);
+
+        if (kind != ACL_ICMP_REQUEST && kind != ACL_ICMP_REPLY)
+            q = 0xff;
+        a = bpf_htons((l4[4] << 8) | l4[5]);
+        b = bpf_htons(q);
+    }
+    __builtin_memcpy(&s, &ip6h->saddr, sizeof s);
+    __builtin_memcpy(&d, &ip6h->daddr, sizeof d);
+    flow6_key_init(&p->inner, &s, &d, a, b, nh);
+    if (nh == ACL6_NEXTHDR_ICMP) {
+        p->inner.port_a = a;
+        p->inner.port_b = b;
+    }
+    p->l4.inner_ok = 1;
 }
 
 /* Returns 0 for an IPv6 packet parsed into 'p', -1 for anything else. */
@@ -163,7 +175,7 @@ parse_packet(struct xdp_md *ctx, struct acl6_pkt *p)
     struct cursor c;
     struct ipv6hdr *ip6h;
     __u8 last, *ic;
-    int nh;
+    int nh, n;
 
     cursor_init(&c, ctx);
     if (parse_eth(&c, NULL) != bpf_htons(ETH_P_IPV6))
@@ -173,7 +185,7 @@ parse_packet(struct xdp_md *ctx, struct acl6_pkt *p)
         return -1;
     __builtin_memcpy(&p->saddr, &ip6h->saddr, sizeof p->saddr);
     __builtin_memcpy(&p->daddr, &ip6h->daddr, sizeof p->daddr);
-    nh = skip_ext_headers(&c, nh, &last);
+    nh = skip_ext_headers(&c, nh, &last, &n);
     p->l4.proto = last;
     p->l4.is_icmp = last == ACL6_NEXTHDR_ICMP;
     if (nh < 0)
@@ -182,7 +194,7 @@ parse_packet(struct xdp_md *ctx, struct acl6_pkt *p)
     if (ic) {
         p->l4.icmp = icmp6_kind(ic[0], &p->l4.icmp_query);
         if (p->l4.icmp == ACL_ICMP_ERROR)
-            parse_icmp6_inner(&c, p);
+            parse_icmp6_inner(&c, p, n == 0);
     }
     return 0;
 }

@@ -106,9 +106,14 @@ class _Family:
         return pk.ipv6(src, dst, proto, payload)
 
     def quote(self, ip: bytes) -> bytes:
-        """What an ICMP error here quotes of packet 'ip' (one without
-        IPv6 extension headers): its IP header and 8 bytes more."""
-        return ip[: 28 if self.version == 4 else 48]
+        """What an ICMP error here quotes of packet 'ip': its IP header
+        (and IPv6 options headers, EXT6_CHAINS') and 8 bytes more."""
+        if self.version == 4:
+            return ip[:28]
+        nh, end = ip[6], 40
+        while nh in (0, 60):
+            nh, end = ip[end], end + (ip[end + 1] + 1) * 8
+        return ip[: end + 8]
 
     def icmp_msg(
         self, src: str, dst: str, type_: int, code: int, rest: bytes, payload: bytes = b""
@@ -333,17 +338,17 @@ class _Builder:
         if self.rng.random() < 0.7:
             out.append((b, datagram(s, c, sp, cp, b"answer"), f"udp {back}"))
             if self.rng.random() < 0.4:
-                # The server's side sends an error about the client's datagram.
-                # (Quoted without extension headers: bpf/acl6.c does not
-                # follow them in the packet an error quotes, where
-                # conntrack does.)
-                ask = pk.udp(c, s, cp, sp, b"ask")
-                quoted = fam.quote(fam.packet(c, s, pk.IPPROTO_UDP, ask))
+                # The server's side sends an error about the client's
+                # datagram: the error without IPv6 extension headers, what
+                # it quotes perhaps with some (bpf/acl6.c follows the
+                # quoted packet's only when the error has none).
+                quoted = fam.quote(datagram(c, s, cp, sp, b"ask"))
                 t, code, says = self.pick(fam.udp_errors)
+                error = fam.icmp_msg(s, c, t, code, b"\0" * 4, quoted)
                 out.append(
                     (
                         b,
-                        ip(s, c, fam.icmp, fam.icmp_msg(s, c, t, code, b"\0" * 4, quoted)),
+                        fam.packet(s, c, fam.icmp, error),
                         f"{fam.icmp_name} {says} {s} > {c} about udp {cp}>{sp}",
                     )
                 )
