@@ -94,7 +94,8 @@ is_ext_header(__u8 nh)
  * header) to the upper-layer header.  Returns its number, or -1 when the
  * packet has no transport header to read: a later fragment, or more
  * extension headers than ACL6_MAX_EXT_HEADERS ('*last': the last header
- * number seen, the protocol rules match then). */
+ * number seen, the protocol rules match then; '*count': the extension
+ * headers gone past). */
 static __always_inline int
 skip_ext_headers(struct cursor *c, __u8 nh, __u8 *last, int *count)
 {
