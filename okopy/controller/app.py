@@ -41,6 +41,7 @@ from os_ken.controller.handler import (
     set_ev_cls,
 )
 from os_ken.ofproto import ofproto_v1_3 as ofp
+from os_ken.ofproto import ofproto_v1_3_parser as ofp_parser
 
 from okopy.bpf.btf import TypedMap
 from okopy.controller import api, election, metrics, openflow, ovsdb, plan, switch_btf
@@ -100,6 +101,17 @@ class Sync:
     preview: Future[list[dict[str, Any]]] | None = None
 
 
+@dataclass(eq=False)
+class Applying:
+    """One reconciliation's messages, sent to a switch and not yet known
+    to be applied: a barrier request follows them, and its reply tells
+    that the switch has processed every one of them."""
+
+    summary: str
+    xids: frozenset[int]
+    refused: int = 0
+
+
 @dataclass
 class Settings:
     policy: str = ""
@@ -149,6 +161,7 @@ class OkopyController(app_manager.OSKenApp):
         self.samples: dict[int, list[metrics.ProgramSample]] = {}
         self.map_sizes: dict[int, dict[tuple[int, int, str], MapSample]] = {}
         self.reconciles: dict[int, int] = {}
+        self.applying: dict[int, list[Applying]] = {}  # by dpid
         self.ovsdb_status: dict[str, dict[str, Any]] = {}  # by switch name
         # Master unless it stands by for another (see election.py).
         self.standing = election.Standing(self.settings.coordination is None, None)
@@ -265,6 +278,7 @@ class OkopyController(app_manager.OSKenApp):
         if self.datapaths.get(dpid) is dp:
             del self.datapaths[dpid]
             self.syncs.pop(dpid, None)
+            self.applying.pop(dpid, None)
             for preview in self.previews.pop(dpid, []):
                 assert preview.preview is not None
                 preview.preview.set_exception(ConnectionError(f"switch {dpid:#x} disconnected"))
@@ -414,6 +428,9 @@ class OkopyController(app_manager.OSKenApp):
             sync.programs_done = True
             self._maybe_reconcile(dp, sync)
             return
+        for applying in self.applying.get(dp.id, []):
+            if msg.xid in applying.xids:
+                applying.refused += 1
         log.error("switch %#x: %s (xid %#x)", dp.id, text, msg.xid)
 
     # Reconcile ----------------------------------------------------------------
@@ -430,16 +447,44 @@ class OkopyController(app_manager.OSKenApp):
         del self.syncs[dp.id]
         if not self.standing.master:
             return  # demoted while it read the switch: the new master changes it
-        for step in steps:
-            for msg in openflow.messages(dp, step):
-                self._send(dp, msg)
+        xids = [self._send(dp, msg) for step in steps for msg in openflow.messages(dp, step)]
         self.applied[dp.id] = sync.desired
         self.reconciles[dp.id] = self.reconciles.get(dp.id, 0) + 1
         kinds: dict[str, int] = {}
         for s in steps:
             kinds[type(s).__name__] = kinds.get(type(s).__name__, 0) + 1
         summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "nothing to do"
-        log.info("switch %#x reconciled: %s", dp.id, summary)
+        self._confirm(dp, Applying(summary, frozenset(xids)))
+
+    def _confirm(self, dp: Any, applying: Applying) -> None:
+        """Logs 'reconciled' once the switch has applied 'applying': only
+        then may traffic rely on it (a program's maps half written classify
+        packets by half a rule set).  A switch processes an OpenFlow
+        connection's messages in order, so a barrier's reply comes after
+        every reply and error of the messages sent before it."""
+        self.applying.setdefault(dp.id, []).append(applying)
+        waiter = self.pending.add(dp, ofp_parser.OFPBarrierReply)
+        barrier = ofp_parser.OFPBarrierRequest(dp)
+        barrier.set_xid(waiter.xid)
+        dp.send_msg(barrier)
+        waiter.future.add_done_callback(partial(self._confirmed, dp.id, applying))
+
+    def _confirmed(self, dpid: int, applying: Applying, done: Future[Any]) -> None:
+        waiting = self.applying.get(dpid, [])
+        if applying in waiting:
+            waiting.remove(applying)
+        if done.exception() is not None:
+            log.warning("switch %#x: not known whether it applied '%s': %s",
+                        dpid, applying.summary, done.exception())  # fmt: skip
+        elif applying.refused:
+            log.error("switch %#x reconciled: %s; %d of them refused (errors above)",
+                      dpid, applying.summary, applying.refused)  # fmt: skip
+        else:
+            log.info("switch %#x reconciled: %s", dpid, applying.summary)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def barrier_reply(self, ev: Any) -> None:
+        self.pending.resolve(ev.msg.datapath, ev.msg.xid, ev.msg)
 
     # Requests from other threads -------------------------------------------------
 

@@ -76,6 +76,8 @@ class FakeSwitch:
         self.flows: dict[tuple[Any, ...], Flow] = {}
         self.conn: FakeConnection | None = None
         self.roles: list[tuple[int, int]] = []  # role requests: (role, generation)
+        self.held: list[tuple[str, Any]] | None = None  # barrier replies held back, if a list
+        self.refuse_loads = False
 
     def connect(self) -> FakeConnection:
         old, self.conn = self.conn, FakeConnection(self)
@@ -102,6 +104,13 @@ class FakeSwitch:
                 else:
                     self.flows.pop(f.key, None)
                 return []
+            if isinstance(msg, parser.OFPBarrierRequest):
+                barrier = parser.OFPBarrierReply(None)
+                barrier.xid = msg.xid
+                if self.held is not None:
+                    self.held.append(("barrier", barrier))
+                    return []
+                return [("barrier", barrier)]
             if isinstance(msg, parser.OFPFlowStatsRequest):
                 body = [SimpleNamespace(table_id=f.table, priority=f.priority, cookie=f.cookie,
                                         match=parser.OFPMatch(**openflow.match_kwargs(f)),
@@ -116,6 +125,11 @@ class FakeSwitch:
             return ("exp", SimpleNamespace(xid=xid, experimenter=OKOPY_VENDOR_ID,
                                            exp_type=int(r.TYPE), data=r.body()))  # fmt: skip
 
+        if isinstance(req, m.ProgLoad) and self.refuse_loads:
+            return ("err", SimpleNamespace(xid=xid, type=ofp.OFPET_EXPERIMENTER, code=0,
+                                           experimenter=OKOPY_VENDOR_ID,
+                                           exp_type=int(ErrorType.VERIFIER_REFUSED),
+                                           data=b"R0 !read_ok"))  # fmt: skip
         if isinstance(req, m.ProgLoad):
             if req.offset + len(req.chunk) == req.elf_len:
                 self.programs[req.prog_id] = (req.name, req.cookie)
@@ -176,19 +190,35 @@ class FakeConnection:
 
     def _deliver(self) -> None:
         events = {"exp": ofp_event.EventOFPExperimenter, "err": ofp_event.EventOFPErrorMsg,
-                  "flows": ofp_event.EventOFPFlowStatsReply}  # fmt: skip
+                  "flows": ofp_event.EventOFPFlowStatsReply,
+                  "barrier": ofp_event.EventOFPBarrierReply}  # fmt: skip
         while True:
             batch = [self.replies.get()]
             while not self.replies.empty():
                 batch.append(self.replies.get())
-            random.shuffle(batch)  # replies overtake each other
-            for item in batch:
+            for item in _overtaking(batch):
                 if item is None or not self.alive:
                     return
                 kind, msg = item
                 msg.datapath = self
                 self.in_flight.discard(msg.xid)
                 self.switch.app._send_event(events[kind](msg), MAIN_DISPATCHER)
+
+
+def _overtaking(batch: list[Any]) -> list[Any]:
+    """'batch' with replies overtaking each other, but never a barrier's
+    reply: it comes after the replies of every message sent before it."""
+    out: list[Any] = []
+    run: list[Any] = []
+    for item in batch:
+        if item is not None and item[0] == "barrier":
+            random.shuffle(run)
+            out += [*run, item]
+            run = []
+        else:
+            run.append(item)
+    random.shuffle(run)
+    return out + run
 
 
 @pytest.fixture
@@ -295,6 +325,33 @@ def test_reloads_reconnections_and_api_writes_together(
     # Statistics polls ran alongside and reached the metrics.
     wait_until("polled", lambda: f'map="{MAP}"' in app.metrics())
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_reconciled_once_the_switch_has_applied_it(
+    controller: tuple[appmod.OkopyController, FakeSwitch, list[int]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """'reconciled' is logged when the switch answers the barrier sent
+    behind a reconciliation's messages, not when they are sent: traffic
+    sent before could meet flows not yet added or maps half written.
+    Messages of it the switch refused are counted in that line."""
+    _, switch, _ = controller
+    caplog.set_level(logging.INFO, logger="okopy.controller")
+    switch.held = []
+    switch.refuse_loads = True
+    conn = switch.connect()
+    wait_until("flows added", lambda: set(switch.flows.values()) == expected_flows(0))
+    wait_until("barrier sent", lambda: switch.held)
+    time.sleep(0.2)
+    assert "reconciled" not in caplog.text
+    assert "VERIFIER_REFUSED" in caplog.text  # the load's error, as it came
+    conn.replies.put(switch.held.pop())
+    wait_until("reconciled", lambda: "reconciled" in caplog.text)
+    line = next(r for r in caplog.records if "reconciled" in r.getMessage())
+    assert line.levelno == logging.ERROR
+    assert line.getMessage() == (
+        f"switch {DPID:#x} reconciled: 1 AddFlow, 1 LoadProgram; 1 of them refused (errors above)"
+    )
 
 
 def test_requests_fail_fast_when_the_switch_goes(
