@@ -70,13 +70,26 @@
  *   state      array[ACL_ST_N] of struct acl_bits
  *   any        array[1] of struct acl_any: per field, the rules that do
  *              not look at it
- *   rules      array[ACL_MAX_RULES + 1] of struct acl_rule: each rule's
- *              verdict, counters and id; the last entry is
- *              the default policy's, used when no rule matches.  Rules
- *              keep their positions across translations, with room left
- *              between them, so one rule added is a few map writes
+ *   rules      array[ACL_MAX_RULES + 2] of struct acl_rule: each rule's
+ *              verdict, counters and id; the last two entries are the
+ *              default policy's, used when no rule matches, one for each
+ *              entry of 'live'.  Rules keep their positions across
+ *              translations, with room left between them, so one rule
+ *              added is a few map writes
+ *   live       array[2] of struct acl_bits: the rules in force, in the
+ *              entry config.live names; a rule whose bit is not there
+ *              matches nothing
  *   config     array[1] of struct acl_config
  *   conns      LRU hash struct flow4_key -> struct acl_conn
+ * A change of any size takes effect at once, in the one write of config
+ * that switches 'live' to its other entry: okopy/acl/ first writes the
+ * rules added or moved at positions no rule in force holds, and the
+ * other entry of 'live' with the new rule set (and the default of that
+ * entry), keeping the bits of the rules it takes out of force until
+ * then; what no longer serves is deleted after the switch, and the bits
+ * of the rules taken out are cleared by the next change.  So a packet
+ * classified while the controller writes meets the rules before the
+ * change or those after, never some of each.
  * Verdicts: the matching rule's (okopy/acl/ writes XDP_PASS for ACCEPT,
  *   XDP_DROP for DROP, ACL_VERDICT_REJECT for REJECT); XDP_PASS for
  *   frames that are not IPv4, which this ACL does not classify.
@@ -239,8 +252,8 @@ int acl(struct xdp_md *ctx)
     } else {
         st = ACL_ST_UNTRACKED;
     }
-    return acl_decide(ctx, &p.l4, vsrc, vdst, st, &conns, &ckey, from, open,
-                      now);
+    return acl_decide(ctx, cfg, &p.l4, vsrc, vdst, st, &conns, &ckey, from,
+                      open, now);
 }
 
 char LICENSE[] SEC("license") = "GPL";

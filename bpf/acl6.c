@@ -242,8 +242,8 @@ int acl6(struct xdp_md *ctx)
     } else {
         st = ACL_ST_UNTRACKED;
     }
-    return acl_decide(ctx, &p.l4, vsrc, vdst, st, &conns, &ckey, from, open,
-                      now);
+    return acl_decide(ctx, cfg, &p.l4, vsrc, vdst, st, &conns, &ckey, from,
+                      open, now);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -17,7 +17,7 @@ import bisect
 import ipaddress
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,14 +84,23 @@ def _increasing(pairs: Sequence[tuple[int, int]]) -> set[int]:
     return out
 
 
-def allocate(ids: Sequence[int], previous: Mapping[int, int], capacity: int) -> list[int]:
+def allocate(
+    ids: Sequence[int],
+    previous: Mapping[int, int],
+    capacity: int,
+    blocked: Collection[int] = frozenset(),
+) -> list[int]:
     """Positions (bits) for rules in order: increasing, below 'capacity',
     keeping each rule's previous position (by id) where order allows, and
     putting new rules in the room between their neighbours (moving only
-    the rules nearby when there is none)."""
+    the rules nearby when there is none).  A 'blocked' position goes to
+    no rule but the one that held it before (the rules in force while a
+    change is written keep theirs)."""
     n = len(ids)
     if n > capacity:
         raise AclError(f"{n} rules, the ACL holds {capacity}")
+    stops = sorted(blocked)
+    stop_set = set(stops)
     claimed: set[int] = set()
     pairs = []
     for i, rid in enumerate(ids):
@@ -117,8 +126,15 @@ def allocate(ids: Sequence[int], previous: Mapping[int, int], capacity: int) -> 
         while True:
             lo = pos[start - 1] + 1 if start > 0 else 0  # type: ignore[operator]
             hi = pos[end] - 1 if end < n else capacity - 1  # type: ignore[operator]
-            if hi - lo + 1 >= end - start:
+            room = hi - lo + 1 - (bisect.bisect_right(stops, hi) - bisect.bisect_left(stops, lo))
+            if room >= end - start:
                 break
+            if start == 0 and end == n:
+                raise AclError(
+                    f"{n} rules, and {len(blocked)} positions held by the rules in force "
+                    f"while the change is written: the ACL holds {capacity} "
+                    f"(change fewer rules at once, or build it with a larger ACL_MAX_RULES)"
+                )
             if start > 0:
                 start -= 1
                 pos[start] = None
@@ -128,7 +144,7 @@ def allocate(ids: Sequence[int], previous: Mapping[int, int], capacity: int) -> 
                 while end < n and pos[end] is None:
                     end += 1
         k = end - start
-        room = hi - lo + 1
+        free = [q for q in range(lo, hi + 1) if q not in stop_set] if stops else None
         # Evenly spread, at most GAP apart: with less room than GAP per
         # rule, the free positions are still spread among the rules, so
         # that a rule added anywhere finds one near.
@@ -144,7 +160,8 @@ def allocate(ids: Sequence[int], previous: Mapping[int, int], capacity: int) -> 
             # Room before the first rule too.
             first = lo + min(int(step // 2), room - used)
         for t in range(k):
-            pos[start + t] = first + int(t * step)
+            at = first - lo + int(t * step)
+            pos[start + t] = free[at] if free is not None else lo + at
         i = end
     return [p for p in pos if p is not None]
 
@@ -172,7 +189,10 @@ def _trie_key(f: Field, value: int, plen: int) -> dict[str, Any]:
 
 
 def _trie_entries(
-    f: Field, rules: Sequence[AclRule], positions: Sequence[int]
+    f: Field,
+    rules: Sequence[AclRule],
+    positions: Sequence[int],
+    extra: Collection[tuple[int, int]] = (),
 ) -> dict[tuple[int, int], int]:
     """(block start, prefix length) -> the rules that allow the values
     whose longest match it is.
@@ -184,7 +204,8 @@ def _trie_entries(
     (in), or not inside any (out), whatever other rules' entries are
     nested in it.  So an entry allows a rule when it lies inside a block
     of the rule's cover, or, for a complement cover, inside none of its
-    blocks."""
+    blocks.  'extra' entries are added whatever the rules: as any entry,
+    they hold the rules that allow the values whose longest match they are."""
     covers: dict[int, tuple[bool, list[tuple[int, int]]]] = {}
     for i, r in enumerate(rules):
         s = r.match.sets.get(f.name)
@@ -194,7 +215,7 @@ def _trie_entries(
             s = IntSet.values(f.size, (f.key_value(v) for v in s))
         pos, neg = s.prefixes(f.trie_bits), s.complement().prefixes(f.trie_bits)
         covers[positions[i]] = (True, pos) if len(pos) <= len(neg) else (False, neg)
-    entries = {(0, 0)} | {b for _, blocks in covers.values() for b in blocks}
+    entries = {(0, 0)} | {b for _, blocks in covers.values() for b in blocks} | set(extra)
     # Blocks sorted by start; for a start, longer (larger) blocks first.
     order = sorted(entries, key=lambda e: (e[0], e[1]))
     starts = [e[0] for e in order]
@@ -242,18 +263,30 @@ def compile_rules(
                 f"IPv{family} classifier"
             )
     old = previous or {}
+    # The rules in force in the earlier maps keep their positions until the
+    # change is written: the rules added or moved take others.  Those the
+    # change takes out of force ('retired') keep their bits, read from the
+    # earlier maps, so that they still match while it is written.
+    forced = in_force(old, max_rules)
     positions = allocate(
-        [r.rule_id for r in rules], previous_positions(old.get("rules", [])), max_rules
+        [r.rule_id for r in rules],
+        previous_positions(old.get("rules", []), forced),
+        max_rules,
+        forced,
     )
+    retired = _Retired(old, forced - set(positions), family)
     maps: dict[str, list[dict[str, Any]]] = {}
     any_vectors = []
     tries: list[tuple[Field, dict[str, Any], int]] = []
     for f in fields:
         wild = sum(1 << positions[i] for i, r in enumerate(rules) if f.name not in r.match.sets)
-        any_vectors.append(_words(wild, max_rules))
+        any_vectors.append(_words(wild | retired.any_bits(f), max_rules))
         entries: list[dict[str, Any]] = []
         if f.trie_bits:
-            trie = _trie_entries(f, rules, positions)
+            trie = {
+                e: b | retired.trie_bits(f, *e)
+                for e, b in _trie_entries(f, rules, positions, retired.trie_entries(f)).items()
+            }
             if len(trie) > MAX_TRIE_ENTRIES:
                 raise AclError(
                     f"field {f.name} needs {len(trie)} trie entries, the map "
@@ -263,7 +296,7 @@ def compile_rules(
                 (f, _trie_key(f, value, plen), b) for (value, plen), b in sorted(trie.items())
             ]
         else:
-            per_value: dict[int, int] = {}
+            per_value = retired.array_bits(f)
             for i, r in enumerate(rules):
                 s = r.match.sets.get(f.name)
                 if s is not None:
@@ -307,12 +340,42 @@ def compile_rules(
             raise AclError(f"the tries need more than {MAX_CLASSES - 1} entries in all")
         maps[f.name].append({"key": key, "value": c})
         vectors.append({"key": c, "value": vector})
+    # The classes old entries pointed to and new ones do not stay one
+    # change more, unreachable: deleted while no entry points to them.
+    used = {e["key"] for e in vectors}
+    pointed = set(was.values())
+    vectors += [
+        {"key": c, "value": v} for c, v in old_vectors.items() if c in pointed and c not in used
+    ]
     maps["vectors"] = sorted(vectors, key=lambda e: e["key"])
     maps["any"] = [{"key": 0, "value": {"field": any_vectors}}]
-    maps["rules"] = [{"key": positions[i], "value": _rule_value(r)} for i, r in enumerate(rules)]
-    maps["rules"].append({"key": max_rules, "value": {"verdict": default}})
+    # The change takes effect in one write: config.live switches to the
+    # other entry of 'live' (and of the defaults, after the rules); a
+    # translation that changes no rule, nor the default, writes nothing.
     track = any("state" in r.match.sets for r in rules)
-    maps["config"] = [{"key": 0, "value": {"track": 1} if track else {}}]
+    slot = live_slot(old)
+    same = (
+        "live" in old
+        and set(positions) == forced
+        and retired.entry("rules", max_rules + slot) == {"verdict": default}
+        and bool((retired.entry("config", 0) or {}).get("track")) == track
+    )
+    if not same:
+        slot = 1 - slot if old else 0
+    rule_entries = {positions[i]: _rule_value(r) for i, r in enumerate(rules)}
+    rule_entries |= retired.rule_entries
+    rule_entries[max_rules + slot] = {"verdict": default}
+    other = retired.entry("rules", max_rules + 1 - slot)
+    if other is not None:
+        rule_entries[max_rules + 1 - slot] = other
+    maps["rules"] = [{"key": k, "value": v} for k, v in sorted(rule_entries.items())]
+    lives = {slot: _words(sum(1 << q for q in positions), max_rules)}
+    other = retired.entry("live", 1 - slot)
+    if other is not None:
+        lives[1 - slot] = other
+    maps["live"] = [{"key": k, "value": v} for k, v in sorted(lives.items())]
+    maps["config"] = [{"key": 0, "value": ({"track": 1} if track else {}) | (
+        {"live": slot} if slot else {})}]  # fmt: skip
     ordered = {name: maps[name] for name in WRITE_ORDER if name in maps}
     return CompiledAcl(
         ordered, len(rules), max_rules, tuple(r.origin for r in rules), tuple(positions), family
@@ -327,9 +390,13 @@ def _rule_value(r: AclRule) -> dict[str, Any]:
     return {"verdict": r.verdict, "id": r.rule_id}
 
 
-def previous_positions(rules_entries: Sequence[Mapping[str, Any]]) -> dict[int, int]:
+def previous_positions(
+    rules_entries: Sequence[Mapping[str, Any]], live: Collection[int] | None = None
+) -> dict[int, int]:
     """Rule ids -> positions, from the 'rules' entries of an earlier
-    translation (a policy's seeds, or the switch's map)."""
+    translation (a policy's seeds, or the switch's map); with 'live', of
+    the positions in it only (a rule moved has its old position too, out
+    of force)."""
     out: dict[int, int] = {}
     for e in rules_entries:
         value = e.get("value")
@@ -338,9 +405,104 @@ def previous_positions(rules_entries: Sequence[Mapping[str, Any]]) -> dict[int, 
             and isinstance(value.get("id"), int)
             and value["id"]
             and isinstance(e.get("key"), int)
+            and (live is None or e["key"] in live)
         ):
             out[value["id"]] = e["key"]
     return out
+
+
+def live_slot(maps: Mapping[str, Sequence[Mapping[str, Any]]]) -> int:
+    """The entry of 'live' (0 or 1) the maps' config puts in force."""
+    config = maps.get("config") or [{}]
+    value = config[0].get("value") or {}
+    return int(value.get("live", 0)) & 1
+
+
+def in_force(maps: Mapping[str, Sequence[Mapping[str, Any]]], max_rules: int) -> set[int]:
+    """The positions of the rules in force in 'maps': the bits of the
+    'live' entry config names (every rule's position, in maps written
+    before 'live' was)."""
+    if "live" not in maps:
+        return {
+            e["key"]
+            for e in maps.get("rules", [])
+            if isinstance(e.get("key"), int) and e["key"] < max_rules
+        }
+    slot = live_slot(maps)
+    bits = next((_bits(e["value"]) for e in maps["live"] if e["key"] == slot), 0)
+    return {q for q in range(bits.bit_length()) if bits >> q & 1}
+
+
+class _Retired:
+    """The rules an earlier translation ('old') had in force that the new
+    one takes out, at 'positions': their bits in each field, read from the
+    old maps, for the new maps to keep until the change is written."""
+
+    def __init__(
+        self,
+        old: Mapping[str, Sequence[Mapping[str, Any]]],
+        positions: Collection[int],
+        family: int,
+    ) -> None:
+        self.old = old
+        self.mask = sum(1 << q for q in positions)
+        self.vectors = {e["key"]: _bits(e["value"]) for e in old.get("vectors", [])}
+        where = set(positions)
+        self.rule_entries = {
+            e["key"]: e["value"] for e in old.get("rules", []) if e["key"] in where
+        }
+        self.tries: dict[str, dict[tuple[int, int], int]] = {}
+        for f in family_fields(family):
+            if f.trie_bits:
+                table = {}
+                for e in old.get(f.name, []):
+                    start = e["key"][f.key_member]
+                    if isinstance(start, str):
+                        start = int(ipaddress.ip_address(start))
+                    table[start, e["key"]["prefixlen"]] = e["value"]
+                self.tries[f.name] = table
+
+    def entry(self, name: str, key: int) -> Any:
+        """The old value of entry 'key' of map 'name' (None: not there)."""
+        return next((e["value"] for e in self.old.get(name, []) if e["key"] == key), None)
+
+    def any_bits(self, f: Field) -> int:
+        if not self.mask or "any" not in self.old:
+            return 0
+        return _bits(self.old["any"][0]["value"]["field"][f.index]) & self.mask
+
+    def trie_bits(self, f: Field, start: int, plen: int) -> int:
+        """The retired rules that allow the values under the block: those
+        of its longest match in the old trie (its old entry, or one that
+        holds it whole)."""
+        if not self.mask:
+            return 0
+        table = self.tries[f.name]
+        for length in range(plen, -1, -1):
+            c = table.get((block(start, length, f.trie_bits)[0], length))
+            if c is not None:
+                return self.vectors.get(c, 0) & self.mask
+        return 0
+
+    def trie_entries(self, f: Field) -> set[tuple[int, int]]:
+        """The old entries the retired rules need: those whose retired
+        bits differ from the next shorter entry's."""
+        if not self.mask:
+            return set()
+        out = set()
+        for (start, plen), c in self.tries[f.name].items():
+            if plen and (self.vectors.get(c, 0) ^ self.trie_bits(f, start, plen - 1)) & self.mask:
+                out.add((start, plen))
+        return out
+
+    def array_bits(self, f: Field) -> dict[int, int]:
+        """Per key of an array field, the retired rules it allows."""
+        out: dict[int, int] = {}
+        for e in self.old.get(f.name, []) if self.mask else []:
+            b = _bits(e["value"]) & self.mask
+            if b:
+                out[e["key"]] = b
+        return out
 
 
 # The order in which the maps of a change are written (see
@@ -351,6 +513,7 @@ WRITE_ORDER = (
     "vectors",
     *dict.fromkeys(f.name for pair in zip(FIELDS, FIELDS6, strict=True) for f in pair),
     "any",
+    "live",
     "config",
 )
 
@@ -396,37 +559,36 @@ def ordered_changes(
 ) -> list[MapOp]:
     """map_changes() as one sequence of writes and deletions, in an order in
     which bpf/acl.c, reading the maps while they are written, classifies
-    every packet as the 'old' maps or as the 'new' ones do, when the two
-    differ by one rule added or removed (a packet's fields are read one
-    after the other, so a rule moved, or several rules changed, may meet
-    a packet half made: some fields with their old bits, some new):
+    every packet as the 'old' maps do until the last write, config's, and
+    as the 'new' ones do from then on, whatever the change (rules added,
+    removed, moved, verdicts or the default changed): map by map in
+    WRITE_ORDER, each map's writes, then its deletions.
 
-    - writes first, map by map in WRITE_ORDER: a rule's verdict before any
-      of its bits; the vectors, all of classes no trie entry points to
-      yet (compile_rules() gives a changed vector a new class), before
-      the trie entries that then point to them; each trie entry, array
-      entry (proto, state) and 'any' entry written switches the packets
-      it decides from their old bits to their new ones in one write;
-    - then deletions, maps in the reverse order: a trie entry before the
-      vector of the class it pointed to; a rule's verdict after its bits.
+    - The rules in force until config switches 'live' keep their bits
+      and positions throughout (compile_rules() keeps those of the rules
+      the change takes out, and puts the new ones elsewhere), and every
+      write or deletion before it leaves what they match unchanged: a
+      rule's verdict is written before its bits; a vector is written to a
+      class no trie entry points to (compile_rules() gives a changed
+      vector a new class) before the entries that then point to it; a
+      trie entry deleted is one no rule in force needs (its parent's
+      vector says the same of them); a class deleted is one no entry has
+      pointed to since the change before.
+    - Config's one write switches to the other entry of 'live' and of the
+      default verdicts, written before with the new rule set, whose bits
+      are all in place by then.
 
-    This is the order the controller applies a reloaded policy's seeds in:
-    writes in the policy's order, deletions in the reverse of the previous
-    policy's."""
+    This is also the order the controller applies a reloaded policy's
+    seeds in (okopy.controller.reconcile): map by map in the policy's
+    order, writes in the order the policy lists them, deletions in the
+    reverse of the previous policy's."""
     changes = map_changes(old, new)
     order = [*WRITE_ORDER, *sorted(changes.keys() - set(WRITE_ORDER))]
-    ops = [
-        MapOp(name, e["key"], e["value"])
-        for name in order
-        if name in changes
-        for e in changes[name].written
-    ]
-    ops += [
-        MapOp(name, key, None)
-        for name in reversed(order)
-        if name in changes
-        for key in changes[name].deleted
-    ]
+    ops = []
+    for name in order:
+        if name in changes:
+            ops += [MapOp(name, e["key"], e["value"]) for e in changes[name].written]
+            ops += [MapOp(name, key, None) for key in reversed(changes[name].deleted)]
     return ops
 
 
@@ -459,40 +621,60 @@ def decide(acl: CompiledAcl, packet: Mapping[str, int | None]) -> tuple[int, int
     """classify()'s verdict and the deciding position (None: the default
     policy's entry), from the maps alone: also for maps caught while a
     change is written."""
-    anyv = acl.maps["any"][0]["value"]["field"]
+    return decide_all(acl, [packet])[0]
+
+
+def decide_all(
+    acl: CompiledAcl, packets: Sequence[Mapping[str, int | None]]
+) -> list[tuple[int, int | None]]:
+    """decide() for each of 'packets', reading the maps once."""
+    anyv = [_bits(v) for v in acl.maps["any"][0]["value"]["field"]]
     vectors = {e["key"]: _bits(e["value"]) for e in acl.maps["vectors"]}
-    result = (1 << acl.max_rules) - 1
-    for f in family_fields(acl.family):
-        v = packet.get(f.name)
-        if f.name == "state" and v is None:
-            v = UNTRACKED
-        found = 0
-        if v is None:
-            pass
-        elif f.trie_bits:
-            v = f.key_value(v)
-            best, cls = -1, 0
-            for e in acl.maps[f.name]:
-                k = e["key"]
-                plen = k["prefixlen"]
-                start = k[f.key_member]
-                if isinstance(start, str):
-                    start = int(ipaddress.ip_address(start))
-                lo, hi = block(start, plen, f.trie_bits)
-                if plen > best and lo <= v <= hi:
-                    best, cls = plen, e["value"]
-            found = vectors.get(cls, 0)
-        else:
-            for e in acl.maps[f.name]:
-                if e["key"] == v:
-                    found = _bits(e["value"])
-        result &= found | _bits(anyv[f.index])
+    slot = live_slot(acl.maps)
+    lives = {e["key"]: _bits(e["value"]) for e in acl.maps.get("live", [])}
+    in_force = lives.get(slot, 0) if "live" in acl.maps else (1 << acl.max_rules) - 1
     # An entry not written (or zeroed) reads as zeros: verdict 0.
     rules = {e["key"]: e["value"] for e in acl.maps["rules"]}
-    if result:
-        bit = (result & -result).bit_length() - 1
-        return rules.get(bit, {}).get("verdict", 0), bit
-    return rules.get(acl.max_rules, {}).get("verdict", 0), None
+    fields = family_fields(acl.family)
+    tables: dict[str, Any] = {}
+    for f in fields:
+        if f.trie_bits:
+            trie = []
+            for e in acl.maps[f.name]:
+                start = e["key"][f.key_member]
+                if isinstance(start, str):
+                    start = int(ipaddress.ip_address(start))
+                plen = e["key"]["prefixlen"]
+                trie.append((*block(start, plen, f.trie_bits), plen, e["value"]))
+            tables[f.name] = trie
+        else:
+            tables[f.name] = {e["key"]: _bits(e["value"]) for e in acl.maps[f.name]}
+    out: list[tuple[int, int | None]] = []
+    for packet in packets:
+        result = in_force
+        for f in fields:
+            v = packet.get(f.name)
+            if f.name == "state" and v is None:
+                v = UNTRACKED
+            found = 0
+            if v is None:
+                pass
+            elif f.trie_bits:
+                v = f.key_value(v)
+                best, cls = -1, 0
+                for lo, hi, plen, c in tables[f.name]:
+                    if plen > best and lo <= v <= hi:
+                        best, cls = plen, c
+                found = vectors.get(cls, 0)
+            else:
+                found = tables[f.name].get(v, 0)
+            result &= found | anyv[f.index]
+        if result:
+            bit = (result & -result).bit_length() - 1
+            out.append((rules.get(bit, {}).get("verdict", 0), bit))
+        else:
+            out.append((rules.get(acl.max_rules + slot, {}).get("verdict", 0), None))
+    return out
 
 
 __all__ = [
@@ -502,5 +684,6 @@ __all__ = [
     "classify",
     "compile_rules",
     "decide",
+    "decide_all",
     "ordered_changes",
 ]

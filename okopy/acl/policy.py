@@ -23,6 +23,7 @@ from okopy.acl.compile import (
     CompiledAcl,
     changed_entries,
     compile_rules,
+    live_slot,
 )
 from okopy.acl.rules import SOURCES, AclError
 
@@ -150,8 +151,12 @@ def policy_text(
                     word = VERDICT_WORDS.get(v) or chains.get(v, "")
                     if i is not None:
                         text += f"  # {word} {acl.origins[i]}"
-                    else:
+                    elif e["key"] == acl.max_rules + live_slot(acl.maps):
                         text += f"  # {word} when no rule matches (the chain's policy)"
+                    elif e["key"] >= acl.max_rules:
+                        text += f"  # {word}: the previous default, out of force"
+                    else:
+                        text += f"  # {word}: a rule taken out of force (cleared next change)"
                 lines.append(text)
     then = [_action(a, "accepted packets") for a in opts.then]
     families = " and ".join(f"IPv{acl.family}" for acl in acls)

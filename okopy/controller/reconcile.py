@@ -52,11 +52,12 @@ def reconcile(
     switch (None after a controller restart).  Seeds go in when a program is
     (re)loaded, which restores them after a switch restart; a program that
     is already there keeps its live map contents, except that seeds changed
-    between 'previous' and 'desired' are applied (a policy reload): the
-    entries written in the order 'desired' lists them, then those it no
-    longer has deleted in the reverse of the order 'previous' listed them,
-    so that what a policy lists first is written first and deleted last
-    (bpf/acl.c's maps rely on it: okopy.acl.compile.ordered_changes())."""
+    between 'previous' and 'desired' are applied (a policy reload): map by
+    map, in the order 'desired' first lists them (maps it no longer has
+    last), the map's entries written in the order 'desired' lists them,
+    then those it no longer has deleted in the reverse of the order
+    'previous' listed them (bpf/acl.c's maps rely on it: a change takes
+    effect in the write of its last map, okopy.acl.compile.ordered_changes())."""
     out: list[Intent] = []
     fresh: set[int] = set()
     for pid, prog in sorted(desired.programs.items()):
@@ -70,17 +71,24 @@ def reconcile(
     if previous is not None:
         old = {(s.prog_id, s.map, s.key): s.value for s in previous.seeds}
         new = {(s.prog_id, s.map, s.key): s.value for s in desired.seeds}
-        for (pid, m, k), v in new.items():
-            if pid not in fresh and old.get((pid, m, k)) != v:
-                out.append(UpdateMap(pid, m, k, v))
         gone = dict.fromkeys(
             (s.prog_id, s.map, s.key)
             for s in reversed(previous.seeds)
             if (s.prog_id, s.map, s.key) not in new
         )
+        by_map: dict[tuple[int, str], tuple[list[Intent], list[bytes]]] = {}
+        for (pid, m, k), v in new.items():
+            writes = by_map.setdefault((pid, m), ([], []))[0]
+            if pid not in fresh and old.get((pid, m, k)) != v:
+                writes.append(UpdateMap(pid, m, k, v))
         for pid, m, k in gone:
-            if pid not in fresh and pid in desired.programs:
-                mdef = desired.programs[pid].maps.get(m)
+            by_map.setdefault((pid, m), ([], []))[1].append(k)
+        for (pid, m), (writes, deletions) in by_map.items():
+            out += writes
+            if pid in fresh or pid not in desired.programs:
+                continue
+            mdef = desired.programs[pid].maps.get(m)
+            for k in deletions:
                 if mdef is not None and mdef.type == BPF_MAP_TYPE_ARRAY:
                     # An array's entries cannot be deleted: the seed's entry
                     # goes back to what it held before any seed, zeros.

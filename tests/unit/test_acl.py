@@ -29,6 +29,7 @@ from okopy.acl.compile import (
     classify,
     compile_rules,
     decide,
+    decide_all,
     ordered_changes,
     previous_positions,
 )
@@ -258,6 +259,83 @@ def test_one_rule_added_or_removed_is_never_half_seen(seed: int) -> None:
                 got = (verdict, ids.get(bit) if bit is not None else None)
                 assert got in ok, (op, pkt, got, ok)
     assert writes > 0
+
+
+def _edited(rng: random.Random, rules: list[AclRule], n: int) -> list[AclRule]:
+    """'rules' with 'n' edits: rules moved, added (new ids) and removed."""
+    out = list(rules)
+    for k in range(n):
+        op = rng.random()
+        if op < 0.35 and len(out) > 1:
+            out.insert(rng.randrange(len(out)), out.pop(rng.randrange(len(out))))
+        elif op < 0.7 or not out:
+            new = _random_rules(rng, 1)[0]
+            verdict = rng.choice([VERDICT_PASS, VERDICT_DROP, VERDICT_REJECT])
+            out.insert(rng.randrange(len(out) + 1),
+                       AclRule(new.match, verdict, f"added {rng.random()} {k}"))  # fmt: skip
+        else:
+            out.pop(rng.randrange(len(out)))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_any_change_takes_effect_in_one_write(seed: int) -> None:
+    """A chain of translations, each moving, adding and removing several
+    rules, and maybe changing the default, written as the controller
+    writes them: after every write before config's, each packet gets the
+    decision of the rules before the change (verdict and rule), and from
+    config's write on that of the rules after it: never some of each."""
+    rng = random.Random(seed)
+    chain = [(_random_rules(rng, rng.randrange(5, 40)), VERDICT_DROP)]
+    for _ in range(5):
+        edits = rng.choice([0, 1, 2, 4, 8])
+        default = rng.choice([VERDICT_PASS, VERDICT_DROP]) if rng.random() < 0.3 else chain[-1][1]
+        chain.append((_edited(rng, chain[-1][0], edits), default))
+    compiled = [compile_rules(chain[0][0], chain[0][1], max_rules=128)]
+    for rules, default in chain[1:]:
+        compiled.append(compile_rules(rules, default, max_rules=128, previous=compiled[-1].maps))
+    everything = [r for rules, _ in chain for r in rules]
+    probes = [_random_packet(rng, everything) for _ in range(60)]
+
+    def decisions(n: int) -> list[tuple[int, int | None]]:
+        rules, default = chain[n]
+        out = []
+        for p in probes:
+            verdict, i = first_match(rules, default, p)
+            out.append((verdict, rules[i].rule_id if i is not None else None))
+        return out
+
+    for n in range(1, len(chain)):
+        before, after = decisions(n - 1), decisions(n)
+        states = _states_while_written(compiled[n - 1], compiled[n])
+        for k, (op, state) in enumerate(states):
+            flipped = op.map == "config"
+            assert flipped == (k == len(states) - 1) or not flipped
+            ids = {e["key"]: e["value"].get("id") for e in state.maps["rules"]}
+            got = [(v, ids.get(b) if b is not None else None) for v, b in decide_all(state, probes)]
+            for pkt, have, old, new in zip(probes, got, before, after, strict=True):
+                assert have == (new if flipped else old), (n, k, op, pkt)
+        # Once written, the maps are the new translation's.
+        for pkt, want in zip(probes, after, strict=True):
+            verdict, bit = decide(compiled[n], pkt)
+            ids = {e["key"]: e["value"].get("id") for e in compiled[n].maps["rules"]}
+            assert (verdict, ids.get(bit) if bit is not None else None) == want
+
+
+def test_a_change_that_leaves_no_room_is_refused() -> None:
+    """The rules in force keep their positions while a change is written:
+    a change needs room for its new and moved rules beside them."""
+    rules = [AclRule(Match.of(proto=IntSet.values(256, [p])), VERDICT_PASS, f"r{p}")
+             for p in range(32)]  # fmt: skip
+    first = compile_rules(rules, VERDICT_DROP, max_rules=64)
+    # Every rule replaced: all take the 32 positions the first left free.
+    replaced = [AclRule(r.match, VERDICT_DROP, r.origin + " dropped") for r in rules]
+    again = compile_rules(replaced, VERDICT_DROP, max_rules=64, previous=first.maps)
+    assert not set(again.positions) & set(first.positions)
+    # One more than that does not fit.
+    more = [*replaced, AclRule(Match(), VERDICT_PASS, "one more")]
+    with pytest.raises(AclError, match=r"33 rules, and 32 positions held by the rules in force"):
+        compile_rules(more, VERDICT_DROP, max_rules=64, previous=first.maps)
 
 
 def test_allocation_leaves_room_and_moves_few_rules() -> None:

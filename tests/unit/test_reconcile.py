@@ -211,11 +211,12 @@ def test_a_seed_removed_from_an_array_is_zeroed_not_deleted(
     assert sw.maps[1, "config"] == {bytes(4): bytes(built["guard"].maps["config"].value_size)}
 
 
-def test_a_reload_writes_in_policy_order_and_deletes_in_reverse(
+def test_a_reload_writes_map_by_map_in_policy_order_and_deletes_in_reverse(
     built: dict[str, BuiltProgram],
 ) -> None:
-    """What a policy lists first is written first and deleted last (the
-    ACL's maps depend on it: okopy.acl.compile.ordered_changes())."""
+    """Map by map in the order the new policy lists them, writes in its
+    order, then deletions in the reverse of the old one's (the ACL's maps
+    depend on it: okopy.acl.compile.ordered_changes())."""
     maps = (
         "      block:\n"
         "        blocked_v6: [{key: '2001:db8::1', value: {}}, {key: '2001:db8::2', value: {}}]\n"
@@ -226,16 +227,21 @@ def test_a_reload_writes_in_policy_order_and_deletes_in_reverse(
     sw, old = FakeSwitch(pinned(built)), desired(built, old_text)
     converge(sw, old)
     new_text = old_text.replace(
-        maps, "      block:\n        blocked_v4: [{key: 10.7.0.1, value: {}}]\n"
+        maps,
+        "      block:\n"
+        "        blocked_v4: [{key: 10.7.0.1, value: {}}, {key: 10.7.0.2, value: {}}]\n"
+        "        blocked_v6: [{key: '2001:db8::7', value: {}}]\n",
     )
     steps = converge(sw, desired(built, new_text), prev=old)
     changes = [(type(s).__name__, s.map, s.key) for s in steps
                if isinstance(s, it.UpdateMap | it.DeleteMapEntry)]  # fmt: skip
-    v6 = [bytes.fromhex("20010db8" + "0" * 22 + n) for n in ("01", "02")]
+    v6 = [bytes.fromhex("20010db8" + "0" * 22 + n) for n in ("01", "02", "07")]
     assert changes == [
         ("UpdateMap", "blocked_v4", bytes([10, 7, 0, 1])),
+        ("UpdateMap", "blocked_v4", bytes([10, 7, 0, 2])),
         ("DeleteMapEntry", "blocked_v4", bytes([10, 1, 0, 3])),
         ("DeleteMapEntry", "blocked_v4", bytes([10, 1, 0, 2])),
+        ("UpdateMap", "blocked_v6", v6[2]),
         ("DeleteMapEntry", "blocked_v6", v6[1]),
         ("DeleteMapEntry", "blocked_v6", v6[0]),
     ]

@@ -96,7 +96,7 @@ struct acl_rule {
 
 struct acl_config {
     __u32 track;        /* 1: some rule looks at the connection state */
-    __u32 pad;
+    __u32 live;         /* the entry of 'live' in force, 0 or 1 */
     __u64 tcp_timeout_ns;
     __u64 other_timeout_ns;
 };
@@ -155,7 +155,8 @@ ACL_LPM(flags, struct acl_key8);
 ACL_ARRAY(vectors, ACL_MAX_CLASSES, struct acl_bits);
 ACL_ARRAY(state, ACL_ST_N, struct acl_bits);
 ACL_ARRAY(any, 1, struct acl_any);
-ACL_ARRAY(rules, ACL_MAX_RULES + 1, struct acl_rule);
+ACL_ARRAY(rules, ACL_MAX_RULES + 2, struct acl_rule);
+ACL_ARRAY(live, 2, struct acl_bits);
 ACL_ARRAY(config, 1, struct acl_config);
 
 /* What an ICMP (or ICMPv6) message is to connection tracking. */
@@ -384,18 +385,20 @@ acl_conn_state(const struct acl_l4 *p, const struct acl_config *cfg,
                                              : ACL_ST_NEW;
 }
 
-/* The verdict of the first rule that allows 'p', whose addresses' vectors
- * the caller looked up ('vsrc', 'vdst') and whose connection state is
- * 'st': the other fields are looked up here.  Counts the packet on the
- * rule, and records the connection 'key' of 'conns' if 'open' and the
- * rule passes it. */
+/* The verdict of the first rule in force ('cfg->live') that allows 'p',
+ * whose addresses' vectors the caller looked up ('vsrc', 'vdst') and
+ * whose connection state is 'st': the other fields are looked up here.
+ * Counts the packet on the rule, and records the connection 'key' of
+ * 'conns' if 'open' and the rule passes it. */
 static __always_inline int
-acl_decide(struct xdp_md *ctx, const struct acl_l4 *p,
+acl_decide(struct xdp_md *ctx, const struct acl_config *cfg,
+           const struct acl_l4 *p,
            const struct acl_bits *vsrc, const struct acl_bits *vdst,
            __u32 st, void *conns, const void *key, int from, int open,
            __u64 now)
 {
     const struct acl_bits *v[ACL_F_N];
+    const struct acl_bits *in_force;
     __u64 cand[ACL_SUMMARY];
     struct acl_key32 k32;
     struct acl_key16 k16;
@@ -403,10 +406,12 @@ acl_decide(struct xdp_md *ctx, const struct acl_l4 *p,
     const struct acl_any *anyv;
     struct acl_rule *rule;
     __u32 zero = 0, cls, idx;
-    __u32 index = ACL_MAX_RULES;
+    __u32 slot = cfg->live & 1;
+    __u32 index = ACL_MAX_RULES + slot;
 
     anyv = bpf_map_lookup_elem(&any, &zero);
-    if (!anyv)
+    in_force = bpf_map_lookup_elem(&live, &slot);
+    if (!anyv || !in_force)
         return XDP_ABORTED;
 
     /* Every trie holds its root (prefix length 0), so a lookup cannot
@@ -445,7 +450,7 @@ acl_decide(struct xdp_md *ctx, const struct acl_l4 *p,
      * from the candidates, and the next one tried. */
 #pragma unroll
     for (int i = 0; i < ACL_SUMMARY; i++) {
-        __u64 c = ~0ULL;
+        __u64 c = in_force->summary[i];
 
 #pragma unroll
         for (int f = 0; f < ACL_F_N; f++)
@@ -457,7 +462,7 @@ acl_decide(struct xdp_md *ctx, const struct acl_l4 *p,
 #pragma clang loop unroll(disable)
     for (int n = 0; n < ACL_WORDS; n++) {
         __u64 w = 0, alive = ~0ULL;
-        __u64 m = ~0ULL;
+        __u64 m;
 
         /* The lowest candidate word, without branches (lowest_bit(0) is
          * 64): 'alive' stays all ones while the summary words seen were
@@ -473,6 +478,7 @@ acl_decide(struct xdp_md *ctx, const struct acl_l4 *p,
         }
         if (w >= ACL_WORDS)
             break;
+        m = in_force->w[w];
 #pragma unroll
         for (int f = 0; f < ACL_F_N; f++)
             m &= v[f]->w[w] | anyv->field[f].w[w];
@@ -482,7 +488,7 @@ acl_decide(struct xdp_md *ctx, const struct acl_l4 *p,
         }
     }
 
-    if (index > ACL_MAX_RULES)
+    if (index > ACL_MAX_RULES + 1)
         return XDP_ABORTED;
     rule = bpf_map_lookup_elem(&rules, &index);
     if (!rule)
