@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from okopy.acl import iptables as ipt
-from okopy.acl.compile import compile_rules
+from okopy.acl.compile import compile_rules, ordered_changes
 from okopy.acl.policy import PolicyOptions, from_iptables
 from okopy.bpf import vm
 from okopy.bpf.kernel import KernelProgram
@@ -138,6 +138,54 @@ COMMIT
         Case("a negated destination", p.udp4(C, S, 1, 2), "drop"),
         Case("inside the negated prefix", p.udp4(C, "192.0.2.5", 1, 2), "pass"),
     ], seeds=seeds)  # fmt: skip
+
+
+def test_a_change_takes_effect_in_configs_write(objects: dict[str, bytes]) -> None:
+    """Two rules swapped and the default changed, written map by map as
+    the controller writes them (okopy.acl.compile.ordered_changes()), in
+    libokovm and the kernel: until config's write every packet meets the
+    old rules, from it on the new ones."""
+    before = """*filter
+:FORWARD ACCEPT [0:0]
+-A FORWARD -p tcp -m tcp --dport 22 -j DROP
+-A FORWARD -s 10.0.0.0/8 -j ACCEPT
+-A FORWARD -p udp -j REJECT
+COMMIT
+"""
+    after = """*filter
+:FORWARD DROP [0:0]
+-A FORWARD -s 10.0.0.0/8 -j ACCEPT
+-A FORWARD -p tcp -m tcp --dport 22 -j DROP
+COMMIT
+"""
+    ports = {"lan": LAN, "wan": WAN}
+    old = compile_rules(*ipt.flatten(ipt.parse_save(before, ports)))
+    new = compile_rules(*ipt.flatten(ipt.parse_save(after, ports)), previous=old.maps)
+    probes = [
+        (tcp("10.1.2.3", S, 1, 22, SY), "drop", "pass"),  # the rules swapped
+        (tcp("11.1.2.3", S, 1, 23, SY), "pass", "drop"),  # the default
+        (p.udp4("11.1.2.3", S, 1, 2), REJECT, "drop"),  # a rule removed
+        (p.udp4("10.1.2.3", S, 1, 2), "pass", "pass"),
+    ]
+    state = {name: {json.dumps(e["key"], sort_keys=True): e for e in es}
+             for name, es in old.maps.items()}  # fmt: skip
+    ops = ordered_changes(old.maps, new.maps)
+    assert ops[-1].map == "config"
+    assert all(op.map != "config" for op in ops[:-1])
+    for n, op in enumerate(ops):
+        entries = state.setdefault(op.map, {})
+        k = json.dumps(op.key, sort_keys=True)
+        if op.value is None:
+            entries.pop(k, None)
+        else:
+            entries[k] = {"key": op.key, "value": op.value}
+        seeds = {name: [(e["key"], e["value"]) for e in es.values()] for name, es in state.items()}
+        done = n == len(ops) - 1
+        run_cases(objects["acl"], [
+            Case(f"{'after' if done else 'before'} the change ({n + 1} of {len(ops)} writes, "
+                 f"{op.map})", pkt, new_verdict if done else old_verdict, in_port=LAN)
+            for pkt, old_verdict, new_verdict in probes
+        ], seeds=seeds)  # fmt: skip
 
 
 def udp6(chain: tuple[int, ...], dport: int = 53, frag_offset: int = 0) -> bytes:
