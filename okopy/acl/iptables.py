@@ -517,21 +517,101 @@ class _RuleParser:
             self.require(opt, Match.of(**{name: s}), negate=negate)
 
 
+@dataclass
+class _Unread:
+    """A rule that could not be translated, and what to say of it: left
+    for the end of the table, when its chain's reach and neighbours are
+    known."""
+
+    chain: str
+    index: int  # where it stood in its chain, among the rules read
+    line: int
+    what: str
+    unsupported: bool  # refused as unsupported (skippable), not malformed
+    target: str | None  # its -j or -g, as written
+
+
+def _target_of(tokens: Sequence[str]) -> str | None:
+    """The -j or -g target of a rule's tokens, without reading the rest."""
+    for i, t in enumerate(tokens[:-1]):
+        if t in ("-j", "--jump", "-g", "--goto") and (i == 0 or not tokens[i - 1].startswith("--")):
+            return tokens[i + 1]
+    return None
+
+
+def _reach(rs: Ruleset, unread: Sequence[_Unread], chain: str) -> set[str]:
+    """The chains a packet entering 'chain' may meet."""
+    jumps: dict[str, set[str]] = {name: set() for name in rs.chains}
+    for name, rules in rs.chains.items():
+        jumps[name] |= {r.target for r in rules if r.target in rs.chains}
+    for rule in unread:
+        if rule.target in rs.chains:
+            jumps[rule.chain].add(rule.target)
+    seen = {chain}
+    todo = [chain]
+    while todo:
+        for nxt in jumps.get(todo.pop(), set()) - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def _judge_unread(
+    rs: Ruleset, unread: Sequence[_Unread], chain: str | None, skip_unsupported: bool
+) -> list[str]:
+    """Sorts the rules not translated into notes (they cannot change a
+    packet's fate), skipped ones and problems (returned).  Leniency only
+    for rules iptables-save writes that the ACL cannot read: a malformed
+    rule is refused wherever it is."""
+    reached = _reach(rs, unread, chain) if chain in rs.chains else None
+    problems = []
+    for u in unread:
+        later = [r.target for r in rs.chains[u.chain][u.index :]]
+        later += [v.target for v in unread if v.chain == u.chain and v.line > u.line]
+        if u.unsupported and (u.target in PASSIVE_TARGETS or u.target is None):
+            rs.notes.append(f"{u.what}: does not decide a packet's fate, not translated")
+        elif (
+            u.unsupported
+            and u.target == "RETURN"
+            and all(t in PASSIVE_TARGETS or t is None for t in later)
+        ):
+            rs.notes.append(
+                f"{u.what}: a RETURN with nothing after it that decides a packet's fate, "
+                f"not translated"
+            )
+        elif u.unsupported and reached is not None and u.chain not in reached:
+            rs.notes.append(
+                f"{u.what}: in chain {u.chain}, which {chain} never reaches, not translated"
+            )
+        elif u.unsupported and skip_unsupported:
+            rs.skipped.append(u.what)
+        else:
+            problems.append(u.what)
+    return problems
+
+
 def parse_save(
     text: str,
     ports: Mapping[str, int] | None = None,
     skip_unsupported: bool = False,
     family: int | None = None,
+    chain: str | None = None,
 ) -> Ruleset:
     """An iptables-save or ip6tables-save dump -> its filter table, of
     'family' (by default, detect_family()'s).  Raises IptablesError naming
-    every line it cannot read or translate."""
+    every line it cannot read or translate, but for rules that cannot
+    change a packet's fate, which it lists in the notes: a rule it cannot
+    read whose target is LOG or NFLOG (or none); a RETURN with only such
+    rules after it in its chain; with 'chain', a rule of a chain that a
+    packet entering 'chain' never meets."""
     ports = ports or {}
     found = detect_family(text)
     if family is not None and family != found:
         raise IptablesError([f"an IPv{found} dump ({DUMP_NAMES[found]}), not IPv{family} as asked"])
     rs = Ruleset(family=found)
+    entry = chain  # 'chain' is each rule's below
     problems: list[str] = []
+    unread: list[_Unread] = []
     table: str | None = None
     other_rules: dict[str, int] = {}
     for n, raw in enumerate(text.splitlines(), 1):
@@ -579,17 +659,16 @@ def parse_save(
             problems.append(f"line {n}: chain {chain} is not declared (':{chain} ...')")
             continue
         p = _RuleParser(tokens[2:], ports, rs.family)
+        here = len(rs.chains[chain])
         try:
             p.parse()
         except _Unsupported as e:
-            what = f"line {n}: {e}: {line}"
-            if skip_unsupported:
-                rs.skipped.append(what)
-            else:
-                problems.append(what)
+            unread.append(_Unread(chain, here, n, f"line {n}: {e}: {line}", True,
+                                  _target_of(tokens[2:])))  # fmt: skip
             continue
         except AclError as e:
-            problems.append(f"line {n}: {e}: {line}")
+            unread.append(_Unread(chain, here, n, f"line {n}: {e}: {line}", False,
+                                  _target_of(tokens[2:])))  # fmt: skip
             continue
         target = p.target
         if (
@@ -599,13 +678,12 @@ def parse_save(
             and target not in PASSIVE_TARGETS
             and target not in rs.chains
         ):
-            what = f"line {n}: target {target} is not supported: {line}"
-            if target.isupper() and not skip_unsupported:
-                problems.append(what)
-            elif target.isupper():
-                rs.skipped.append(what)
+            if target.isupper():
+                what = f"line {n}: target {target} is not supported: {line}"
+                unread.append(_Unread(chain, here, n, what, True, target))
             else:
-                problems.append(f"line {n}: target {target} is not a chain of the table: {line}")
+                what = f"line {n}: target {target} is not a chain of the table: {line}"
+                unread.append(_Unread(chain, here, n, what, False, target))
             continue
         if target in PASSIVE_TARGETS or target is None:
             rs.notes.append(
@@ -613,6 +691,7 @@ def parse_save(
                 f"packet's fate, not translated"
             )
         rs.chains[chain].append(IptRule(n, line, p.alternatives, target, p.goto, p.comment))
+    problems += _judge_unread(rs, unread, entry, skip_unsupported)
     for t, count in sorted(other_rules.items()):
         what = f"table {t}: {count} rule(s) not translated (only the filter table is)"
         if skip_unsupported:

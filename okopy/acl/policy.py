@@ -274,7 +274,9 @@ def from_iptables(
     if twice:
         raise AclError(f"--verdict names {', '.join(twice)} more than once")
     dumps = [(name, save)] if isinstance(save, str) else list(save)
-    parsed = [(n, iptables.parse_save(text, ports, skip_unsupported)) for n, text in dumps]
+    parsed = [
+        (n, iptables.parse_save(text, ports, skip_unsupported, chain=chain)) for n, text in dumps
+    ]
     by_family = Counter(rs.family for _, rs in parsed)
     if any(k > 1 for k in by_family.values()) or not parsed:
         raise AclError(

@@ -135,6 +135,25 @@ def test_acl6_agrees_with_ip6tables(acl6_object: bytes, iptables: str) -> None:
     agrees_with_iptables(acl6_object, 6, iptables)
 
 
+def test_a_ufw_ruleset_keeps_its_fates(acl_object: bytes) -> None:
+    """tests/rulesets/ufw.save, shaped like ufw's: the import leaves out
+    its rate-limited LOG rules, the rate-limited RETURN before them and
+    the INPUT chain's rules FORWARD never meets; a real iptables holding
+    all of it gives every packet the fate bpf/acl.c gives it."""
+    save = (ROOT / "tests/rulesets/ufw.save").read_text()
+    rs = ipt.parse_save(save, PORTS, chain="FORWARD")
+    assert sum("not translated" in n for n in rs.notes) == 6, rs.notes
+    rules, default = ipt.flatten(rs)
+    packets = wire.conversations(rules, seed=16, count=5000)
+    fates = iptables_fates(packets, "iptables", save)
+    in_vm, in_kernel = okopy_verdicts(acl_object, rules, default, packets)
+    # A default-deny rule set: most of the generated traffic is dropped.
+    assert 0.05 < sum(fates) / len(fates) < 0.9, collections.Counter(fates)
+    problems = disagreements(packets, fates, in_vm)
+    assert not problems, "\n".join(problems[:20])
+    assert in_kernel == in_vm
+
+
 def test_a_wrong_translation_is_caught(acl_object: bytes) -> None:
     wrong_translation_is_caught(acl_object, 4, "iptables")
 

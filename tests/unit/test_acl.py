@@ -614,6 +614,40 @@ def test_log_rules_are_noted_not_translated() -> None:
     assert len(ipt.flatten(rs)[0]) == 1
 
 
+def test_rules_that_cannot_change_a_fate_are_noted_whatever_they_match() -> None:
+    """ufw's logging chains: a LOG rule with -m limit, and a RETURN with
+    -m limit followed only by LOG rules, are noted, not refused; so is a
+    rule the ACL cannot read in a chain the translated one never reaches
+    (INPUT's '-i lo'), but not a malformed one, nor one that decides."""
+    body = (
+        ":INPUT DROP [0:0]\n:logdeny - [0:0]\n"
+        "-A INPUT -i lo -j ACCEPT\n"
+        "-A FORWARD -m conntrack --ctstate INVALID -j logdeny\n"
+        "-A FORWARD -m conntrack --ctstate INVALID -j DROP\n"
+        "-A logdeny -m conntrack --ctstate INVALID -m limit --limit 3/min -j RETURN\n"
+        '-A logdeny -m limit --limit 3/min -j LOG --log-prefix "[UFW BLOCK] "\n'
+    )
+    text = "*filter\n:FORWARD DROP [0:0]\n" + body + "COMMIT\n"
+    rs = ipt.parse_save(text, chain="FORWARD")
+    assert [n.split(": ", 1)[0] + ": " + n.rsplit(": ", 1)[-1] for n in rs.notes] == [
+        "line 5: in chain INPUT, which FORWARD never reaches, not translated",
+        "line 8: a RETURN with nothing after it that decides a packet's fate, not translated",
+        "line 9: does not decide a packet's fate, not translated",
+    ]
+    rules, _ = ipt.flatten(rs)
+    assert [r.line for r in rules] == [7]
+    # Without the chain, INPUT's rule counts.
+    with pytest.raises(ipt.IptablesError, match=r"line 5: interface 'lo' has no port number"):
+        ipt.parse_save(text)
+    # A RETURN with a rule that decides after it.
+    with pytest.raises(ipt.IptablesError, match=r"line 8: match -m limit is not supported"):
+        ipt.parse_save(text.replace("COMMIT", "-A logdeny -j DROP\nCOMMIT"), chain="FORWARD")
+    # Malformed is refused, reached or not.
+    bad = text.replace("-A INPUT -i lo -j ACCEPT", "-A INPUT -s 10.0.0.300 -j ACCEPT")
+    with pytest.raises(ipt.IptablesError, match=r"line 5: .*10\.0\.0\.300"):
+        ipt.parse_save(bad, chain="FORWARD")
+
+
 def test_chain_loops_and_user_chains_as_start_are_refused() -> None:
     rs = ipt.parse_save(
         "*filter\n:FORWARD ACCEPT [0:0]\n:a - [0:0]\n:b - [0:0]\n"
