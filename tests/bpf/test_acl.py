@@ -161,7 +161,7 @@ COMMIT
     ports = {"lan": LAN, "wan": WAN}
     old = compile_rules(*ipt.flatten(ipt.parse_save(before, ports)))
     new = compile_rules(*ipt.flatten(ipt.parse_save(after, ports)), previous=old.maps)
-    probes = [
+    probes: list[tuple[bytes, int | str, int | str]] = [
         (tcp("10.1.2.3", S, 1, 22, SY), "drop", "pass"),  # the rules swapped
         (tcp("11.1.2.3", S, 1, 23, SY), "pass", "drop"),  # the default
         (p.udp4("11.1.2.3", S, 1, 2), REJECT, "drop"),  # a rule removed
