@@ -32,6 +32,7 @@ firewall: its loss is reported.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import itertools
 import random
@@ -402,13 +403,21 @@ Ops = list[tuple[str, bytes, bytes | None]]
 
 @dataclass
 class Change:
-    """The map writes of one rule added (forward) and removed (back)."""
+    """The map writes of a rule added, removed, its twin added, removed,
+    in a cycle that gives the same maps again ('steps'); 'at' is the next
+    step.  An add also clears the bits of the rule removed before it."""
 
-    forward: Ops
-    back: Ops
+    steps: list[Ops]
+    at: int = 0
+
+    def next(self) -> Ops:
+        ops = self.steps[self.at]
+        self.at = (self.at + 1) % len(self.steps)
+        return ops
 
     def count(self) -> int:
-        return len(self.forward)
+        """Map writes of one rule added."""
+        return len(self.steps[0])
 
 
 def _diff(prog: vm.Program, old: CompiledAcl, new: CompiledAcl) -> Ops:
@@ -451,26 +460,43 @@ class OkopyBase(Variant):
                                    defines=[f"ACL_MAX_RULES={limit}"]).read_bytes()  # fmt: skip
         self.prog = vm.Namespace("bench-acl").load(self.obj)
         base_rules = acl_rules(rules)
-        base = compile_rules(base_rules, VERDICT_DROP, limit)
-        more = list(base_rules)
-        more.insert(at, acl_rules([extra])[0])
-        added = compile_rules(more, VERDICT_DROP, limit, base.maps)
-        # Back from 'added' to 'base' is as safe to write as forward: the
-        # classes 'base' has and 'added' dropped are ones no entry of
-        # 'added' points to.
-        self.change = Change(_diff(self.prog, base, added), _diff(self.prog, added, base))
-        return base
+        # A rule taken out keeps its bits until the next change clears
+        # them, so adding back the rule just removed would cost only the
+        # switch: the bench adds 'extra' and a twin (another port) in
+        # turn, each add clearing the other's bits, every change written
+        # against the translation before it, until the maps repeat.
+        twin = dataclasses.replace(extra, dport=(extra.dport[0] + 1,) * 2 if extra.dport else None)
+        cycle = []
+        for rule in (extra, twin):
+            more = list(base_rules)
+            more.insert(at, acl_rules([rule])[0])
+            cycle += [more, base_rules]
+        states = [compile_rules(base_rules, VERDICT_DROP, limit)]
+
+        def repeats() -> bool:
+            """The last state is the one a cycle before, both with no rule added."""
+            n = len(states) - 1
+            return n > len(cycle) and n % 2 == 0 and states[n].maps == states[n - len(cycle)].maps
+
+        while not repeats():
+            if len(states) > 4 * len(cycle):
+                raise RuntimeError("adding and removing two rules in turn never repeats the maps")
+            rs = cycle[(len(states) - 1) % len(cycle)]
+            states.append(compile_rules(rs, VERDICT_DROP, limit, states[-1].maps))
+        last = states[-1 - len(cycle) :]
+        self.change = Change([_diff(self.prog, a, b) for a, b in itertools.pairwise(last)])
+        return last[0]
 
     def _apply(self, ops: Ops) -> None:
         raise NotImplementedError
 
     def add(self, path: Path2, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> None:
         assert self.change is not None
-        self._apply(self.change.forward)
+        self._apply(self.change.next())
 
     def delete(self, path: Path2, rules: Sequence[BenchRule], extra: BenchRule, at: int) -> None:
         assert self.change is not None
-        self._apply(self.change.back)
+        self._apply(self.change.next())
 
     def seeds(self, acl: CompiledAcl) -> Ops:
         assert self.prog is not None
@@ -826,10 +852,14 @@ def _report(run_: AclRun) -> list[str]:
         "Add and delete: one rule inserted in the middle of the list and removed again, "
         f"{UPDATES} times per run, with the variant's own tool (iptables, nft: process "
         "start included) or, for okopy, the map writes okopy.acl's compiler gives for the "
-        "change (`map writes`: entries written or deleted), as bpf system calls (XDP) or "
-        "one OpenFlow message per map over a connection kept open (switch), from the first "
-        "request to the last reply.  Meanwhile trafgen paces a packet of the first rule "
-        f"(accepted when that rule is an ACCEPT) at one per {PACED_GAP_US} us: `paced lost` "
+        "change (`map writes`: entries written or deleted for one rule added; okopy adds "
+        "that rule and a twin of it (the next port) in turn, each written against the "
+        "translation before, as a reload does: a rule removed keeps its bits until the next "
+        "change clears them, so adding the same one back would cost less), as bpf system "
+        "calls (XDP) or one OpenFlow message per map over a connection kept open (switch), "
+        "from the first request to the last reply.  Meanwhile trafgen paces a packet of the "
+        f"first rule (accepted when that rule is an ACCEPT) at one per {PACED_GAP_US} us: "
+        "`paced lost` "
         "is what it sent minus what arrived.  Memory: the kernel's slab + vmalloc + per-CPU "
         "growth for iptables and nftables (machine-wide, approximate), the maps' memlock for "
         "okopy XDP, ovs-vswitchd's resident set growth for the okopy switch.",
