@@ -196,9 +196,16 @@ class AclRule:
 
     @property
     def rule_id(self) -> int:
-        """A 63-bit number for 'key' (or 'origin'), kept in the rule's map
-        entry so that the next translation finds the rule's position."""
-        text = self.key or self.origin
+        """A 63-bit number for 'key' (or 'origin'), the verdict and what
+        the rule matches, kept in the rule's map entry so that the next
+        translation finds the rule's position.  A rule whose text stays
+        but whose match or verdict changes (a port numbered otherwise, a
+        chain's --verdict) is another rule: it takes another position,
+        and the change takes effect in one write, as any other."""
+        matched = ";".join(
+            f"{name}={s.spans}" for name, s in sorted(self.match.sets.items()) if not s.full
+        )
+        text = f"{self.key or self.origin}\n{self.verdict}\n{matched}"
         return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 

@@ -322,6 +322,22 @@ def test_any_change_takes_effect_in_one_write(seed: int) -> None:
             assert (verdict, ids.get(bit) if bit is not None else None) == want
 
 
+def test_a_rule_whose_match_or_verdict_changes_is_another_rule() -> None:
+    """Same text, another port number or verdict: another id, so another
+    position, so the change takes effect in config's write like any
+    other (in place, its bits would change field by field)."""
+    text = HEAD + "-A FORWARD -i eth1 -p tcp --dport 22 -j ACCEPT\n-A FORWARD -j DROP\n"
+    one = ipt.flatten(ipt.parse_save(text + "COMMIT\n", {"eth1": 1}))[0]
+    three = ipt.flatten(ipt.parse_save(text + "COMMIT\n", {"eth1": 3}))[0]
+    assert one[0].rule_id != three[0].rule_id
+    assert one[1].rule_id == three[1].rule_id
+    assert AclRule(one[1].match, VERDICT_PASS, key=one[1].key).rule_id != one[1].rule_id
+    first = compile_rules(one, VERDICT_DROP)
+    again = compile_rules(three, VERDICT_DROP, previous=first.maps)
+    assert again.positions[0] not in first.positions
+    assert again.positions[1] == first.positions[1]
+
+
 def test_a_change_that_leaves_no_room_is_refused() -> None:
     """The rules in force keep their positions while a change is written:
     a change needs room for its new and moved rules beside them."""
