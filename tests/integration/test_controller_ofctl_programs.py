@@ -153,8 +153,17 @@ def test_ovs_ofctl_and_okopy_show_every_map_alike(
                 if d.type_name == "array":
                     key = i.to_bytes(d.key_size, "little")
                 elif d.type_name == "lpm_trie":
-                    plen = rng.randrange((d.key_size - 4) * 8 + 1)
-                    key = plen.to_bytes(4, "little") + rng.randbytes(d.key_size - 4)
+                    # Distinct prefixes, bits past the length zero: two keys
+                    # of one prefix are one entry of the trie.
+                    bits = (d.key_size - 4) * 8
+                    plen = rng.randrange(bits + 1)
+                    while True:
+                        data = int.from_bytes(rng.randbytes(d.key_size - 4), "big")
+                        data &= ((1 << bits) - 1) ^ ((1 << (bits - plen)) - 1)
+                        key = plen.to_bytes(4, "little") + data.to_bytes(d.key_size - 4, "big")
+                        if key not in written:
+                            break
+                        plen = rng.randrange(1, bits + 1)
                 else:
                     key = rng.randbytes(d.key_size)
                 written[key] = rng.randbytes(d.value_size)
