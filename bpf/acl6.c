@@ -16,11 +16,11 @@
  *
  * Connection state follows nf_conntrack's IPv6 rules: ICMPv6 echo (128,
  * 129) and node information (139, 140) are queries and replies; types
- * below 128 are errors, RELATED when the header they quote is a known
- * connection's (past the quoted packet's extension headers when the
- * error has none of its own: parse_icmp6_inner()); neighbour discovery, multicast listener and multicast
- * router discovery messages (130 to 136, 143, 151, 152) are UNTRACKED;
- * other types are INVALID.
+ * below 128 are errors, RELATED when the header they quote (past the
+ * quoted packet's extension headers, whether the error has some or not)
+ * is a known connection's; neighbour discovery, multicast listener and
+ * multicast router discovery messages (130 to 136, 143, 151, 152) are
+ * UNTRACKED; other types are INVALID.
  *
  * Verdicts: the matching rule's; XDP_PASS for frames that are not IPv6,
  * which this ACL does not classify. */
@@ -94,17 +94,15 @@ is_ext_header(__u8 nh)
  * header) to the upper-layer header.  Returns its number, or -1 when the
  * packet has no transport header to read: a later fragment, or more
  * extension headers than ACL6_MAX_EXT_HEADERS ('*last': the last header
- * number seen, the protocol rules match then; '*count': the extension
- * headers gone past). */
+ * number seen, the protocol rules match then). */
 static __always_inline int
-skip_ext_headers(struct cursor *c, __u8 nh, __u8 *last, int *count)
+skip_ext_headers(struct cursor *c, __u8 nh, __u8 *last)
 {
 #pragma unroll
     for (int i = 0; i < ACL6_MAX_EXT_HEADERS; i++) {
         __u8 *h = c->pos;
 
         *last = nh;
-        *count = i;
         if (!is_ext_header(nh))
             return nh;
         if ((void *)(h + 8) > c->end)
@@ -122,29 +120,25 @@ skip_ext_headers(struct cursor *c, __u8 nh, __u8 *last, int *count)
         nh = h[0];
     }
     *last = nh;
-    *count = ACL6_MAX_EXT_HEADERS;
     return is_ext_header(nh) ? -1 : nh;
 }
 
-/* Parses the IPv6 header an ICMPv6 error quotes and the transport header
- * after it into 'p->inner'.  When the error itself came with no extension
- * headers ('plain'), the quoted packet's are followed (as conntrack
- * finds the connection an error is about); otherwise a quoted packet with
- * extension headers is not RELATED here: following both kinds would
- * multiply the paths the kernel verifier walks past its budget. */
+/* Parses the IPv6 header an ICMPv6 error quotes, past its extension
+ * headers, and the transport header after them into 'p->inner' (as
+ * conntrack finds the connection an error is about). */
 static __always_inline void
-parse_icmp6_inner(struct cursor *c, struct acl6_pkt *p, int plain)
+parse_icmp6_inner(struct cursor *c, struct acl6_pkt *p)
 {
     struct ipv6hdr *ip6h = c->pos;
     okopy_ipv6_t s, d;
     __u16 a = 0, b = 0;
     __u8 *l4, last;
-    int nh, n;
+    int nh;
 
     if ((void *)(ip6h + 1) > c->end)
         return;
     c->pos = ip6h + 1;
-    nh = plain ? skip_ext_headers(c, ip6h->nexthdr, &last, &n) : ip6h->nexthdr;
+    nh = skip_ext_headers(c, ip6h->nexthdr, &last);
     l4 = c->pos;
     if (nh < 0 || (void *)(l4 + 8) > c->end)
         return;
@@ -169,6 +163,41 @@ parse_icmp6_inner(struct cursor *c, struct acl6_pkt *p, int plain)
     p->l4.inner_ok = 1;
 }
 
+/* 'v', as a value the kernel verifier does not know: it goes through the
+ * stack a byte at a time, and comes back as bytes the verifier only
+ * knows are bytes. */
+static __always_inline __u32
+forget(__u32 v)
+{
+    volatile __u8 b[4];
+
+    b[0] = v;
+    b[1] = v >> 8;
+    b[2] = v >> 16;
+    b[3] = v >> 24;
+    return b[0] | (b[1] << 8) | (b[2] << 16) | ((__u32)b[3] << 24);
+}
+
+/* Makes the kernel verifier forget which way the walk over the extension
+ * headers went: its results come back as values it does not know, the
+ * same on every path, so that it checks what follows once rather than
+ * once per path of the walk (with an ICMPv6 error's quoted packet walked
+ * too, the paths multiply past its budget).  Returns -1 for an
+ * upper-layer header past the first 1,024 bytes (read as truncated). */
+static __always_inline int
+forget_walk(struct xdp_md *ctx, struct cursor *c, int *nh, __u8 *last)
+{
+    void *data = (void *)(long)ctx->data;
+    __u32 off = forget(c->pos - data);
+
+    if (off > 1023)
+        return -1;
+    c->pos = data + off;
+    *nh = (int)forget(*nh);
+    *last = forget(*last);
+    return 0;
+}
+
 /* Returns 0 for an IPv6 packet parsed into 'p', -1 for anything else. */
 static __always_inline int
 parse_packet(struct xdp_md *ctx, struct acl6_pkt *p)
@@ -176,7 +205,7 @@ parse_packet(struct xdp_md *ctx, struct acl6_pkt *p)
     struct cursor c;
     struct ipv6hdr *ip6h;
     __u8 last, *ic;
-    int nh, n;
+    int nh;
 
     cursor_init(&c, ctx);
     if (parse_eth(&c, NULL) != bpf_htons(ETH_P_IPV6))
@@ -186,7 +215,9 @@ parse_packet(struct xdp_md *ctx, struct acl6_pkt *p)
         return -1;
     __builtin_memcpy(&p->saddr, &ip6h->saddr, sizeof p->saddr);
     __builtin_memcpy(&p->daddr, &ip6h->daddr, sizeof p->daddr);
-    nh = skip_ext_headers(&c, nh, &last, &n);
+    nh = skip_ext_headers(&c, nh, &last);
+    if (forget_walk(ctx, &c, &nh, &last) < 0)
+        return -1;
     p->l4.proto = last;
     p->l4.is_icmp = last == ACL6_NEXTHDR_ICMP;
     if (nh < 0)
@@ -195,7 +226,7 @@ parse_packet(struct xdp_md *ctx, struct acl6_pkt *p)
     if (ic) {
         p->l4.icmp = icmp6_kind(ic[0], &p->l4.icmp_query);
         if (p->l4.icmp == ACL_ICMP_ERROR)
-            parse_icmp6_inner(&c, p, n == 0);
+            parse_icmp6_inner(&c, p);
     }
     return 0;
 }

@@ -339,16 +339,15 @@ class _Builder:
             out.append((b, datagram(s, c, sp, cp, b"answer"), f"udp {back}"))
             if self.rng.random() < 0.4:
                 # The server's side sends an error about the client's
-                # datagram: the error without IPv6 extension headers, what
-                # it quotes perhaps with some (bpf/acl6.c follows the
-                # quoted packet's only when the error has none).
+                # datagram: each of them perhaps with IPv6 extension
+                # headers (conntrack looks past both).
                 quoted = fam.quote(datagram(c, s, cp, sp, b"ask"))
                 t, code, says = self.pick(fam.udp_errors)
                 error = fam.icmp_msg(s, c, t, code, b"\0" * 4, quoted)
                 out.append(
                     (
                         b,
-                        fam.packet(s, c, fam.icmp, error),
+                        ip(s, c, fam.icmp, error),
                         f"{fam.icmp_name} {says} {s} > {c} about udp {cp}>{sp}",
                     )
                 )
