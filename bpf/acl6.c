@@ -182,20 +182,26 @@ forget(__u32 v)
  * headers went: its results come back as values it does not know, the
  * same on every path, so that it checks what follows once rather than
  * once per path of the walk (with an ICMPv6 error's quoted packet walked
- * too, the paths multiply past its budget).  Returns -1 for an
- * upper-layer header past the first 1,024 bytes (read as truncated). */
-static __always_inline int
+ * too, the paths multiply past its budget).  The offset is bounded for
+ * the verifier: ACL6_MAX_EXT_HEADERS headers of at most 2,048 bytes end
+ * before 16,384; past that, the packet would be read as having no
+ * transport header. */
+static __always_inline void
 forget_walk(struct xdp_md *ctx, struct cursor *c, int *nh, __u8 *last)
 {
     void *data = (void *)(long)ctx->data;
     __u32 off = forget(c->pos - data);
 
-    if (off > 1023)
-        return -1;
-    c->pos = data + off;
     *nh = (int)forget(*nh);
     *last = forget(*last);
-    return 0;
+    if (off > 16383) {
+        *nh = -1;
+        return;
+    }
+    /* The bound on the register the pointer is made from (the compiler
+     * would test a copy). */
+    asm volatile("%[off] &= 16383" : [off] "+r"(off));
+    c->pos = data + off;
 }
 
 /* Returns 0 for an IPv6 packet parsed into 'p', -1 for anything else. */
@@ -216,8 +222,7 @@ parse_packet(struct xdp_md *ctx, struct acl6_pkt *p)
     __builtin_memcpy(&p->saddr, &ip6h->saddr, sizeof p->saddr);
     __builtin_memcpy(&p->daddr, &ip6h->daddr, sizeof p->daddr);
     nh = skip_ext_headers(&c, nh, &last);
-    if (forget_walk(ctx, &c, &nh, &last) < 0)
-        return -1;
+    forget_walk(ctx, &c, &nh, &last);
     p->l4.proto = last;
     p->l4.is_icmp = last == ACL6_NEXTHDR_ICMP;
     if (nh < 0)

@@ -226,7 +226,19 @@ COMMIT
         Case("six options headers", udp6((60,) * 6), "pass"),
         Case("seven: no ports, the seventh's protocol", udp6((60,) * 7), "pass"),
         Case("seven, the last not options", udp6((60,) * 6 + (0,)), "drop"),
+        Case("two 600-byte options headers", big_options(2, 53), "pass"),
+        Case("two 600-byte options headers, another port", big_options(2, 54), REJECT),
+        Case("six 600-byte options headers", big_options(6, 54), REJECT),
     ], seeds=seeds)  # fmt: skip
+
+
+def big_options(n: int, dport: int) -> bytes:
+    """A UDP datagram to 'dport' behind 'n' destination options headers of
+    600 bytes each (PadN options fill each)."""
+    src, dst = "2001:db8::1", "2001:db8:1::2"
+    pad = b"".join(bytes([1, k]) + bytes(k) for k in (255, 255, 82))
+    ext = b"".join(bytes([60 if i + 1 < n else p.IPPROTO_UDP, 74]) + pad for i in range(n))
+    return p.ethernet(p.ETH_P_IPV6, p.ipv6(src, dst, 60, ext + p.udp(src, dst, 4000, dport, b"q")))
 
 
 def test_acl6_relates_an_error_past_both_its_and_the_quoted_extension_headers(
