@@ -86,8 +86,9 @@
  * rules added or moved at positions no rule in force holds, and the
  * other entry of 'live' with the new rule set (and the default of that
  * entry), keeping the bits of the rules it takes out of force until
- * then; what no longer serves is deleted after the switch, and the bits
- * of the rules taken out are cleared by the next change.  So a packet
+ * then; what no rule in force needs any more is deleted before the
+ * switch, and the bits of the rules taken out are cleared by the next
+ * change.  So a packet
  * classified while the controller writes meets the rules before the
  * change or those after, never some of each.
  * Verdicts: the matching rule's (okopy/acl/ writes XDP_PASS for ACCEPT,

@@ -565,16 +565,16 @@ def _judge_unread(
     rule is refused wherever it is."""
     reached = _reach(rs, unread, chain) if chain in rs.chains else None
     problems = []
-    for u in unread:
+
+    def only_passive_after(u: _Unread) -> bool:
         later = [r.target for r in rs.chains[u.chain][u.index :]]
         later += [v.target for v in unread if v.chain == u.chain and v.line > u.line]
+        return all(t in PASSIVE_TARGETS or t is None for t in later)
+
+    for u in unread:
         if u.unsupported and (u.target in PASSIVE_TARGETS or u.target is None):
             rs.notes.append(f"{u.what}: does not decide a packet's fate, not translated")
-        elif (
-            u.unsupported
-            and u.target == "RETURN"
-            and all(t in PASSIVE_TARGETS or t is None for t in later)
-        ):
+        elif u.unsupported and u.target == "RETURN" and only_passive_after(u):
             rs.notes.append(
                 f"{u.what}: a RETURN with nothing after it that decides a packet's fate, "
                 f"not translated"
